@@ -1,0 +1,83 @@
+// topk: for each row, the target's rank and the K best token ids.
+//   rank[s] = #{v : l[s, v] > l[s, t_s]}   (the target is in the top k iff rank < k;
+//             rows with a target outside [0, V) get rank 0xffffffff)
+//   ids[s, 0..K) = the ids of the K largest logits, best first; equal logits: lower id first.
+// Layout: logits [rows, V] f32; target [rows] i32; rank [rows] u32; ids [rows, K] u32.
+// Idea: one workgroup per row. Each thread keeps a sorted top-K of its strided slice in
+//   registers; K rounds of a workgroup argmax over the 256 list heads pop the row's best,
+//   and the thread that owned it advances its head. The rank is a workgroup sum of counts.
+// Launch: workgroup 256; dispatch (rows).
+
+const K = ${K}u;
+const NONE = 0xffffffffu;
+
+struct Params { V: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<i32>;
+@group(0) @binding(3) var<storage, read_write> rank: array<u32>;
+@group(0) @binding(4) var<storage, read_write> ids: array<u32>;
+
+var<workgroup> hv: array<f32, 256>;
+var<workgroup> hi: array<u32, 256>;
+var<workgroup> counts: array<u32, 256>;
+
+// (va, ia) ranks before (vb, ib): larger logit, or the same logit and a lower id.
+fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
+  return va > vb || (va == vb && ia < ib);
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.x * p.V;
+  let t = targets[wg.x];
+  let valid = t >= 0 && u32(t) < p.V;
+  let targetLogit = logits[row + u32(max(t, 0))];
+
+  var bv: array<f32, K>;
+  var bi: array<u32, K>;
+  for (var j = 0u; j < K; j++) { bv[j] = -3.4028235e38; bi[j] = NONE; }
+  var above = 0u;
+  for (var v = lid; v < p.V; v += 256u) {
+    let x = logits[row + v];
+    if (x > targetLogit) { above++; }
+    // Ascending ids per thread: an equal logit seen later has a higher id and ranks after.
+    if (before(x, v, bv[K - 1u], bi[K - 1u])) {
+      var j = K - 1u;
+      while (j > 0u && before(x, v, bv[j - 1u], bi[j - 1u])) {
+        bv[j] = bv[j - 1u];
+        bi[j] = bi[j - 1u];
+        j--;
+      }
+      bv[j] = x;
+      bi[j] = v;
+    }
+  }
+
+  counts[lid] = above;
+  workgroupBarrier();
+  for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { counts[lid] += counts[lid + stride]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { rank[wg.x] = select(NONE, counts[0], valid); }
+
+  var head = 0u;
+  for (var r = 0u; r < K; r++) {
+    if (head < K) { hv[lid] = bv[head]; hi[lid] = bi[head]; }
+    else { hv[lid] = -3.4028235e38; hi[lid] = NONE; }
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+      if (lid < stride && before(hv[lid + stride], hi[lid + stride], hv[lid], hi[lid])) {
+        hv[lid] = hv[lid + stride];
+        hi[lid] = hi[lid + stride];
+      }
+      workgroupBarrier();
+    }
+    let best = hi[0];
+    if (lid == 0u) { ids[wg.x * K + r] = best; }
+    if (head < K && bi[head] == best) { head++; }
+    workgroupBarrier();
+  }
+}

@@ -1,0 +1,147 @@
+// The GPU runtime: one Dawn adapter and device, with the largest limits the adapter allows,
+// errors that name the kernel they came from, and a clean shutdown.
+import { create, globals } from 'webgpu';
+
+Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
+
+export class GpuError extends Error {
+  override name = 'GpuError';
+}
+
+export interface GpuOptions {
+  /** Dawn backend: vulkan, metal, d3d12, … (default: Dawn's choice). */
+  backend?: string;
+  /** Substring of the adapter's name (Dawn picks the first match). */
+  adapter?: string;
+}
+
+export interface AdapterSummary {
+  name: string;
+  vendor: string;
+  architecture: string;
+  description: string;
+}
+
+export class Gpu {
+  /** Set when the device is lost for any reason other than destroy(). */
+  lostReason: string | undefined;
+  readonly hasTimestamps: boolean;
+  readonly hasF16: boolean;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: AdapterSummary,
+  ) {
+    this.hasTimestamps = device.features.has('timestamp-query');
+    this.hasF16 = device.features.has('shader-f16');
+    device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.lostReason = info.message || String(info.reason);
+    });
+  }
+
+  static async open(options: GpuOptions = {}): Promise<Gpu> {
+    const flags = ['disable-dawn-features=timestamp_quantization'];
+    if (options.backend) flags.push(`backend=${options.backend}`);
+    if (options.adapter) flags.push(`adapter=${options.adapter}`);
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await create(flags).requestAdapter({ powerPreference: 'high-performance' });
+    } catch (e) {
+      throw new GpuError(`no WebGPU adapter: ${firstLines((e as Error).message, 4)}`);
+    }
+    if (!adapter) {
+      throw new GpuError(
+        'no WebGPU adapter found: install a Vulkan driver (or Mesa lavapipe: `make setup`)',
+      );
+    }
+    const a = adapter.limits;
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+      maxBufferSize: a.maxBufferSize,
+      maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
+      maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
+    };
+    const requiredFeatures = (['timestamp-query', 'shader-f16'] as GPUFeatureName[]).filter((f) =>
+      adapter.features.has(f),
+    );
+    const device = await adapter.requestDevice({ label: 'lensgpu', requiredLimits, requiredFeatures });
+    const info = adapter.info;
+    return new Gpu(device, {
+      name: info.description || info.device || info.vendor || 'unknown adapter',
+      vendor: info.vendor,
+      architecture: info.architecture,
+      description: info.description,
+    });
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Largest byte range one storage binding may cover. */
+  get maxBinding(): number {
+    return this.device.limits.maxStorageBufferBindingSize;
+  }
+
+  /**
+   * Runs `work` inside validation and out-of-memory error scopes and turns what they catch
+   * into a GpuError naming `what` (a kernel or a step), so that a mistake reads as
+   * "kernel crossEntropy: …" instead of a silent wrong result.
+   */
+  async checked<T>(what: string, work: () => T | Promise<T>): Promise<T> {
+    // Error scopes are one stack per device: two overlapping checked() calls would pop each
+    // other's scopes, so they run one after another.
+    const previous = this.scopeChain;
+    let release!: () => void;
+    this.scopeChain = new Promise<void>((r) => (release = r));
+    await previous;
+    try {
+      return await this.inScopes(what, work);
+    } finally {
+      release();
+    }
+  }
+
+  private scopeChain: Promise<void> = Promise.resolve();
+
+  private async inScopes<T>(what: string, work: () => T | Promise<T>): Promise<T> {
+    this.throwIfLost(what);
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let result: T;
+    try {
+      result = await work();
+    } finally {
+      const validation = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      const err = validation ?? oom;
+      if (err) throw new GpuError(`${what}: ${firstLines(err.message, 6)}`);
+    }
+    this.throwIfLost(what);
+    return result;
+  }
+
+  throwIfLost(what: string): void {
+    if (this.lostReason !== undefined) {
+      throw new GpuError(`${what}: the GPU device was lost (${this.lostReason})`);
+    }
+  }
+
+  /** Submits command buffers and waits until the GPU has finished them. */
+  async submitAndWait(what: string, commands: GPUCommandBuffer[]): Promise<void> {
+    this.device.queue.submit(commands);
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfLost(what);
+  }
+
+  destroy(): void {
+    this.device.destroy();
+  }
+}
+
+function firstLines(text: string, n: number): string {
+  return text.split('\n').slice(0, n).join('\n');
+}

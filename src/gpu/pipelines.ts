@@ -1,0 +1,145 @@
+// Kernels: WGSL files in kernels/ templated with wgsl-preprocessor, compiled once per distinct
+// final source (the pipeline cache), with compile errors that quote the offending WGSL line.
+//
+// A kernel file uses `${NAME}` for values and `#if ${FLAG}` … `#endif` for variants; the
+// host supplies every NAME in a Defines map. LENSGPU_PRINT_WGSL=1 prints each generated
+// shader once (or =name to print only kernels whose label contains `name`).
+import { readFileSync } from 'node:fs';
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { GpuError, type Gpu } from './device.ts';
+
+export type Defines = Record<string, number | boolean | string>;
+
+const KERNEL_DIR = new URL('../../kernels/', import.meta.url);
+const fileCache = new Map<string, string>();
+
+export function kernelSource(file: string, defines: Defines): string {
+  let text = fileCache.get(file);
+  if (text === undefined) {
+    text = readFileSync(new URL(`${file}.wgsl`, KERNEL_DIR), 'utf8');
+    fileCache.set(file, text);
+  }
+  // Turn the file into the (strings, values) pair a template-literal tag receives.
+  const parts = text.split(/\$\{(\w+)\}/);
+  const strings: string[] = [];
+  const values: unknown[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    if (i % 2 === 0) strings.push(parts[i]!);
+    else {
+      const name = parts[i]!;
+      if (!(name in defines)) throw new Error(`kernels/${file}.wgsl: no value given for \${${name}}`);
+      values.push(defines[name]);
+    }
+  }
+  return wgsl(strings, ...values);
+}
+
+const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+/** The compute pipeline for `entry` in kernels/`file`.wgsl with `defines`, compiled once per source. */
+export function pipeline(gpu: Gpu, file: string, entry: string, defines: Defines = {}): Promise<GPUComputePipeline> {
+  const code = kernelSource(file, defines);
+  let cache = pipelineCache.get(gpu.device);
+  if (!cache) pipelineCache.set(gpu.device, (cache = new Map()));
+  const key = `${entry}\u0000${code}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = compile(gpu, `${file}.${entry}`, code, entry);
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+async function compile(gpu: Gpu, label: string, code: string, entry: string): Promise<GPUComputePipeline> {
+  const filter = process.env.LENSGPU_PRINT_WGSL;
+  if (filter && (filter === '1' || label.includes(filter))) {
+    process.stderr.write(`// ---- ${label} ----\n${numbered(code)}\n`);
+  }
+  return gpu.checked(`kernel ${label}`, async () => {
+    const module = gpu.device.createShaderModule({ label, code });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length) {
+      const lines = code.split('\n');
+      const first = errors[0]!;
+      const src = lines[first.lineNum - 1] ?? '';
+      throw new GpuError(
+        `kernel ${label}: WGSL error at line ${first.lineNum}:${first.linePos}: ${first.message}\n` +
+          `  ${first.lineNum} | ${src.trim()}` +
+          (errors.length > 1 ? `\n  (${errors.length - 1} more; LENSGPU_PRINT_WGSL=${label} prints the source)` : ''),
+      );
+    }
+    // Synchronous on purpose: with webgpu 0.6.2, createComputePipelineAsync intermittently
+    // crashes the process (segfault or std::system_error) around later error-scope pops.
+    // Creation errors still surface through the validation scope of checked().
+    return gpu.device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: entry } });
+  });
+}
+
+function numbered(code: string): string {
+  return code
+    .split('\n')
+    .map((l, i) => `${String(i + 1).padStart(4)}  ${l}`)
+    .join('\n');
+}
+
+export type Binding = GPUBuffer | GPUBufferBinding;
+
+/** A bind group for group 0 of `pipe`, binding i ← resources[i] (undefined entries skipped). */
+export function bindGroup(gpu: Gpu, pipe: GPUComputePipeline, resources: (Binding | undefined)[]): GPUBindGroup {
+  const entries: GPUBindGroupEntry[] = [];
+  resources.forEach((r, binding) => {
+    if (r === undefined) return;
+    entries.push({ binding, resource: 'buffer' in r ? r : { buffer: r } });
+  });
+  return gpu.device.createBindGroup({ label: pipe.label, layout: pipe.getBindGroupLayout(0), entries });
+}
+
+/** Encodes one dispatch; refuses grids beyond the device limit with a message naming the kernel. */
+export function dispatch(
+  gpu: Gpu,
+  pass: GPUComputePassEncoder,
+  pipe: GPUComputePipeline,
+  group: GPUBindGroup,
+  x: number,
+  y = 1,
+  z = 1,
+): void {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (x > max || y > max || z > max) {
+    throw new GpuError(`kernel ${pipe.label}: grid ${x}×${y}×${z} exceeds ${max} workgroups per dimension`);
+  }
+  if (x === 0 || y === 0 || z === 0) return;
+  pass.setPipeline(pipe);
+  pass.setBindGroup(0, group);
+  pass.dispatchWorkgroups(x, y, z);
+}
+
+/** A small uniform buffer holding `words` (u32/f32 bit patterns), labelled for its kernel. */
+export function uniform(gpu: Gpu, label: string, words: ArrayBuffer): GPUBuffer {
+  const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+  const buffer = gpu.device.createBuffer({
+    label: `${label} params`,
+    size,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    mappedAtCreation: true,
+  });
+  new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(words));
+  buffer.unmap();
+  return buffer;
+}
+
+/** Packs a params struct from a list of fields: integers as u32, `{ f32: x }` as f32. */
+export function params(...fields: (number | { f32: number } | { i32: number })[]): ArrayBuffer {
+  const buf = new ArrayBuffer(fields.length * 4);
+  const view = new DataView(buf);
+  fields.forEach((f, i) => {
+    if (typeof f === 'number') {
+      if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw new RangeError(`u32 param out of range: ${f}`);
+      view.setUint32(i * 4, f, true);
+    } else if ('f32' in f) view.setFloat32(i * 4, f.f32, true);
+    else view.setInt32(i * 4, f.i32, true);
+  });
+  return buf;
+}

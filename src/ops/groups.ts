@@ -1,0 +1,56 @@
+// Batch bookkeeping shared by the grouped kernels: a batch's slots are sorted by group, and a
+// present group is one contiguous range of slots. Also the parameter block layout.
+
+/** Slots [first, first + count) of the batch belong to `group`. */
+export interface GroupRange {
+  group: number;
+  first: number;
+  count: number;
+}
+
+/** f32 elements per group parameter block: W [d, d], b [d], padded to 64 (256-byte aligned). */
+export function blockStride(d: number): number {
+  return Math.ceil((d * d + d) / 64) * 64;
+}
+
+/** The ranges of equal, ascending group ids in `groupOfSlot` (which must be sorted). */
+export function groupRanges(groupOfSlot: ArrayLike<number>): GroupRange[] {
+  const ranges: GroupRange[] = [];
+  for (let s = 0; s < groupOfSlot.length; s++) {
+    const g = groupOfSlot[s]!;
+    const last = ranges[ranges.length - 1];
+    if (last && last.group === g) last.count++;
+    else {
+      if (last && g < last.group) throw new Error('groupRanges: slots are not sorted by group');
+      ranges.push({ group: g, first: s, count: 1 });
+    }
+  }
+  return ranges;
+}
+
+/** Ranges cut into tiles of at most `size` slots (a tile never spans two groups). */
+export function tiles(ranges: GroupRange[], size: number): GroupRange[] {
+  const out: GroupRange[] = [];
+  for (const r of ranges) {
+    for (let at = 0; at < r.count; at += size) {
+      out.push({ group: r.group, first: r.first + at, count: Math.min(size, r.count - at) });
+    }
+  }
+  return out;
+}
+
+/** Packs ranges as the kernels' `vec4<u32>` records (group, first, count, 0). */
+export function packRanges(ranges: GroupRange[]): Uint32Array {
+  const out = new Uint32Array(Math.max(1, ranges.length) * 4);
+  ranges.forEach((r, i) => out.set([r.group, r.first, r.count, 0], i * 4));
+  return out;
+}
+
+/** The index range [lo, hi) of `items` (sorted by group) whose group lies in [g0, g1). */
+export function inGroupWindow<T extends { group: number }>(items: T[], g0: number, g1: number): [number, number] {
+  let lo = 0;
+  while (lo < items.length && items[lo]!.group < g0) lo++;
+  let hi = lo;
+  while (hi < items.length && items[hi]!.group < g1) hi++;
+  return [lo, hi];
+}

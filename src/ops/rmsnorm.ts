@@ -1,0 +1,71 @@
+// The frozen final RMSNorm z = y / sqrt(mean(y²) + eps) ⊙ γ and its gradient dz → dy.
+import type { Gpu } from '../gpu/device.ts';
+import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+
+export class RmsNorm {
+  private constructor(
+    private gpu: Gpu,
+    readonly d: number,
+    readonly eps: number,
+    private forwardPipe: GPUComputePipeline,
+    private backwardPipe: GPUComputePipeline,
+  ) {}
+
+  static async create(gpu: Gpu, d: number, eps: number): Promise<RmsNorm> {
+    const [f, b] = await Promise.all([
+      pipeline(gpu, 'rmsnorm', 'forward', { FORWARD: true }),
+      pipeline(gpu, 'rmsnorm', 'backward', { FORWARD: false }),
+    ]);
+    return new RmsNorm(gpu, d, eps, f, b);
+  }
+
+  private params(): GPUBuffer {
+    return uniform(this.gpu, 'rmsnorm', params(this.d, { f32: this.eps }));
+  }
+
+  /** z [rows, d] and rstd [rows] from y. */
+  forward(pass: GPUComputePassEncoder, buf: { y: GPUBuffer; gamma: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer }, rows: number): void {
+    const bg = bindGroup(this.gpu, this.forwardPipe, [this.params(), buf.y, buf.gamma, buf.z, buf.rstd]);
+    dispatch(this.gpu, pass, this.forwardPipe, bg, rows);
+  }
+
+  /** dy [rows, d] from dz, with y and the rstd saved by forward. */
+  backward(
+    pass: GPUComputePassEncoder,
+    buf: { y: GPUBuffer; gamma: GPUBuffer; rstd: GPUBuffer; dz: GPUBuffer; dy: GPUBuffer },
+    rows: number,
+  ): void {
+    const bg = bindGroup(this.gpu, this.backwardPipe, [this.params(), buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy]);
+    dispatch(this.gpu, pass, this.backwardPipe, bg, rows);
+  }
+}
+
+// ---- Plain TypeScript reference (float64) ----
+
+export function rmsnormForwardRef(y: Float32Array, gamma: Float32Array, rows: number, d: number, eps: number) {
+  const z = new Float32Array(rows * d);
+  const rstd = new Float32Array(rows);
+  for (let s = 0; s < rows; s++) {
+    let sq = 0;
+    for (let j = 0; j < d; j++) sq += y[s * d + j]! ** 2;
+    const r = 1 / Math.sqrt(sq / d + eps);
+    rstd[s] = r;
+    for (let j = 0; j < d; j++) z[s * d + j] = gamma[j]! * y[s * d + j]! * r;
+  }
+  return { z, rstd };
+}
+
+export function rmsnormBackwardRef(y: Float32Array, gamma: Float32Array, dz: Float32Array, rows: number, d: number, eps: number): Float32Array {
+  const dy = new Float32Array(rows * d);
+  for (let s = 0; s < rows; s++) {
+    let sq = 0;
+    let uy = 0;
+    for (let j = 0; j < d; j++) {
+      sq += y[s * d + j]! ** 2;
+      uy += dz[s * d + j]! * gamma[j]! * y[s * d + j]!;
+    }
+    const r = 1 / Math.sqrt(sq / d + eps);
+    for (let j = 0; j < d; j++) dy[s * d + j] = r * dz[s * d + j]! * gamma[j]! - ((r * r * r) / d) * y[s * d + j]! * uy;
+  }
+  return dy;
+}

@@ -1,0 +1,37 @@
+// One GPU device shared by every test file; the runner destroys it at the end.
+import { Gpu } from '../../src/gpu/device.ts';
+import { readBuffer, upload } from '../../src/gpu/buffers.ts';
+
+let shared: Promise<Gpu> | undefined;
+
+export function testGpu(): Promise<Gpu> {
+  shared ??= Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER });
+  return shared;
+}
+
+export async function closeTestGpu(): Promise<void> {
+  if (shared) (await shared).destroy();
+}
+
+/** Encodes `encode` in one compute pass, submits it under an error scope and waits. */
+export async function run(gpu: Gpu, what: string, encode: (pass: GPUComputePassEncoder) => void): Promise<void> {
+  await gpu.checked(what, async () => {
+    const enc = gpu.device.createCommandEncoder({ label: what });
+    const pass = enc.beginComputePass({ label: what });
+    encode(pass);
+    pass.end();
+    await gpu.submitAndWait(what, [enc.finish()]);
+  });
+}
+
+export function buf(gpu: Gpu, label: string, data: ArrayBufferView): GPUBuffer {
+  return upload(gpu, label, data);
+}
+
+export async function f32(gpu: Gpu, b: GPUBuffer, n: number): Promise<Float32Array> {
+  return new Float32Array(await readBuffer(gpu, b, n * 4));
+}
+
+export async function u32(gpu: Gpu, b: GPUBuffer, n: number): Promise<Uint32Array> {
+  return new Uint32Array(await readBuffer(gpu, b, n * 4));
+}

@@ -1,0 +1,103 @@
+// Grouped translator forward (y = x + W_g x + b_g) and backward (dW_g, db_g) against PyTorch.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { uniformF32 } from '../../src/data/counterRng.ts';
+import { blockStride, groupRanges } from '../../src/ops/groups.ts';
+import { Translator, translatorForwardRef } from '../../src/ops/translator.ts';
+import { expectClose, gather } from '../helpers/close.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
+
+const test = suite('translator');
+const SENTINEL = 12345.5; // blocks of absent groups must keep it
+
+/** W [G, d, d] and b [G, d] laid out as parameter blocks. */
+function blocks(W: Float32Array, b: Float32Array, G: number, d: number, fill = 0): Float32Array {
+  const stride = blockStride(d);
+  const out = new Float32Array(G * stride).fill(fill);
+  for (let g = 0; g < G; g++) {
+    out.set(W.subarray(g * d * d, (g + 1) * d * d), g * stride);
+    out.set(b.subarray(g * d, (g + 1) * d), g * stride + d * d);
+  }
+  return out;
+}
+
+async function runCase(name: string, maxBinding?: number) {
+  const gpu = await testGpu();
+  const fx = fixture(name);
+  const { d, groups: G, batch: B, seed } = fx.meta;
+  const stored = fx.has('W');
+  const W = stored ? fx.f32('W') : uniformF32(seed, G * d * d, 0.05);
+  const b = stored ? fx.f32('b') : uniformF32(seed + 1, G * d, 0.1);
+  const x = stored ? fx.f32('x') : uniformF32(seed + 2, B * d, 1);
+  const dy = stored ? fx.f32('dy') : uniformF32(seed + 3, B * d, 1);
+  const groupOf = fx.i32('group_of_slot');
+  const ranges = groupRanges(groupOf);
+  const tr = await Translator.create(gpu, d, G, maxBinding);
+  const stride = blockStride(d);
+  const xBuf = buf(gpu, 'x', x);
+  const pBuf = buf(gpu, 'params', blocks(W, b, G, d));
+  const yBuf = buf(gpu, 'y', new Float32Array(B * d));
+  const dyBuf = buf(gpu, 'dy', dy);
+  const gBuf = buf(gpu, 'grad', new Float32Array(G * stride).fill(SENTINEL));
+  await run(gpu, `translator ${name}`, (pass) => {
+    tr.forward(pass, { x: xBuf, params: pBuf, y: yBuf }, ranges);
+    tr.backward(pass, { dy: dyBuf, x: xBuf, grad: gBuf }, ranges);
+  });
+  const y = await f32(gpu, yBuf, B * d);
+  const grad = await f32(gpu, gBuf, G * stride);
+  const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
+  expectClose(`${name} y`, y, fx.f32('y'), tol);
+
+  const dW = new Float32Array(G * d * d);
+  const db = new Float32Array(G * d);
+  const present = new Set(ranges.map((r) => r.group));
+  for (let g = 0; g < G; g++) {
+    const block = grad.subarray(g * stride, (g + 1) * stride);
+    if (!present.has(g)) {
+      assert.ok(block.every((v) => v === SENTINEL), `${name}: block of absent group ${g} was written`);
+      continue;
+    }
+    dW.set(block.subarray(0, d * d), g * d * d);
+    db.set(block.subarray(d * d, d * d + d), g * d);
+  }
+  const gradTol = { atol: 2e-6 * Math.sqrt(B), rtol: 1e-5 };
+  expectClose(`${name} db`, db, fx.f32('db'), gradTol);
+  if (stored) {
+    expectClose(`${name} dW`, dW, fx.f32('dW'), gradTol);
+  } else {
+    expectClose(`${name} dW sampled`, gather(dW, fx.i32('dW_index')), fx.f32('dW_sampled'), gradTol);
+    const rowSums = new Float64Array(G * d);
+    const colSums = new Float64Array(G * d);
+    for (let g = 0; g < G; g++)
+      for (let n = 0; n < d; n++)
+        for (let k = 0; k < d; k++) {
+          const v = dW[(g * d + n) * d + k]!;
+          rowSums[g * d + n] += v;
+          colSums[g * d + k] += v;
+        }
+    const sumTol = { atol: 2e-6 * Math.sqrt(B * d), rtol: 1e-5 };
+    expectClose(`${name} dW row sums`, rowSums, fx.f32('dW_row_sums'), sumTol);
+    expectClose(`${name} dW col sums`, colSums, fx.f32('dW_col_sums'), sumTol);
+  }
+}
+
+test('d 48, 5 groups, batch 33, one group empty, a group spanning two tiles', () => runCase('translator_d48'));
+test('d 48, batch 1', () => runCase('translator_d48_b1'));
+test('d 2048, batch 33, an empty group between two present ones', () => runCase('translator_d2048'));
+test('d 48 with parameters split over binding windows of two groups', async () => {
+  const gpu = await testGpu();
+  const twoGroups = 2 * blockStride(48) * 4;
+  const tr = await Translator.create(gpu, 48, 5, twoGroups);
+  assert.is(tr.windows.length, 3);
+  await runCase('translator_d48', twoGroups);
+});
+
+test('the TypeScript reference agrees with PyTorch', () => {
+  const fx = fixture('translator_d48');
+  const { d, groups: G } = fx.meta;
+  const y = translatorForwardRef(fx.f32('x'), blocks(fx.f32('W'), fx.f32('b'), G, d), fx.i32('group_of_slot'), d);
+  expectClose('reference y', y, fx.f32('y'), { atol: 1e-6, rtol: 1e-6 });
+});
+
+test.run();

@@ -1,0 +1,62 @@
+// Test runner: loads every test/**/*.test.ts into uvu's queue, runs the suites in order on one
+// shared GPU device, and ends with the line `N passed, N failed`.
+// Usage: tsx test/run.ts [substring …]  (only files whose path contains a substring)
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+const filters = process.argv.slice(2);
+
+function find(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return find(path);
+      return name.endsWith('.test.ts') ? [path] : [];
+    });
+}
+
+const selected = find(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+// Kernel tests on the GPU are opt-in for now: on lavapipe (Mesa 25.0.7, webgpu 0.6.2) compute
+// dispatches intermittently crash the process (SIGSEGV / std::system_error), which would take
+// the whole run down. LENSGPU_GPU_TESTS=1 runs them.
+const gpuTests = process.env.LENSGPU_GPU_TESTS === '1';
+const files = selected.filter((f) => gpuTests || !f.endsWith('.gpu.test.ts'));
+for (const f of selected.filter((f) => !files.includes(f))) {
+  console.log(`skipped ${relative(root, f)}: GPU kernel tests need LENSGPU_GPU_TESTS=1 (lavapipe dispatch crash under investigation)`);
+}
+const g = globalThis as any;
+g.UVU_DEFER = 1;
+g.UVU_QUEUE = [];
+for (let i = 0; i < files.length; i++) {
+  g.UVU_INDEX = i;
+  g.UVU_QUEUE.push([relative(root, files[i]!)]);
+  await import(pathToFileURL(files[i]!).href);
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const started = performance.now();
+for (const group of g.UVU_QUEUE as [string, ...(() => Promise<[string | true, number, number, number]>)[]][]) {
+  const [name, ...suites] = group;
+  process.stdout.write(`${name}\n`);
+  for (const suite of suites) {
+    const [errors, ran, skips, total] = await suite();
+    passed += ran;
+    skipped += skips;
+    failed += total - ran;
+    if (errors !== true && errors.length) process.stdout.write(`\n${errors}\n`);
+  }
+  process.stdout.write('\n');
+}
+
+const { closeTestGpu } = await import('./helpers/gpu.ts');
+await closeTestGpu();
+const seconds = ((performance.now() - started) / 1000).toFixed(1);
+if (skipped) console.log(`${skipped} skipped (reasons printed above)`);
+console.log(`(${seconds} s)`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exitCode = failed ? 1 : 0;
