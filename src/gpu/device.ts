@@ -29,6 +29,9 @@ export class Gpu {
   readonly hasF16: boolean;
 
   private constructor(
+    // The Dawn instance must outlive the device: if it is garbage-collected while the device
+    // is in use, dispatches crash the process (SIGSEGV / std::system_error) at random.
+    private readonly instance: GPU,
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
   ) {
@@ -44,8 +47,9 @@ export class Gpu {
     if (options.backend) flags.push(`backend=${options.backend}`);
     if (options.adapter) flags.push(`adapter=${options.adapter}`);
     let adapter: GPUAdapter | null;
+    const instance = create(flags);
     try {
-      adapter = await create(flags).requestAdapter({ powerPreference: 'high-performance' });
+      adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
     } catch (e) {
       throw new GpuError(`no WebGPU adapter: ${firstLines((e as Error).message, 4)}`);
     }
@@ -69,7 +73,7 @@ export class Gpu {
     );
     const device = await adapter.requestDevice({ label: 'lensgpu', requiredLimits, requiredFeatures });
     const info = adapter.info;
-    return new Gpu(device, {
+    return new Gpu(instance, device, {
       name: info.description || info.device || info.vendor || 'unknown adapter',
       vendor: info.vendor,
       architecture: info.architecture,
@@ -139,6 +143,7 @@ export class Gpu {
 
   destroy(): void {
     this.device.destroy();
+    void this.instance;
   }
 }
 
