@@ -34,7 +34,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   let t = targets[wg.x];
   let valid = t >= 0 && u32(t) < p.V;
 
-  var m = -3.4028235e38;
+  var m = -0x1.fffffep+127f;
   var s = 0.0;
   for (var v = lid; v < p.V; v += 256u) {
     let x = logits[row + v];

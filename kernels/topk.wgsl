@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
 
   var bv: array<f32, K>;
   var bi: array<u32, K>;
-  for (var j = 0u; j < K; j++) { bv[j] = -3.4028235e38; bi[j] = NONE; }
+  for (var j = 0u; j < K; j++) { bv[j] = -0x1.fffffep+127f; bi[j] = NONE; }
   var above = 0u;
   for (var v = lid; v < p.V; v += 256u) {
     let x = logits[row + v];
@@ -66,7 +66,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var head = 0u;
   for (var r = 0u; r < K; r++) {
     if (head < K) { hv[lid] = bv[head]; hi[lid] = bi[head]; }
-    else { hv[lid] = -3.4028235e38; hi[lid] = NONE; }
+    else { hv[lid] = -0x1.fffffep+127f; hi[lid] = NONE; }
     workgroupBarrier();
     for (var stride = 128u; stride > 0u; stride >>= 1u) {
       if (lid < stride && before(hv[lid + stride], hi[lid + stride], hv[lid], hi[lid])) {

@@ -1,0 +1,177 @@
+// Unembedding, cross-entropy, top-k and AdamW kernels on the GPU against PyTorch fixtures.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { uniformF32 } from '../../src/data/counterRng.ts';
+import { packF16 } from '../../src/ops/f16.ts';
+import { Unembed } from '../../src/ops/unembed.ts';
+import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
+import { TopK, TOP_K } from '../../src/ops/topk.ts';
+import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
+import { blockStride } from '../../src/ops/groups.ts';
+import { expectClose, gather } from '../helpers/close.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { buf, f32, run, testGpu, u32 } from '../helpers/gpu.ts';
+
+const test = suite('kernels');
+
+async function unembedCase(name: string, maxBinding?: number) {
+  const gpu = await testGpu();
+  const fx = fixture(name);
+  const { V, d, M, seed, f16 } = fx.meta;
+  const stored = fx.has('U');
+  let U = stored ? fx.f32('U') : uniformF32(seed, V * d, 0.05);
+  const z = stored ? fx.f32('z') : uniformF32(seed + 1, M * d, 1);
+  const dl = stored ? fx.f32('dlogits') : uniformF32(seed + 2, M * V, 1e-3);
+  const op = await Unembed.create(gpu, V, d, f16 ? 'f16' : 'f32', maxBinding);
+  const b = {
+    z: buf(gpu, 'z', z),
+    U: buf(gpu, 'U', f16 ? packF16(U) : U),
+    logits: buf(gpu, 'logits', new Float32Array(M * V)),
+    dlogits: buf(gpu, 'dlogits', dl),
+    dz: buf(gpu, 'dz', new Float32Array(M * d)),
+  };
+  U = new Float32Array(0);
+  await run(gpu, `unembed ${name}`, (pass) => {
+    op.logits(pass, b, M);
+    op.backward(pass, b, M);
+  });
+  const logits = await f32(gpu, b.logits, M * V);
+  const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
+  if (stored) expectClose(`${name} logits`, logits, fx.f32('logits'), tol);
+  else {
+    expectClose(`${name} logits sampled`, gather(logits, fx.i32('logits_index')), fx.f32('logits_sampled'), tol);
+    const sumsq = new Float64Array(M);
+    for (let s = 0; s < M; s++) for (let v = 0; v < V; v++) sumsq[s] += logits[s * V + v]! ** 2;
+    expectClose(`${name} logits row Σ²`, sumsq, fx.f32('logits_row_sumsq'), { atol: 0, rtol: 1e-5 });
+  }
+  expectClose(`${name} dz`, await f32(gpu, b.dz, M * d), fx.f32('dz'), { atol: 1e-3 * 2e-6 * Math.sqrt(V), rtol: 1e-5 });
+  op.destroy();
+}
+
+test('unembedding V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48'));
+test('unembedding V 509, f16 head', () => unembedCase('unembed_v509_d48_f16'));
+test('unembedding V 509, batch 1', () => unembedCase('unembed_v509_d48_b1'));
+test('unembedding V 509 split into vocabulary windows of 128 rows', async () => {
+  const gpu = await testGpu();
+  const op = await Unembed.create(gpu, 509, 48, 'f32', 128 * 48 * 4);
+  assert.is(op.windows.length, 4);
+  await unembedCase('unembed_v509_d48', 128 * 48 * 4);
+});
+test('unembedding V 32,000, d 2,048 (262 MB: several windows on lavapipe)', () => unembedCase('unembed_v32000_d2048'));
+test('unembedding V 32,000, d 2,048, f16 head', () => unembedCase('unembed_v32000_d2048_f16'));
+
+function logitsFor(fx: ReturnType<typeof fixture>): Float32Array {
+  if (fx.has('logits')) return fx.f32('logits');
+  // extreme_logits() of make_fixtures.py, regenerated
+  const { V, B, seed } = fx.meta;
+  const L = uniformF32(seed, B * V, 10);
+  if (B === 1) return L.map((x) => Math.fround(x * 10));
+  for (let v = 0; v < V; v++) {
+    L[v] = 0;
+    L[V + v] = Math.fround(L[V + v]! * 10);
+    L[2 * V + v] = 0;
+    L[3 * V + v] = 0;
+  }
+  L[2 * V + 7] = 100;
+  L[3 * V + V - 1] = -100;
+  return L;
+}
+
+async function ceCase(name: string) {
+  const gpu = await testGpu();
+  const fx = fixture(name);
+  const { V, B, count } = fx.meta;
+  const targets = fx.i32('targets');
+  const op = await CrossEntropy.create(gpu);
+  const b = {
+    logits: buf(gpu, 'logits', logitsFor(fx)),
+    targets: buf(gpu, 'targets', targets),
+    loss: buf(gpu, 'loss', new Float32Array(B)),
+    dlogits: buf(gpu, 'dlogits', new Float32Array(B * V)),
+  };
+  await run(gpu, `cross entropy ${name}`, (pass) => op.encode(pass, b, B, V, count));
+  expectClose(`${name} loss`, await f32(gpu, b.loss, B), fx.f32('loss'), { atol: 2e-5, rtol: 2e-6 });
+  const g = await f32(gpu, b.dlogits, B * V);
+  const gtol = { atol: 1e-9, rtol: 2e-5 };
+  if (fx.has('dlogits')) expectClose(`${name} dlogits`, g, fx.f32('dlogits'), gtol);
+  else {
+    expectClose(`${name} dlogits sampled`, gather(g, fx.i32('dlogits_index')), fx.f32('dlogits_sampled'), gtol);
+    const atT = Array.from(targets, (t, s) => g[s * V + Math.max(t, 0)]!);
+    expectClose(`${name} dlogits at target`, atT, fx.f32('dlogits_at_target'), gtol);
+    const abs = new Float64Array(B);
+    for (let s = 0; s < B; s++) for (let v = 0; v < V; v++) abs[s] += Math.abs(g[s * V + v]!);
+    expectClose(`${name} Σ|dlogits| per row`, abs, fx.f32('dlogits_row_abs_sum'), { atol: 1e-8, rtol: 1e-5 });
+  }
+}
+
+test('cross-entropy V 509, padded rows, logits ±100', () => ceCase('ce_v509'));
+test('cross-entropy V 509, batch 1', () => ceCase('ce_v509_b1'));
+test('cross-entropy V 32,000', () => ceCase('ce_v32000'));
+test('cross-entropy V 128,256', () => ceCase('ce_v128256'));
+
+async function topkCase(name: string) {
+  const gpu = await testGpu();
+  const fx = fixture(name);
+  const { V, B } = fx.meta;
+  const op = await TopK.create(gpu);
+  const b = {
+    logits: buf(gpu, 'logits', logitsFor(fx)),
+    targets: buf(gpu, 'targets', fx.i32('targets')),
+    rank: buf(gpu, 'rank', new Uint32Array(B)),
+    ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
+  };
+  await run(gpu, `topk ${name}`, (pass) => op.encode(pass, b, B, V));
+  assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), `${name} rank`);
+  assert.equal(Array.from(await u32(gpu, b.ids, B * TOP_K)), Array.from(fx.u32('ids')), `${name} ids`);
+}
+
+test('top-k V 509: ties, a padded row', () => topkCase('topk_v509'));
+test('top-k V 32,000', () => topkCase('topk_v32000'));
+test('top-k V 128,256', () => topkCase('topk_v128256'));
+
+async function adamwCase(name: string, maxBinding?: number) {
+  const gpu = await testGpu();
+  const fx = fixture(name);
+  const { d, groups: G, present, prior_steps: prior, seed, grad_scale: gs, param_scale: ps } = fx.meta;
+  const stride = blockStride(d);
+  const init = { param: new Float32Array(G * stride), grad: new Float32Array(G * stride), m: new Float32Array(G * stride), v: new Float32Array(G * stride) };
+  for (let g = 0; g < G; g++) {
+    for (const [isB, off, n] of [[0, 0, d * d], [1, d * d, d]] as const) {
+      const at = g * stride + off;
+      init.param.set(uniformF32(seed + 100 * isB + g, n, ps), at);
+      if (prior[g] > 0) {
+        init.m.set(uniformF32(seed + 200 + g * 2 + isB, n, 1e-3 * gs), at);
+        init.v.set(uniformF32(seed + 300 + g * 2 + isB, n, 1e-6 * gs ** 2).map(Math.abs), at);
+      }
+      if (present.includes(g)) init.grad.set(uniformF32(seed + 400 + 100 * isB + g, n, gs), at);
+    }
+  }
+  const op = await AdamW.create(gpu, d, G, SEED_ADAMW, maxBinding);
+  const b = { param: buf(gpu, 'param', init.param), grad: buf(gpu, 'grad', init.grad), m: buf(gpu, 'm', init.m), v: buf(gpu, 'v', init.v) };
+  await run(gpu, `adamw ${name}`, (pass) => op.encode(pass, b, present.map((g: number) => ({ group: g, step: prior[g] + 1 }))));
+  const norm = await f32(gpu, op.clipState, 1);
+  expectClose(`${name} norm`, norm, fx.f32('norm'), { atol: 0, rtol: 2e-6 });
+  const out = { param: await f32(gpu, b.param, G * stride), m: await f32(gpu, b.m, G * stride), v: await f32(gpu, b.v, G * stride) };
+  for (let g = 0; g < G; g++) {
+    for (const [k, off, n] of [['W', 0, d * d], ['b', d * d, d]] as const) {
+      for (const t of ['param', 'm', 'v'] as const) {
+        const got = out[t].subarray(g * stride + off, g * stride + off + n);
+        if (!present.includes(g)) {
+          assert.equal(Array.from(got), Array.from(init[t].subarray(g * stride + off, g * stride + off + n)), `${name}: absent group ${g} ${t} changed`);
+          continue;
+        }
+        const ref = fx.f32(`${k}${g}_${t}`);
+        const scale = Math.max(...Array.from(ref, Math.abs));
+        expectClose(`${name} ${k}${g} ${t}`, got, ref, { atol: 1e-6 * scale, rtol: 1e-6 });
+      }
+    }
+  }
+  op.destroy();
+}
+
+test('AdamW + clip: norm above max_norm, steps 1, 4, 11', () => adamwCase('adamw_clip'));
+test('AdamW + clip: norm below max_norm', () => adamwCase('adamw_noclip'));
+test('AdamW: tiny values where eps dominates', () => adamwCase('adamw_tiny'));
+test('AdamW over binding windows of one group', () => adamwCase('adamw_clip', blockStride(72) * 4));
+
+test.run();
