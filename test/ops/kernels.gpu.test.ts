@@ -146,7 +146,7 @@ async function adamwCase(name: string, maxBinding?: number) {
       if (present.includes(g)) init.grad.set(uniformF32(seed + 400 + 100 * isB + g, n, gs), at);
     }
   }
-  const op = await AdamW.create(gpu, d, G, SEED_ADAMW, maxBinding);
+  const op = await AdamW.create(gpu, d, G, { ...SEED_ADAMW, maxNorm: fx.meta.max_norm }, maxBinding);
   const b = { param: buf(gpu, 'param', init.param), grad: buf(gpu, 'grad', init.grad), m: buf(gpu, 'm', init.m), v: buf(gpu, 'v', init.v) };
   await run(gpu, `adamw ${name}`, (pass) => op.encode(pass, b, present.map((g: number) => ({ group: g, step: prior[g] + 1 }))));
   const norm = await f32(gpu, op.clipState, 1);
@@ -172,6 +172,7 @@ async function adamwCase(name: string, maxBinding?: number) {
 test('AdamW + clip: norm above max_norm, steps 1, 4, 11', () => adamwCase('adamw_clip'));
 test('AdamW + clip: norm below max_norm', () => adamwCase('adamw_noclip'));
 test('AdamW: tiny values where eps dominates', () => adamwCase('adamw_tiny'));
+test('AdamW: tiny gradients clipped (the 1e-6 of the clip matters)', () => adamwCase('adamw_tiny_clip'));
 test('AdamW over binding windows of one group', () => adamwCase('adamw_clip', blockStride(72) * 4));
 
 test.run();

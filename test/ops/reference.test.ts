@@ -76,7 +76,7 @@ test('top-k ranks and ids, ties in id order', () => {
 });
 
 test('AdamW with clip_grad_norm_: clipped, unclipped, tiny values', () => {
-  for (const name of ['adamw_clip', 'adamw_noclip', 'adamw_tiny']) {
+  for (const name of ['adamw_clip', 'adamw_noclip', 'adamw_tiny', 'adamw_tiny_clip']) {
     const fx = fixture(name);
     const { d, groups: G, present, prior_steps: prior, seed, grad_scale: gs, param_scale: ps } = fx.meta;
     const stride = blockStride(d);
@@ -92,7 +92,7 @@ test('AdamW with clip_grad_norm_: clipped, unclipped, tiny values', () => {
         if (present.includes(g)) st.grad.set(uniformF32(seed + 400 + 100 * isB + g, n, gs), at);
       }
     }
-    const { norm } = adamwRef(st, stride, present.map((g: number) => ({ group: g, step: prior[g] + 1 })), SEED_ADAMW);
+    const { norm } = adamwRef(st, stride, present.map((g: number) => ({ group: g, step: prior[g] + 1 })), { ...SEED_ADAMW, maxNorm: fx.meta.max_norm });
     expectClose(`${name} norm`, [norm], fx.f32('norm'), { atol: 0, rtol: 1e-5 });
     for (const g of present as number[]) {
       for (const [k, off, n] of [['W', 0, d * d], ['b', d * d, d]] as const) {
