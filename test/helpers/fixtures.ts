@@ -1,6 +1,7 @@
 // Reads the msgpack fixtures written by fixtures/make_fixtures.py.
 import { readFileSync } from 'node:fs';
 import { unpack } from 'msgpackr';
+import { uniformF32 } from '../../src/data/counterRng.ts';
 
 type Packed = { dtype: 'f32' | 'i32' | 'u32'; shape: number[]; data: Uint8Array };
 
@@ -40,4 +41,30 @@ export function fixture(name: string): Fixture {
   const path = new URL(`../../fixtures/data/${name}.msgpack`, import.meta.url);
   const body = unpack(readFileSync(path)) as { meta: Record<string, any>; tensors: Record<string, Packed> };
   return new Fixture(name, body.meta, body.tensors);
+}
+
+/**
+ * The initial parameter blocks, moments and gradients of an adamw_* fixture, regenerated from
+ * counter_rng exactly as adamw_inputs() in make_fixtures.py does.
+ */
+export function adamwInputs(fx: Fixture, stride: number) {
+  const { d, groups: G, present, prior_steps: prior, seed, grad_scale: gs, param_scale: ps } = fx.meta;
+  const st = {
+    param: new Float32Array(G * stride),
+    grad: new Float32Array(G * stride),
+    m: new Float32Array(G * stride),
+    v: new Float32Array(G * stride),
+  };
+  for (let g = 0; g < G; g++) {
+    for (const [isB, off, n] of [[0, 0, d * d], [1, d * d, d]] as const) {
+      const at = g * stride + off;
+      st.param.set(uniformF32(seed + 100 * isB + g, n, ps), at);
+      if (prior[g] > 0) {
+        st.m.set(uniformF32(seed + 200 + g * 2 + isB, n, 1e-3 * gs), at);
+        st.v.set(uniformF32(seed + 300 + g * 2 + isB, n, 1e-6 * gs ** 2).map(Math.abs), at);
+      }
+      if (present.includes(g)) st.grad.set(uniformF32(seed + 400 + 100 * isB + g, n, gs), at);
+    }
+  }
+  return st;
 }

@@ -9,7 +9,7 @@ import { TopK, TOP_K } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
-import { fixture } from '../helpers/fixtures.ts';
+import { adamwInputs, fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu, u32 } from '../helpers/gpu.ts';
 
 const test = suite('kernels');
@@ -132,20 +132,9 @@ test('top-k V 128,256', () => topkCase('topk_v128256'));
 async function adamwCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
   const fx = fixture(name);
-  const { d, groups: G, present, prior_steps: prior, seed, grad_scale: gs, param_scale: ps } = fx.meta;
+  const { d, groups: G, present, prior_steps: prior } = fx.meta;
   const stride = blockStride(d);
-  const init = { param: new Float32Array(G * stride), grad: new Float32Array(G * stride), m: new Float32Array(G * stride), v: new Float32Array(G * stride) };
-  for (let g = 0; g < G; g++) {
-    for (const [isB, off, n] of [[0, 0, d * d], [1, d * d, d]] as const) {
-      const at = g * stride + off;
-      init.param.set(uniformF32(seed + 100 * isB + g, n, ps), at);
-      if (prior[g] > 0) {
-        init.m.set(uniformF32(seed + 200 + g * 2 + isB, n, 1e-3 * gs), at);
-        init.v.set(uniformF32(seed + 300 + g * 2 + isB, n, 1e-6 * gs ** 2).map(Math.abs), at);
-      }
-      if (present.includes(g)) init.grad.set(uniformF32(seed + 400 + 100 * isB + g, n, gs), at);
-    }
-  }
+  const init = adamwInputs(fx, stride);
   const op = await AdamW.create(gpu, d, G, { ...SEED_ADAMW, maxNorm: fx.meta.max_norm }, maxBinding);
   const b = { param: buf(gpu, 'param', init.param), grad: buf(gpu, 'grad', init.grad), m: buf(gpu, 'm', init.m), v: buf(gpu, 'v', init.v) };
   await run(gpu, `adamw ${name}`, (pass) => op.encode(pass, b, present.map((g: number) => ({ group: g, step: prior[g] + 1 }))));

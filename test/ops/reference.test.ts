@@ -8,9 +8,8 @@ import { unembedBackwardRef, unembedLogitsRef } from '../../src/ops/unembed.ts';
 import { crossEntropyRef } from '../../src/ops/crossEntropy.ts';
 import { topkRef } from '../../src/ops/topk.ts';
 import { adamwRef, SEED_ADAMW } from '../../src/ops/adamw.ts';
-import { uniformF32 } from '../../src/data/counterRng.ts';
 import { expectClose } from '../helpers/close.ts';
-import { fixture } from '../helpers/fixtures.ts';
+import { adamwInputs, fixture } from '../helpers/fixtures.ts';
 import * as assert from 'uvu/assert';
 
 const test = suite('references vs PyTorch');
@@ -78,20 +77,9 @@ test('top-k ranks and ids, ties in id order', () => {
 test('AdamW with clip_grad_norm_: clipped, unclipped, tiny values', () => {
   for (const name of ['adamw_clip', 'adamw_noclip', 'adamw_tiny', 'adamw_tiny_clip']) {
     const fx = fixture(name);
-    const { d, groups: G, present, prior_steps: prior, seed, grad_scale: gs, param_scale: ps } = fx.meta;
+    const { d, present, prior_steps: prior } = fx.meta;
     const stride = blockStride(d);
-    const st = { param: new Float32Array(G * stride), grad: new Float32Array(G * stride), m: new Float32Array(G * stride), v: new Float32Array(G * stride) };
-    for (let g = 0; g < G; g++) {
-      for (const [isB, off, n] of [[0, 0, d * d], [1, d * d, d]] as const) {
-        const at = g * stride + off;
-        st.param.set(uniformF32(seed + 100 * isB + g, n, ps), at);
-        if (prior[g] > 0) {
-          st.m.set(uniformF32(seed + 200 + g * 2 + isB, n, 1e-3 * gs), at);
-          st.v.set(uniformF32(seed + 300 + g * 2 + isB, n, 1e-6 * gs ** 2).map(Math.abs), at);
-        }
-        if (present.includes(g)) st.grad.set(uniformF32(seed + 400 + 100 * isB + g, n, gs), at);
-      }
-    }
+    const st = adamwInputs(fx, stride);
     const { norm } = adamwRef(st, stride, present.map((g: number) => ({ group: g, step: prior[g] + 1 })), { ...SEED_ADAMW, maxNorm: fx.meta.max_norm });
     expectClose(`${name} norm`, [norm], fx.f32('norm'), { atol: 0, rtol: 1e-5 });
     for (const g of present as number[]) {
