@@ -29,9 +29,11 @@ export class Gpu {
   readonly hasF16: boolean;
 
   private constructor(
-    // The Dawn instance must outlive the device: if it is garbage-collected while the device
-    // is in use, dispatches crash the process (SIGSEGV / std::system_error) at random.
-    private readonly instance: GPU,
+    /**
+     * The Dawn instance. Held for the device's lifetime: if it is garbage-collected while the
+     * device is in use, dispatches crash the process (SIGSEGV / std::system_error) at random.
+     */
+    readonly instance: GPU,
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
   ) {
@@ -143,7 +145,6 @@ export class Gpu {
 
   destroy(): void {
     this.device.destroy();
-    void this.instance;
   }
 }
 

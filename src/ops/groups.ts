@@ -13,6 +13,17 @@ export function blockStride(d: number): number {
   return Math.ceil((d * d + d) / 64) * 64;
 }
 
+/** nn.Linear weights W [G, d, d] and biases b [G, d] laid out as G parameter blocks. */
+export function packBlocks(W: Float32Array, b: Float32Array, G: number, d: number): Float32Array {
+  const stride = blockStride(d);
+  const out = new Float32Array(G * stride);
+  for (let g = 0; g < G; g++) {
+    out.set(W.subarray(g * d * d, (g + 1) * d * d), g * stride);
+    out.set(b.subarray(g * d, (g + 1) * d), g * stride + d * d);
+  }
+  return out;
+}
+
 /** The ranges of equal, ascending group ids in `groupOfSlot` (which must be sorted). */
 export function groupRanges(groupOfSlot: ArrayLike<number>): GroupRange[] {
   const ranges: GroupRange[] = [];

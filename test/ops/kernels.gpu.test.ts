@@ -19,7 +19,7 @@ async function unembedCase(name: string, maxBinding?: number) {
   const fx = fixture(name);
   const { V, d, M, seed, f16 } = fx.meta;
   const stored = fx.has('U');
-  let U = stored ? fx.f32('U') : uniformF32(seed, V * d, 0.05);
+  const U = stored ? fx.f32('U') : uniformF32(seed, V * d, 0.05);
   const z = stored ? fx.f32('z') : uniformF32(seed + 1, M * d, 1);
   const dl = stored ? fx.f32('dlogits') : uniformF32(seed + 2, M * V, 1e-3);
   const op = await Unembed.create(gpu, V, d, f16 ? 'f16' : 'f32', maxBinding);
@@ -30,7 +30,6 @@ async function unembedCase(name: string, maxBinding?: number) {
     dlogits: buf(gpu, 'dlogits', dl),
     dz: buf(gpu, 'dz', new Float32Array(M * d)),
   };
-  U = new Float32Array(0);
   await run(gpu, `unembed ${name}`, (pass) => {
     op.logits(pass, b, M);
     op.backward(pass, b, M);

@@ -1,7 +1,7 @@
 // The plain TypeScript references of every kernel family against the PyTorch fixtures.
 // The GPU kernels are tested against the same fixtures in *.gpu.test.ts.
 import { suite } from 'uvu';
-import { blockStride } from '../../src/ops/groups.ts';
+import { blockStride, packBlocks } from '../../src/ops/groups.ts';
 import { translatorBackwardRef, translatorForwardRef } from '../../src/ops/translator.ts';
 import { rmsnormBackwardRef, rmsnormForwardRef } from '../../src/ops/rmsnorm.ts';
 import { unembedBackwardRef, unembedLogitsRef } from '../../src/ops/unembed.ts';
@@ -14,21 +14,11 @@ import * as assert from 'uvu/assert';
 
 const test = suite('references vs PyTorch');
 
-function blocks(W: Float32Array, b: Float32Array, G: number, d: number): Float32Array {
-  const stride = blockStride(d);
-  const out = new Float32Array(G * stride);
-  for (let g = 0; g < G; g++) {
-    out.set(W.subarray(g * d * d, (g + 1) * d * d), g * stride);
-    out.set(b.subarray(g * d, (g + 1) * d), g * stride + d * d);
-  }
-  return out;
-}
-
 test('translator forward and backward', () => {
   const fx = fixture('translator_d48');
   const { d, groups: G, batch: B } = fx.meta;
   const groupOf = fx.i32('group_of_slot');
-  expectClose('y', translatorForwardRef(fx.f32('x'), blocks(fx.f32('W'), fx.f32('b'), G, d), groupOf, d), fx.f32('y'), { atol: 1e-6, rtol: 1e-6 });
+  expectClose('y', translatorForwardRef(fx.f32('x'), packBlocks(fx.f32('W'), fx.f32('b'), G, d), groupOf, d), fx.f32('y'), { atol: 1e-6, rtol: 1e-6 });
   const grad = translatorBackwardRef(fx.f32('dy'), fx.f32('x'), groupOf, d, G);
   const stride = blockStride(d);
   const dW = new Float32Array(G * d * d);

@@ -2,25 +2,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { blockStride, groupRanges } from '../../src/ops/groups.ts';
-import { Translator, translatorForwardRef } from '../../src/ops/translator.ts';
+import { blockStride, groupRanges, packBlocks } from '../../src/ops/groups.ts';
+import { Translator } from '../../src/ops/translator.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('translator');
 const SENTINEL = 12345.5; // blocks of absent groups must keep it
-
-/** W [G, d, d] and b [G, d] laid out as parameter blocks. */
-function blocks(W: Float32Array, b: Float32Array, G: number, d: number, fill = 0): Float32Array {
-  const stride = blockStride(d);
-  const out = new Float32Array(G * stride).fill(fill);
-  for (let g = 0; g < G; g++) {
-    out.set(W.subarray(g * d * d, (g + 1) * d * d), g * stride);
-    out.set(b.subarray(g * d, (g + 1) * d), g * stride + d * d);
-  }
-  return out;
-}
 
 async function runCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
@@ -36,7 +25,7 @@ async function runCase(name: string, maxBinding?: number) {
   const tr = await Translator.create(gpu, d, G, maxBinding);
   const stride = blockStride(d);
   const xBuf = buf(gpu, 'x', x);
-  const pBuf = buf(gpu, 'params', blocks(W, b, G, d));
+  const pBuf = buf(gpu, 'params', packBlocks(W, b, G, d));
   const yBuf = buf(gpu, 'y', new Float32Array(B * d));
   const dyBuf = buf(gpu, 'dy', dy);
   const gBuf = buf(gpu, 'grad', new Float32Array(G * stride).fill(SENTINEL));
@@ -91,13 +80,6 @@ test('d 48 with parameters split over binding windows of two groups', async () =
   const tr = await Translator.create(gpu, 48, 5, twoGroups);
   assert.is(tr.windows.length, 3);
   await runCase('translator_d48', twoGroups);
-});
-
-test('the TypeScript reference agrees with PyTorch', () => {
-  const fx = fixture('translator_d48');
-  const { d, groups: G } = fx.meta;
-  const y = translatorForwardRef(fx.f32('x'), blocks(fx.f32('W'), fx.f32('b'), G, d), fx.i32('group_of_slot'), d);
-  expectClose('reference y', y, fx.f32('y'), { atol: 1e-6, rtol: 1e-6 });
 });
 
 test.run();
