@@ -18,7 +18,7 @@ typecheck: $(NODE_MODULES)
 
 # Regenerates fixtures/data from PyTorch (not part of `make test`; the fixtures are committed).
 fixtures: fixtures-deps
-	$(PYTHON) fixtures/make_fixtures.py
+	$(PYTHON) fixtures/make_fixtures.py $(ONLY)
 
 fixtures-deps:
 	@$(PYTHON) -c "import torch, msgpack, numpy" 2>/dev/null || { \

@@ -3,7 +3,8 @@
 import * as assert from 'uvu/assert';
 
 export interface Tolerance {
-  atol: number;
+  /** One absolute tolerance, or one per element. */
+  atol: number | ArrayLike<number>;
   rtol: number;
 }
 
@@ -13,12 +14,14 @@ export function expectClose(what: string, got: ArrayLike<number>, ref: ArrayLike
   let worstAt = -1;
   let maxAbs = 0;
   let maxRel = 0;
+  const atolOf = typeof tol.atol === 'number' ? () => tol.atol as number : (i: number) => (tol.atol as ArrayLike<number>)[i]!;
   for (let i = 0; i < ref.length; i++) {
     const r = ref[i]!;
     const err = Math.abs(got[i]! - r);
-    if (!(err <= tol.atol + tol.rtol * Math.abs(r))) {
+    const allowed = atolOf(i) + tol.rtol * Math.abs(r);
+    if (!(err <= allowed)) {
       // NaN fails too
-      const excess = Number.isNaN(err) ? Infinity : err - (tol.atol + tol.rtol * Math.abs(r));
+      const excess = Number.isNaN(err) ? Infinity : err - allowed;
       if (excess > worst) [worst, worstAt] = [excess, i];
     }
     if (err > maxAbs) maxAbs = err;
@@ -30,7 +33,7 @@ export function expectClose(what: string, got: ArrayLike<number>, ref: ArrayLike
   if (worstAt >= 0) {
     assert.unreachable(
       `${what}: element ${worstAt} is ${got[worstAt]}, expected ${ref[worstAt]} ` +
-        `(atol ${tol.atol}, rtol ${tol.rtol}; max |err| ${maxAbs.toExponential(3)})`,
+        `(atol ${atolOf(worstAt)}, rtol ${tol.rtol}; max |err| ${maxAbs.toExponential(3)})`,
     );
   }
 }

@@ -1,0 +1,50 @@
+// A batch as the grouped kernels want it: its samples reordered so that each group's samples
+// are contiguous (a stable counting sort by group), and the resulting group ranges.
+import type { GroupRange } from '../ops/groups.ts';
+
+export interface Batch {
+  /** Dataset row of each slot, slots sorted by group; within a group, in the order given. */
+  rows: Uint32Array;
+  /** Group of each slot (ascending). */
+  groups: Int32Array;
+  /** The present groups and their slots. */
+  ranges: GroupRange[];
+}
+
+/** Sorts the dataset rows `sampleRows` by their group (`groupOfRow`, all ≥ 0) into a Batch. */
+export function makeBatch(sampleRows: ArrayLike<number>, groupOfRow: ArrayLike<number>): Batch {
+  const n = sampleRows.length;
+  const byGroup = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) {
+    const row = sampleRows[i]!;
+    const g = groupOfRow[row]!;
+    if (!(g >= 0)) throw new Error(`makeBatch: row ${row} has no group`);
+    let list = byGroup.get(g);
+    if (!list) byGroup.set(g, (list = []));
+    list.push(row);
+  }
+  const rows = new Uint32Array(n);
+  const groups = new Int32Array(n);
+  const ranges: GroupRange[] = [];
+  let at = 0;
+  for (const g of [...byGroup.keys()].sort((a, b) => a - b)) {
+    const list = byGroup.get(g)!;
+    ranges.push({ group: g, first: at, count: list.length });
+    for (const row of list) {
+      rows[at] = row;
+      groups[at++] = g;
+    }
+  }
+  return { rows, groups, ranges };
+}
+
+/** Runs of consecutive dataset rows in slot order: [slot, row, count] (fewer, larger copies). */
+export function contiguousRuns(rows: Uint32Array): [number, number, number][] {
+  const runs: [number, number, number][] = [];
+  for (let s = 0; s < rows.length; s++) {
+    const last = runs[runs.length - 1];
+    if (last && last[1] + last[2] === rows[s]) last[2]++;
+    else runs.push([s, rows[s]!, 1]);
+  }
+  return runs;
+}

@@ -1,0 +1,240 @@
+// The lens on the GPU: its translators' parameters and AdamW state, the frozen head, and the
+// forward and backward passes of one batch as a sequence of ops:
+//
+//   x      = hidden[rows]                  gather (buffer copies; slots sorted by group)
+//   y      = x + W_g x + b_g               translator
+//   z      = y / rms(y) ⊙ γ                frozen final RMSNorm
+//   logits = U z                           frozen unembedding
+//   loss   = CE(logits, t);  dlogits = (softmax − onehot) / B
+//   dz = dlogits · U;  dy = RMSNorm'(dz);  dW_g, db_g = Σ_g dy xᵀ, Σ_g dy
+//   clip the present groups' gradients by their global norm, AdamW on the present groups
+//
+// A training step is one command buffer with no readback inside it. All buffers are made
+// once, sized for `maxBatch`; per-row losses stay on the GPU until the caller copies them out.
+import { createBuffer, fmtBytes, writeBuffer } from '../gpu/buffers.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { AdamW, type AdamWConfig } from '../ops/adamw.ts';
+import { CrossEntropy } from '../ops/crossEntropy.ts';
+import { blockStride } from '../ops/groups.ts';
+import { RmsNorm } from '../ops/rmsnorm.ts';
+import { TopK, TOP_K } from '../ops/topk.ts';
+import { Translator } from '../ops/translator.ts';
+import { Unembed, type HeadDtype } from '../ops/unembed.ts';
+import { contiguousRuns, type Batch } from './batch.ts';
+
+/** The frozen final norm and unembedding, resident on the GPU. */
+export interface HeadOnGpu {
+  d: number;
+  V: number;
+  eps: number;
+  dtype: HeadDtype;
+  /** γ [d] f32. */
+  gamma: GPUBuffer;
+  /** U [V, d], f32 or f16 (two per u32). */
+  U: GPUBuffer;
+}
+
+/** A dataset resident on the GPU: hidden [N, d] f32 and target [N] i32. */
+export interface DataOnGpu {
+  hidden: GPUBuffer;
+  targets: GPUBuffer;
+  count: number;
+}
+
+export interface LensOptions {
+  numGroups: number;
+  maxBatch: number;
+  adamw: AdamWConfig;
+  /** Overrides the device's binding limit (tests use it to force binding windows). */
+  maxBinding?: number;
+}
+
+/** What a lens allocates on the GPU, by buffer, in bytes (printed before a run allocates it). */
+export function lensMemory(d: number, V: number, numGroups: number, maxBatch: number): [string, number][] {
+  const state = numGroups * blockStride(d) * 4;
+  const splits = Math.max(1, Math.ceil(V / 1024)) + 2; // unembed_grad partial sums (+ window ends)
+  return [
+    ['translator parameters', state],
+    ['gradients', state],
+    ['AdamW moments (m, v)', 2 * state],
+    ['batch activations (x, y, z, dz, dy)', 5 * maxBatch * d * 4],
+    ['batch logits and dlogits', 2 * maxBatch * V * 4],
+    ['unembedding partial sums', splits * maxBatch * d * 4],
+  ];
+}
+
+export class Lens {
+  readonly stride: number;
+  /** Parameter blocks, gradients and AdamW moments: numGroups × blockStride(d) f32 each. */
+  readonly params: GPUBuffer;
+  readonly grad: GPUBuffer;
+  readonly m: GPUBuffer;
+  readonly v: GPUBuffer;
+  /** AdamW step count of each group (PyTorch keeps one per parameter tensor; W and b agree). */
+  readonly steps: Uint32Array;
+  /** Per-slot CE loss of the last forward pass [maxBatch] f32. */
+  readonly loss: GPUBuffer;
+  /** Target rank and top-10 ids of the last evaluated batch: [maxBatch] and [maxBatch, 10] u32. */
+  readonly rank: GPUBuffer;
+  readonly topIds: GPUBuffer;
+
+  private buffers: GPUBuffer[];
+  private x: GPUBuffer;
+  private y: GPUBuffer;
+  private z: GPUBuffer;
+  private rstd: GPUBuffer;
+  private logits: GPUBuffer;
+  private dlogits: GPUBuffer;
+  private dz: GPUBuffer;
+  private dy: GPUBuffer;
+  private slotTargets: GPUBuffer;
+
+  private constructor(
+    private gpu: Gpu,
+    readonly head: HeadOnGpu,
+    readonly numGroups: number,
+    readonly maxBatch: number,
+    private translator: Translator,
+    private norm: RmsNorm,
+    private unembed: Unembed,
+    private crossEntropy: CrossEntropy,
+    private topk: TopK,
+    private adamw: AdamW,
+  ) {
+    const { d, V } = head;
+    this.stride = blockStride(d);
+    const state = numGroups * this.stride * 4;
+    const rowBytes = maxBatch * d * 4;
+    const make = (label: string, bytes: number) => createBuffer(gpu, `lens ${label}`, bytes);
+    this.buffers = [
+      (this.params = make('parameters', state)),
+      (this.grad = make('gradients', state)),
+      (this.m = make('adamw m', state)),
+      (this.v = make('adamw v', state)),
+      (this.x = make('x', rowBytes)),
+      (this.y = make('y', rowBytes)),
+      (this.z = make('z', rowBytes)),
+      (this.rstd = make('rstd', maxBatch * 4)),
+      (this.logits = make('logits', maxBatch * V * 4)),
+      (this.dlogits = make('dlogits', maxBatch * V * 4)),
+      (this.dz = make('dz', rowBytes)),
+      (this.dy = make('dy', rowBytes)),
+      (this.slotTargets = make('targets', maxBatch * 4)),
+      (this.loss = make('loss', maxBatch * 4)),
+      (this.rank = make('target rank', maxBatch * 4)),
+      (this.topIds = make('top ids', maxBatch * TOP_K * 4)),
+    ];
+    this.steps = new Uint32Array(numGroups);
+  }
+
+  static async create(gpu: Gpu, head: HeadOnGpu, options: LensOptions): Promise<Lens> {
+    const { d, V, eps, dtype } = head;
+    const { numGroups, maxBatch, adamw } = options;
+    const maxBinding = options.maxBinding ?? gpu.maxBinding;
+    if (maxBatch * V * 4 > maxBinding) {
+      throw new RangeError(
+        `a batch of ${maxBatch} rows × ${V} logits (${fmtBytes(maxBatch * V * 4)}) exceeds this device's ` +
+          `binding limit of ${fmtBytes(maxBinding)}: use a smaller batch`,
+      );
+    }
+    const [translator, norm, unembed, crossEntropy, topk, opt] = await Promise.all([
+      Translator.create(gpu, d, numGroups, maxBinding),
+      RmsNorm.create(gpu, d, eps),
+      Unembed.create(gpu, V, d, dtype, maxBinding),
+      CrossEntropy.create(gpu),
+      TopK.create(gpu),
+      AdamW.create(gpu, d, numGroups, adamw, maxBinding),
+    ]);
+    return new Lens(gpu, head, numGroups, maxBatch, translator, norm, unembed, crossEntropy, topk, opt);
+  }
+
+  /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
+  get clipState(): GPUBuffer {
+    return this.adamw.clipState;
+  }
+
+  /** Replaces the parameter blocks (e.g. from a checkpoint); moments and steps are untouched. */
+  setParams(blocks: Float32Array): void {
+    if (blocks.length !== this.numGroups * this.stride) {
+      throw new RangeError(`setParams: ${blocks.length} floats given, ${this.numGroups * this.stride} expected`);
+    }
+    writeBuffer(this.gpu, this.params, blocks);
+  }
+
+  /** Copies the batch's hidden states and targets from the dataset into slot order. */
+  encodeGather(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+    this.checkBatch(batch);
+    const rowBytes = this.head.d * 4;
+    for (const [slot, row, count] of contiguousRuns(batch.rows)) {
+      if (row + count > data.count) throw new RangeError(`batch row ${row + count - 1} is outside the dataset (${data.count} rows)`);
+      enc.copyBufferToBuffer(data.hidden, row * rowBytes, this.x, slot * rowBytes, count * rowBytes);
+      enc.copyBufferToBuffer(data.targets, row * 4, this.slotTargets, slot * 4, count * 4);
+    }
+  }
+
+  /** y, z, logits; then the per-slot loss and dlogits = (softmax − onehot) / B. */
+  encodeForward(pass: GPUComputePassEncoder, batch: Batch): void {
+    const B = this.checkBatch(batch);
+    this.translator.forward(pass, { x: this.x, params: this.params, y: this.y }, batch.ranges);
+    this.norm.forward(pass, { y: this.y, gamma: this.head.gamma, z: this.z, rstd: this.rstd }, B);
+    this.unembed.logits(pass, { z: this.z, U: this.head.U, logits: this.logits }, B);
+    this.crossEntropy.encode(
+      pass,
+      { logits: this.logits, targets: this.slotTargets, loss: this.loss, dlogits: this.dlogits },
+      B,
+      this.head.V,
+      B,
+    );
+  }
+
+  /** The gradient blocks of the groups present in the batch (others are left as they are). */
+  encodeBackward(pass: GPUComputePassEncoder, batch: Batch): void {
+    const B = this.checkBatch(batch);
+    this.unembed.backward(pass, { dlogits: this.dlogits, U: this.head.U, dz: this.dz }, B);
+    this.norm.backward(pass, { y: this.y, gamma: this.head.gamma, rstd: this.rstd, dz: this.dz, dy: this.dy }, B);
+    this.translator.backward(pass, { dy: this.dy, x: this.x, grad: this.grad }, batch.ranges);
+  }
+
+  /** Clip and AdamW over the present groups; advances their step counts. */
+  encodeUpdate(pass: GPUComputePassEncoder, batch: Batch): void {
+    const present = batch.ranges.map((r) => ({ group: r.group, step: ++this.steps[r.group]! }));
+    this.adamw.encode(pass, { param: this.params, grad: this.grad, m: this.m, v: this.v }, present);
+  }
+
+  /** Target rank and top-10 ids of each slot, from the logits of the last forward pass. */
+  encodeTopK(pass: GPUComputePassEncoder, batch: Batch): void {
+    const B = this.checkBatch(batch);
+    this.topk.encode(pass, { logits: this.logits, targets: this.slotTargets, rank: this.rank, ids: this.topIds }, B, this.head.V);
+  }
+
+  /** One training step: gather, forward, backward, clip and update, in one command buffer. */
+  encodeTrainStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+    this.encodeGather(enc, data, batch);
+    const pass = enc.beginComputePass({ label: 'lens train step' });
+    this.encodeForward(pass, batch);
+    this.encodeBackward(pass, batch);
+    this.encodeUpdate(pass, batch);
+    pass.end();
+  }
+
+  /** Forward pass, loss and top-k of one evaluation batch (no gradient, no update). */
+  encodeEvalStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+    this.encodeGather(enc, data, batch);
+    const pass = enc.beginComputePass({ label: 'lens eval step' });
+    this.encodeForward(pass, batch);
+    this.encodeTopK(pass, batch);
+    pass.end();
+  }
+
+  private checkBatch(batch: Batch): number {
+    const B = batch.rows.length;
+    if (B === 0 || B > this.maxBatch) throw new RangeError(`batch of ${B} rows (this lens takes 1 to ${this.maxBatch})`);
+    return B;
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.unembed.destroy();
+    this.adamw.destroy();
+  }
+}
