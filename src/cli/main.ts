@@ -1,0 +1,259 @@
+#!/usr/bin/env -S node --import tsx
+// The command line: flags → calls. `train`, `eval`, `synth`, `inspect`.
+// Mistakes in the input end in one line on stderr and exit status 1, never a stack trace.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
+import { InputError } from '../data/errors.ts';
+import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
+import { writeSafetensors } from '../data/safetensors.ts';
+import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
+import { GpuError, Gpu } from '../gpu/device.ts';
+import { f16Bits } from '../ops/f16.ts';
+import type { HeadDtype } from '../ops/unembed.ts';
+import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
+import { SEED_SETTINGS, trainLens } from '../train/trainer.ts';
+import { evaluateLensFile } from '../train/evalCommand.ts';
+import { inspect } from './inspect.ts';
+
+// ---- argument parsers: each names the flag and the value it could not use ----
+const int = (min: number) => (text: string) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got '${text}'`);
+  return n;
+};
+const nonNegative = (text: string) => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative number, got '${text}'`);
+  return n;
+};
+const positive = (text: string) => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${text}'`);
+  return n;
+};
+const idList = (text: string) => {
+  const ids = text.split(',').map((s) => s.trim());
+  if (!ids.length || ids.some((s) => !/^\d+$/.test(s))) throw new InvalidArgumentError(`expected comma-separated layer ids like 6,9,14,15, got '${text}'`);
+  return ids.map(Number);
+};
+
+const gpuOptions = (cmd: Command) =>
+  cmd
+    .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12 (default: Dawn picks)')
+    .option('--adapter <name>', 'use the adapter whose name contains this text');
+
+const headOptions = (cmd: Command) =>
+  cmd
+    .option('--head <file>', 'head safetensors: norm.weight [d], lm_head.weight [V, d], metadata norm_eps')
+    .option('--model-dir <dir>', 'Hugging Face model folder to read the final norm and unembedding from')
+    .addOption(new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32'));
+
+function loadHeadFrom(o: { head?: string; modelDir?: string; headDtype: HeadDtype }): Head {
+  if (o.head && o.modelDir) throw new InputError('give --head or --model-dir, not both');
+  if (o.head) return loadHeadFile(o.head, o.headDtype);
+  if (o.modelDir) return loadHeadFromModelDir(o.modelDir, o.headDtype);
+  throw new InputError('a head is needed: --head FILE or --model-dir DIR');
+}
+
+function headFromSynth(shape: SynthShape, dtype: HeadDtype): Head {
+  const h = synthHead(shape);
+  const U = dtype === 'f16' ? Uint16Array.from(h.U, f16Bits) : h.U;
+  return { source: `synthetic head (seed ${shape.seed})`, d: h.d, V: h.V, eps: h.eps, gamma: h.gamma, dtype, U };
+}
+
+async function openGpu(o: { backend?: string; adapter?: string }): Promise<Gpu> {
+  return Gpu.open({ backend: o.backend, adapter: o.adapter });
+}
+
+const program = new Command()
+  .name('lensgpu')
+  .description('Position-specific tuned lenses, trained in WGSL kernels on WebGPU')
+  .showHelpAfterError('(add --help for the options)');
+
+// ---- train ----
+gpuOptions(
+  headOptions(
+    program
+      .command('train')
+      .description('train a lens; with no data flags, on a built-in synthetic demo set')
+      .option('--train <file>', 'training data (safetensors: hidden, layer, position, target)')
+      .option('--test <file>', 'validation data, same format'),
+  ),
+)
+  .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite'))
+  .option('--critical-layers <ids>', 'layers with position-specific translators under lite', idList, DEFAULT_CRITICAL_LAYERS)
+  .option('--layers <ids>', 'keep only samples of these layers (train and test)', idList)
+  .option('--epochs <n>', 'maximum epochs', int(1), SEED_SETTINGS.epochs)
+  .option('--patience <n>', 'stop after this many epochs without a better val loss', int(1), SEED_SETTINGS.patience)
+  .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
+  .option('--lr <x>', 'AdamW learning rate', positive, SEED_SETTINGS.lr)
+  .option('--weight-decay <x>', 'AdamW decoupled weight decay', nonNegative, SEED_SETTINGS.weightDecay)
+  .option('--clip <x>', 'max global gradient norm (0: no clipping)', nonNegative, SEED_SETTINGS.clip)
+  .option('--seed <n>', 'seed of the per-epoch shuffle', int(0), SEED_SETTINGS.seed)
+  .option('--no-shuffle', 'take training batches in file order')
+  .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
+  .option('--resume', 'continue the run whose checkpoint is in --out')
+  .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
+  .option('--quiet', 'no progress bar')
+  .action(async (o) => {
+    const demo = !o.train && !o.test && !o.head && !o.modelDir;
+    if (!demo && (!o.train || !o.test)) throw new InputError('give both --train and --test (or neither, for the built-in demo)');
+    if (o.resume && !o.out) throw new InputError('--resume needs --out, the folder of the run to continue');
+    let head: Head;
+    let train: Dataset;
+    let test: Dataset;
+    const provenance: Record<string, unknown> = {};
+    if (demo) {
+      console.log(`no data given: training on the built-in synthetic demo (${describeShape(DEMO_SHAPE)})`);
+      head = headFromSynth(DEMO_SHAPE, o.headDtype);
+      ({ train, test } = synthData(DEMO_SHAPE, synthHead(DEMO_SHAPE)));
+      provenance.data = { synthetic: DEMO_SHAPE };
+    } else {
+      head = loadHeadFrom(o);
+      train = loadDataset(o.train);
+      test = loadDataset(o.test);
+      provenance.data = {
+        train: { path: resolve(o.train), sha256: await sha256File(o.train) },
+        test: { path: resolve(o.test), sha256: await sha256File(o.test) },
+        ...(o.head ? { head: { path: resolve(o.head), sha256: await sha256File(o.head) } } : { model_dir: resolve(o.modelDir) }),
+      };
+    }
+    train = selectLayers(train, o.layers);
+    test = selectLayers(test, o.layers);
+    checkAgainstHead(train, head.d, head.V);
+    checkAgainstHead(test, head.d, head.V);
+    const out = o.out ?? join('runs', `${demo ? 'demo' : o.preset}-${timestamp()}`);
+    const gpu = await openGpu(o);
+    try {
+      await trainLens({
+        gpu,
+        head,
+        train,
+        test,
+        out,
+        resume: Boolean(o.resume),
+        quiet: Boolean(o.quiet),
+        provenance: { command: process.argv.slice(2).join(' '), ...provenance },
+        settings: {
+          preset: o.preset as PresetName,
+          criticalLayers: o.criticalLayers,
+          layers: o.layers,
+          epochs: o.epochs,
+          patience: o.patience,
+          batchSize: o.batchSize,
+          lr: o.lr,
+          weightDecay: o.weightDecay,
+          clip: o.clip,
+          seed: o.seed,
+          shuffle: o.shuffle,
+          checkpoint: o.checkpoint,
+        },
+      });
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+// ---- eval ----
+gpuOptions(
+  headOptions(
+    program
+      .command('eval')
+      .description("evaluate a trained lens: val loss and top-1/5/10, overall and per layer and position")
+      .requiredOption('--lens <file>', 'lens.safetensors written by train')
+      .requiredOption('--test <file>', 'data to evaluate on'),
+  ),
+)
+  .option('--batch-size <n>', 'samples per forward pass', int(1), 256)
+  .option('--json <file>', 'also write the metrics as JSON')
+  .action(async (o) => {
+    const head = loadHeadFrom(o);
+    const test = loadDataset(o.test);
+    checkAgainstHead(test, head.d, head.V);
+    const gpu = await openGpu(o);
+    try {
+      await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, o.json, (l) => console.log(l));
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+// ---- synth ----
+program
+  .command('synth')
+  .description('write planted-structure synthetic data (train, test, head) as safetensors')
+  .requiredOption('--out <dir>', 'folder for train.safetensors, test.safetensors, head.safetensors')
+  .addOption(new Option('--shape <name>', 'demo: the built-in demo; seed: the seed experiment (d 2048, V 32000)').choices(['demo', 'seed']).default('demo'))
+  .option('--d <n>', 'hidden size', int(2))
+  .option('--vocab <n>', 'vocabulary size', int(10))
+  .option('--layers <n>', 'number of layers', int(1))
+  .option('--positions <n>', 'continuous-thought positions', int(1))
+  .option('--train-per-layer <n>', 'training samples per layer (a multiple of the positions)', int(1))
+  .option('--test-per-layer <n>', 'test samples per layer', int(1))
+  .option('--seed <n>', 'generator seed', int(0))
+  .action((o) => {
+    const base = o.shape === 'seed' ? SEED_SHAPE : DEMO_SHAPE;
+    const shape: SynthShape = {
+      layers: o.layers ?? base.layers,
+      positions: o.positions ?? base.positions,
+      d: o.d ?? base.d,
+      V: o.vocab ?? base.V,
+      trainPerLayer: o.trainPerLayer ?? base.trainPerLayer,
+      testPerLayer: o.testPerLayer ?? base.testPerLayer,
+      seed: o.seed ?? base.seed,
+    };
+    if (shape.trainPerLayer % shape.positions || shape.testPerLayer % shape.positions) {
+      throw new InputError(`samples per layer (${shape.trainPerLayer}, ${shape.testPerLayer}) must be multiples of --positions ${shape.positions}`);
+    }
+    console.log(`generating ${describeShape(shape)}`);
+    const head = synthHead(shape);
+    const { train, test } = synthData(shape, head);
+    mkdirSync(o.out, { recursive: true });
+    const data = (ds: Dataset) => [
+      { name: 'hidden', dtype: 'F32' as const, shape: [ds.count, ds.d], data: ds.hidden },
+      { name: 'layer', dtype: 'I32' as const, shape: [ds.count], data: ds.layer },
+      { name: 'position', dtype: 'I32' as const, shape: [ds.count], data: ds.position },
+      { name: 'target', dtype: 'I32' as const, shape: [ds.count], data: ds.target },
+    ];
+    writeSafetensors(join(o.out, 'train.safetensors'), data(train), { synth: JSON.stringify(shape) });
+    writeSafetensors(join(o.out, 'test.safetensors'), data(test), { synth: JSON.stringify(shape) });
+    writeSafetensors(
+      join(o.out, 'head.safetensors'),
+      [
+        { name: 'norm.weight', dtype: 'F32', shape: [head.d], data: head.gamma },
+        { name: 'lm_head.weight', dtype: 'F32', shape: [head.V, head.d], data: head.U },
+      ],
+      { norm_eps: String(head.eps), synth: JSON.stringify(shape) },
+    );
+    console.log(`wrote ${['train', 'test', 'head'].map((n) => join(o.out, `${n}.safetensors`)).join(', ')}`);
+  });
+
+// ---- inspect ----
+program
+  .command('inspect')
+  .description('show the tensors of a safetensors file (data, head, lens, checkpoint) or a model folder')
+  .argument('<file>', 'a .safetensors file or a Hugging Face model folder')
+  .action((file: string) => inspect(file, (l) => console.log(l)));
+
+function describeShape(s: SynthShape): string {
+  return `${s.layers} layers × ${s.positions} positions, d ${s.d}, V ${s.V}, ${s.trainPerLayer} train / ${s.testPerLayer} test samples per layer, seed ${s.seed}`;
+}
+
+function timestamp(): string {
+  const t = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}${p(t.getMonth() + 1)}${p(t.getDate())}-${p(t.getHours())}${p(t.getMinutes())}${p(t.getSeconds())}`;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof InputError || e instanceof GpuError || e instanceof RangeError) {
+    process.stderr.write(`lensgpu: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    throw e;
+  }
+}

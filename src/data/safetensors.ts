@@ -1,0 +1,241 @@
+// safetensors files, as PyTorch users write them with safetensors.torch: an 8-byte
+// little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
+// then the tensors' bytes. The header is validated in full before any tensor is read, and a
+// tensor is read from disk only when asked for (a model folder holds gigabytes we do not need).
+import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { f16Bits, f16ToF32 } from '../ops/f16.ts';
+import { InputError } from './errors.ts';
+
+const ITEM_BYTES: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,
+};
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** Absolute byte range in the file. */
+  begin: number;
+  end: number;
+}
+
+export class SafetensorsFile {
+  private constructor(
+    readonly path: string,
+    private fd: number,
+    readonly tensors: Map<string, TensorInfo>,
+    readonly metadata: Record<string, string>,
+  ) {}
+
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw new InputError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const bad = (why: string) => new InputError(`${path}: not a valid safetensors file (${why})`);
+      if (size < 8) throw bad('shorter than its 8-byte header length');
+      const lenBuf = Buffer.alloc(8);
+      readSync(fd, lenBuf, 0, 8, 0);
+      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      if (headerLen > MAX_HEADER || 8 + headerLen > size) throw bad(`header length ${headerLen} does not fit a ${size}-byte file`);
+      const headerBuf = Buffer.alloc(headerLen);
+      readSync(fd, headerBuf, 0, headerLen, 8);
+      let header: unknown;
+      try {
+        header = JSON.parse(headerBuf.toString('utf8'));
+      } catch {
+        throw bad('its header is not JSON');
+      }
+      if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('its header is not a JSON object');
+      const dataStart = 8 + headerLen;
+      const tensors = new Map<string, TensorInfo>();
+      let metadata: Record<string, string> = {};
+      for (const [name, entry] of Object.entries(header as Record<string, any>)) {
+        if (name === '__metadata__') {
+          metadata = entry ?? {};
+          continue;
+        }
+        const { dtype, shape, data_offsets: off } = entry ?? {};
+        if (!(dtype in ITEM_BYTES)) throw bad(`tensor '${name}' has unknown dtype ${JSON.stringify(dtype)}`);
+        if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0)) throw bad(`tensor '${name}' has a bad shape`);
+        if (!Array.isArray(off) || off.length !== 2 || !off.every((n) => Number.isInteger(n) && n >= 0) || off[1] < off[0]) {
+          throw bad(`tensor '${name}' has bad data_offsets`);
+        }
+        const bytes = shape.reduce((a: number, b: number) => a * b, 1) * ITEM_BYTES[dtype]!;
+        if (off[1] - off[0] !== bytes) throw bad(`tensor '${name}' holds ${off[1] - off[0]} bytes, its ${dtype} shape [${shape}] needs ${bytes}`);
+        if (dataStart + off[1] > size) throw bad(`tensor '${name}' runs past the end of the file`);
+        tensors.set(name, { name, dtype, shape, begin: dataStart + off[0], end: dataStart + off[1] });
+      }
+      const sorted = [...tensors.values()].sort((a, b) => a.begin - b.begin);
+      for (let i = 1; i < sorted.length; i++) {
+        if (sorted[i]!.begin < sorted[i - 1]!.end) throw bad(`tensors '${sorted[i - 1]!.name}' and '${sorted[i]!.name}' overlap`);
+      }
+      return new SafetensorsFile(path, fd, tensors, metadata);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  get(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) {
+      const have = [...this.tensors.keys()].slice(0, 8).join(', ');
+      throw new InputError(`${this.path}: no tensor '${name}' (it has: ${have || 'none'}${this.tensors.size > 8 ? ', …' : ''})`);
+    }
+    return t;
+  }
+
+  /** The raw bytes of a tensor. */
+  bytes(name: string): Uint8Array {
+    const t = this.get(name);
+    const out = new Uint8Array(t.end - t.begin);
+    const CHUNK = 1 << 30;
+    for (let at = 0; at < out.length; at += CHUNK) {
+      const n = Math.min(CHUNK, out.length - at);
+      const got = readSync(this.fd, out, at, n, t.begin + at);
+      if (got !== n) throw new InputError(`${this.path}: short read in tensor '${name}'`);
+    }
+    return out;
+  }
+
+  /** A float tensor (F32, F16 or BF16) as f32. */
+  readF32(name: string): Float32Array {
+    const t = this.get(name);
+    const raw = this.bytes(name);
+    switch (t.dtype) {
+      case 'F32':
+        return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+      case 'F16': {
+        const h = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+        const out = new Float32Array(h.length);
+        for (let i = 0; i < h.length; i++) out[i] = f16ToF32(h[i]!);
+        return out;
+      }
+      case 'BF16': {
+        const h = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+        const bits = new Uint32Array(h.length);
+        for (let i = 0; i < h.length; i++) bits[i] = h[i]! << 16;
+        return new Float32Array(bits.buffer);
+      }
+      default:
+        throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; F32, F16 or BF16 expected`);
+    }
+  }
+
+  /** A float tensor as IEEE f16 bits (F16 as stored; F32 and BF16 rounded to nearest even). */
+  readF16Bits(name: string): Uint16Array {
+    const t = this.get(name);
+    if (t.dtype === 'F16') {
+      const raw = this.bytes(name);
+      return new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+    }
+    const f = this.readF32(name);
+    const out = new Uint16Array(f.length);
+    for (let i = 0; i < f.length; i++) out[i] = f16Bits(f[i]!);
+    return out;
+  }
+
+  /** An integer tensor (I32 or I64) as i32; I64 values outside the i32 range are an error. */
+  readInt(name: string): Int32Array {
+    const t = this.get(name);
+    const raw = this.bytes(name);
+    if (t.dtype === 'I32') return new Int32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+    if (t.dtype === 'I64') {
+      const big = new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8);
+      const out = new Int32Array(big.length);
+      for (let i = 0; i < big.length; i++) {
+        const v = big[i]!;
+        if (v < -2147483648n || v > 2147483647n) throw new InputError(`${this.path}: '${name}'[${i}] = ${v} is out of range`);
+        out[i] = Number(v);
+      }
+      return out;
+    }
+    throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; I32 or I64 expected`);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+export interface TensorOut {
+  name: string;
+  dtype: 'F32' | 'F16' | 'I32' | 'I64' | 'U8';
+  shape: number[];
+  data: ArrayBufferView;
+}
+
+/**
+ * Writes a safetensors file atomically: to a temporary file beside it, then renamed, so a
+ * failure never leaves a half-written file where a good one was.
+ */
+export function writeSafetensors(path: string, tensors: TensorOut[], metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const t of tensors) {
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (numel * ITEM_BYTES[t.dtype]! !== t.data.byteLength) {
+      throw new Error(`writeSafetensors: '${t.name}' has ${t.data.byteLength} bytes for ${t.dtype} [${t.shape}]`);
+    }
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // data starts 8-byte aligned
+  const headerBytes = Buffer.from(json, 'utf8');
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(headerBytes.length));
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, len);
+    writeSync(fd, headerBytes);
+    for (const t of tensors) {
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, Math.min(1 << 30, bytes.length - at));
+    }
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created */
+    }
+    throw e;
+  }
+}
+
+/** Writes a text file atomically (temporary file, then rename). */
+export function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created */
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,79 @@
+// checkpoint.safetensors: everything a run needs to continue exactly where it stopped, so
+// that a resumed run is bit-identical to one that never stopped. Parameters, AdamW moments
+// and step counts; the best epoch's per-sample validation results (for the final breakdown);
+// the epoch history and early-stopping state as JSON metadata. The shuffle needs no state:
+// each epoch's order is a function of (seed, epoch).
+import { InputError } from '../data/errors.ts';
+import { SafetensorsFile, writeSafetensors } from '../data/safetensors.ts';
+import type { EpochRecord } from './trainer.ts';
+
+export interface RunState {
+  epochsDone: number;
+  history: EpochRecord[];
+  bestEpoch: number;
+  bestValLoss: number;
+  sinceBest: number;
+  stoppedEarly: boolean;
+}
+
+export interface CheckpointTensors {
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  steps: Uint32Array;
+  bestLoss: Float32Array;
+  bestRank: Uint32Array;
+}
+
+export function writeCheckpoint(path: string, fingerprint: string, state: RunState, t: CheckpointTensors): void {
+  writeSafetensors(
+    path,
+    [
+      { name: 'params', dtype: 'F32', shape: [t.params.length], data: t.params },
+      { name: 'adamw.m', dtype: 'F32', shape: [t.m.length], data: t.m },
+      { name: 'adamw.v', dtype: 'F32', shape: [t.v.length], data: t.v },
+      { name: 'adamw.steps', dtype: 'I32', shape: [t.steps.length], data: new Int32Array(t.steps) },
+      { name: 'best.val_loss', dtype: 'F32', shape: [t.bestLoss.length], data: t.bestLoss },
+      { name: 'best.rank', dtype: 'I32', shape: [t.bestRank.length], data: new Int32Array(t.bestRank.buffer, t.bestRank.byteOffset, t.bestRank.length) },
+    ],
+    { format: 'lensgpu-checkpoint', run: fingerprint, state: JSON.stringify(state) },
+  );
+}
+
+export function readCheckpoint(path: string, fingerprint: string, paramCount: number, testCount: number) {
+  const file = SafetensorsFile.open(path);
+  try {
+    if (file.metadata.format !== 'lensgpu-checkpoint') throw new InputError(`${path}: not a lensgpu checkpoint`);
+    if (file.metadata.run !== fingerprint) {
+      const was = JSON.parse(file.metadata.run ?? '{}');
+      const now = JSON.parse(fingerprint);
+      const differ = diffKeys(was, now);
+      throw new InputError(`${path}: this run's settings or data differ from the checkpoint's (${differ.join(', ')}); only --epochs may change on --resume`);
+    }
+    const params = file.readF32('params');
+    if (params.length !== paramCount) throw new InputError(`${path}: ${params.length} parameters, expected ${paramCount}`);
+    const bestLoss = file.readF32('best.val_loss');
+    if (bestLoss.length !== testCount) throw new InputError(`${path}: holds results for ${bestLoss.length} test samples, not ${testCount}`);
+    const state = JSON.parse(file.metadata.state ?? '{}') as RunState;
+    if (state.bestValLoss === null) state.bestValLoss = Infinity;
+    return {
+      state,
+      params,
+      m: file.readF32('adamw.m'),
+      v: file.readF32('adamw.v'),
+      steps: new Uint32Array(file.readInt('adamw.steps')),
+      bestLoss,
+      bestRank: new Uint32Array(file.readInt('best.rank').buffer),
+    };
+  } finally {
+    file.close();
+  }
+}
+
+function diffKeys(a: any, b: any, prefix = ''): string[] {
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) || Array.isArray(b)) {
+    return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix || 'value'];
+  }
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].flatMap((k) => diffKeys(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+}

@@ -1,0 +1,74 @@
+// `eval`: a saved lens on a test set, with the same metrics as training reports.
+import type { Dataset } from '../data/dataset.ts';
+import { InputError } from '../data/errors.ts';
+import type { Head } from '../data/head.ts';
+import { writeFileAtomic } from '../data/safetensors.ts';
+import { upload } from '../gpu/buffers.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { Lens } from '../lens/lens.ts';
+import { readLensFile } from '../lens/lensFile.ts';
+import { SEED_ADAMW } from '../ops/adamw.ts';
+import { Evaluator } from './evaluate.ts';
+import { breakdown, type Scores } from './metrics.ts';
+
+export async function evaluateLensFile(
+  gpu: Gpu,
+  head: Head,
+  lensPath: string,
+  test: Dataset,
+  batchSize: number,
+  jsonPath: string | undefined,
+  print: (line: string) => void,
+): Promise<void> {
+  const lensFile = readLensFile(lensPath);
+  if (lensFile.d !== head.d) throw new InputError(`${lensPath}: translators of width ${lensFile.d}, the head has d = ${head.d}`);
+  const groupOf = Int32Array.from(test.layer, (l, i) => lensFile.table.groupOf(l, test.position[i]!));
+  const missing = groupOf.indexOf(-1);
+  if (missing >= 0) {
+    throw new InputError(`${test.source}: sample ${missing} is at layer ${test.layer[missing]}, position ${test.position[missing]}, which ${lensPath} has no translator for`);
+  }
+  const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
+  const gamma = upload(gpu, 'head gamma', head.gamma);
+  const U = upload(gpu, `head U (${head.dtype})`, head.U);
+  const data = { hidden: upload(gpu, 'test hidden', test.hidden), targets: upload(gpu, 'test targets', test.target), count: test.count };
+  const lens = await Lens.create(gpu, { d: head.d, V: head.V, eps: head.eps, dtype: head.dtype, gamma, U }, {
+    numGroups: lensFile.table.groups.length,
+    maxBatch: batch,
+    adamw: SEED_ADAMW,
+  });
+  const evaluator = new Evaluator(gpu, data, groupOf, batch);
+  try {
+    lens.setParams(lensFile.blocks);
+    const { loss, rank } = await gpu.checked('evaluation', () => evaluator.run(lens));
+    const b = breakdown(loss, rank, test.layer, test.position);
+    print(`${lensPath} (${lensFile.table.preset}, ${lensFile.table.groups.length} translators) on ${test.source}: ${test.count} samples`);
+    print(`overall: ${fmt(b.overall)}`);
+    print('');
+    print(' layer | samples | val loss |  top-1  |  top-5  |  top-10');
+    for (const r of b.perLayer) print(`${String(r.layer).padStart(6)} | ${row(r)}`);
+    print('');
+    print(' position | samples | val loss |  top-1  |  top-5  |  top-10');
+    for (const r of b.perPosition) print(`${String(r.position).padStart(9)} | ${row(r)}`);
+    if (jsonPath) {
+      const rename = <T extends { loss: number }>({ loss: l, ...rest }: T) => ({ ...rest, val_loss: l });
+      const json = {
+        lens: lensPath,
+        test: test.source,
+        overall: rename(b.overall),
+        per_layer: b.perLayer.map(rename),
+        per_position: b.perPosition.map(rename),
+        per_group: b.perGroup.map(rename),
+      };
+      writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
+      print(`wrote ${jsonPath}`);
+    }
+  } finally {
+    evaluator.destroy();
+    lens.destroy();
+    for (const buf of [gamma, U, data.hidden, data.targets]) buf.destroy();
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`.padStart(7);
+const fmt = (s: Scores) => `val loss ${s.loss.toFixed(4)}, top-1 ${pct(s.top1).trim()}, top-5 ${pct(s.top5).trim()}, top-10 ${pct(s.top10).trim()}`;
+const row = (s: Scores) => `${String(s.count).padStart(7)} | ${s.loss.toFixed(4).padStart(8)} | ${pct(s.top1)} | ${pct(s.top5)} | ${pct(s.top10)}`;

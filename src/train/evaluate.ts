@@ -1,0 +1,62 @@
+// Evaluation of a lens over a test set on the GPU: every batch's forward pass, loss and top-k
+// encoded into one command buffer, per-sample results gathered in an epoch-long buffer and
+// read back once, then put back in file order.
+import { createBuffer, readF32, readU32 } from '../gpu/buffers.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { makeBatch, type Batch } from '../lens/batch.ts';
+import type { DataOnGpu, Lens } from '../lens/lens.ts';
+
+export interface SampleResults {
+  /** Per test sample, in file order: CE loss and target rank (logits strictly greater). */
+  loss: Float32Array;
+  rank: Uint32Array;
+}
+
+export class Evaluator {
+  private batches: Batch[] = [];
+  private slotRows: Uint32Array;
+  private lossBuf: GPUBuffer;
+  private rankBuf: GPUBuffer;
+
+  constructor(
+    private gpu: Gpu,
+    private data: DataOnGpu,
+    groupOfRow: Int32Array,
+    private batchSize: number,
+  ) {
+    // The same batches every time: file order, sorted by group inside a batch.
+    for (let at = 0; at < data.count; at += batchSize) {
+      const rows = Uint32Array.from({ length: Math.min(batchSize, data.count - at) }, (_, i) => at + i);
+      this.batches.push(makeBatch(rows, groupOfRow));
+    }
+    this.slotRows = new Uint32Array(data.count);
+    this.batches.forEach((b, i) => this.slotRows.set(b.rows, i * batchSize));
+    this.lossBuf = createBuffer(gpu, 'eval losses', data.count * 4);
+    this.rankBuf = createBuffer(gpu, 'eval ranks', data.count * 4);
+  }
+
+  async run(lens: Lens): Promise<SampleResults> {
+    const enc = this.gpu.device.createCommandEncoder({ label: 'evaluation' });
+    this.batches.forEach((batch, i) => {
+      lens.encodeEvalStep(enc, this.data, batch);
+      const at = i * this.batchSize * 4;
+      enc.copyBufferToBuffer(lens.loss, 0, this.lossBuf, at, batch.rows.length * 4);
+      enc.copyBufferToBuffer(lens.rank, 0, this.rankBuf, at, batch.rows.length * 4);
+    });
+    this.gpu.device.queue.submit([enc.finish()]);
+    const slotLoss = await readF32(this.gpu, this.lossBuf, this.data.count);
+    const slotRank = await readU32(this.gpu, this.rankBuf, this.data.count);
+    const loss = new Float32Array(this.data.count);
+    const rank = new Uint32Array(this.data.count);
+    this.slotRows.forEach((row, slot) => {
+      loss[row] = slotLoss[slot]!;
+      rank[row] = slotRank[slot]!;
+    });
+    return { loss, rank };
+  }
+
+  destroy(): void {
+    this.lossBuf.destroy();
+    this.rankBuf.destroy();
+  }
+}
