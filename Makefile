@@ -16,9 +16,11 @@ $(NODE_MODULES): package.json package-lock.json
 typecheck: $(NODE_MODULES)
 	npm run -s typecheck
 
-# Regenerates fixtures/data from PyTorch (not part of `make test`; the fixtures are committed).
+# Regenerates fixtures/data from PyTorch (not part of `make test`; the fixtures are committed):
+# the kernel and step fixtures, then the PyTorch trainer's parity runs and their small dataset.
 fixtures: fixtures-deps
 	$(PYTHON) fixtures/make_fixtures.py $(ONLY)
+	@if [ -z "$(ONLY)" ]; then $(PYTHON) fixtures/train_reference.py; fi
 
 fixtures-deps:
 	@$(PYTHON) -c "import torch, msgpack, numpy" 2>/dev/null || { \

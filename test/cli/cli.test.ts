@@ -1,0 +1,83 @@
+// The command line as a user meets it: clear one-line errors with exit status 1, inspect's
+// summary, and a stopped-then-resumed run that is bit-identical to an uninterrupted one.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const test = suite('cli');
+const ROOT = new URL('../../', import.meta.url).pathname;
+const DATA = join(ROOT, 'fixtures/data/parity');
+const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-cli-'));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, LENSGPU_PRINT_WGSL: '' },
+  });
+  const stderr = r.stderr
+    .split('\n')
+    .filter((l) => l && !l.includes('artificially reduced') && !l.startsWith(' - While') && !l.includes('maxDynamic'))
+    .join('\n');
+  return { status: r.status, stdout: r.stdout, stderr };
+}
+
+const data = ['--train', join(DATA, 'train.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors')];
+
+test('inspect summarises a data file', () => {
+  const r = cli('inspect', join(DATA, 'train.safetensors'));
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /data file: 768 samples, hidden size 48/);
+  assert.match(r.stdout, /\n\s+15 \|\s+8\s+8\s+8\s+8\s+8\s+8 \|\s+48\n/);
+  assert.match(r.stdout, /target ids: \d+ … \d+/);
+});
+
+test('bad input: one line on stderr, exit status 1, no stack trace', () => {
+  for (const args of [
+    ['train', '--train', join(tmp, 'missing.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors')],
+    ['train', '--train', join(DATA, 'train.safetensors'), '--head', join(DATA, 'head.safetensors')],
+    ['train', ...data, '--lr', 'fast'],
+    ['train', ...data, '--preset', 'huge'],
+    ['train', ...data, '--layers', '99'],
+    ['train', '--train', join(DATA, 'train.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'train.safetensors')],
+    ['inspect', join(tmp, 'nothing')],
+  ]) {
+    const r = cli(...args);
+    assert.is(r.status, 1, `${args.join(' ')}: exit status`);
+    const lines = r.stderr.split('\n').filter((l) => !l.startsWith('(add --help'));
+    assert.is(lines.length, 1, `${args.join(' ')}: expected one line, got:\n${r.stderr}`);
+    assert.not.match(r.stderr, /\n\s+at /);
+  }
+});
+
+test('a run stopped after epoch 1 and resumed is bit-identical to one that ran 2 epochs', () => {
+  const whole = join(tmp, 'whole');
+  const split = join(tmp, 'split');
+  const common = [...data, '--seed', '3', '--batch-size', '24', '--quiet'];
+  assert.is(cli('train', ...common, '--epochs', '2', '--out', whole).status, 0);
+  assert.is(cli('train', ...common, '--epochs', '1', '--out', split).status, 0);
+  const again = cli('train', ...common, '--epochs', '1', '--out', split);
+  assert.is(again.status, 1);
+  assert.match(again.stderr, /already holds a run: pass --resume/);
+  const mismatch = cli('train', ...common, '--epochs', '2', '--lr', '0.002', '--out', split, '--resume');
+  assert.is(mismatch.status, 1);
+  assert.match(mismatch.stderr, /settings\.lr/);
+  const resumed = cli('train', ...common, '--epochs', '2', '--out', split, '--resume');
+  assert.is(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /resuming after epoch 1/);
+  assert.ok(readFileSync(join(whole, 'lens.safetensors')).equals(readFileSync(join(split, 'lens.safetensors'))), 'lens files differ');
+  assert.ok(readFileSync(join(whole, 'checkpoint.safetensors')).equals(readFileSync(join(split, 'checkpoint.safetensors'))), 'checkpoints differ');
+  const m1 = JSON.parse(readFileSync(join(whole, 'metrics.json'), 'utf8'));
+  const m2 = JSON.parse(readFileSync(join(split, 'metrics.json'), 'utf8'));
+  assert.equal(m2, m1);
+  const config = JSON.parse(readFileSync(join(whole, 'config.json'), 'utf8'));
+  assert.is(config.settings.seed, 3);
+  assert.match(config.data.train.sha256, /^[0-9a-f]{64}$/);
+  assert.ok(config.adapter.name);
+});
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.run();
