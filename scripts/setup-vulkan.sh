@@ -7,6 +7,7 @@
 #   ("shaderUniform*ArrayDynamicIndexing required"), the backports one (25.x) works.
 #   The backports source reuses the mirror already configured for bookworm.
 # - Other systems: says which package to install and exits non-zero.
+# --quiet: say nothing when there is nothing to do (used before `npm run train`).
 set -euo pipefail
 
 say() { printf 'setup-vulkan: %s\n' "$*"; }
@@ -38,7 +39,7 @@ has_usable_driver() {
 }
 
 if has_usable_driver; then
-  say "a Vulkan driver is present; nothing to install."
+  [ "${1:-}" = --quiet ] || say "a Vulkan driver is present; nothing to install."
   exit 0
 fi
 

@@ -14,6 +14,8 @@ export interface RunState {
   bestValLoss: number;
   sinceBest: number;
   stoppedEarly: boolean;
+  /** Validation metrics of the untrained lens (identity translators), "epoch 0". */
+  untrained: Omit<EpochRecord, 'epoch' | 'train_loss'> | undefined;
 }
 
 export interface CheckpointTensors {

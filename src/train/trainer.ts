@@ -101,7 +101,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 
   // Resume or start fresh; never overwrite another run's results.
   mkdirSync(out, { recursive: true });
-  let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false };
+  let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
   const fingerprint = runFingerprint(inputs, table);
   const checkpointPath = join(out, 'checkpoint.safetensors');
   let restored: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
@@ -162,6 +162,12 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     const evaluator = new Evaluator(gpu, testGpu, groupOfTest, evalBatch);
     owned.push(evaluator);
     const steps = Math.ceil(train.count / s.batchSize);
+    if (!state.untrained) {
+      // Epoch 0: the untrained lens (identity translators), the baseline training improves on.
+      const { loss, rank } = await gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens));
+      const o = breakdown(loss, rank, test.layer, test.position).overall;
+      state.untrained = { val_loss: o.loss, top1: o.top1, top5: o.top5, top10: o.top10 };
+    }
     printHeader(print, state);
     if (state.stoppedEarly || state.epochsDone >= s.epochs) print(`the run had already finished after epoch ${state.epochsDone}`);
     for (let epoch = state.epochsDone + 1; epoch <= s.epochs && !state.stoppedEarly; epoch++) {
@@ -289,12 +295,14 @@ function printHeader(print: (l: string) => void, state: RunState): void {
   print('');
   print('Epoch | Train Loss | Val Loss | Top-1   | Top-5   | Top-10  | Notes');
   print('------+------------+----------+---------+---------+---------+------');
+  const u = state.untrained;
+  if (u) printRow(print, { epoch: 0, train_loss: NaN, ...u }, 'untrained (identity translators)');
   for (const r of state.history) printRow(print, r, r.epoch === state.bestEpoch ? 'best (before resume)' : '');
 }
 
 function printRow(print: (l: string) => void, r: EpochRecord, note: string): void {
   print(
-    `${String(r.epoch).padStart(5)} | ${r.train_loss.toFixed(4).padStart(10)} | ${r.val_loss.toFixed(4).padStart(8)} | ` +
+    `${String(r.epoch).padStart(5)} | ${(Number.isNaN(r.train_loss) ? '–' : r.train_loss.toFixed(4)).padStart(10)} | ${r.val_loss.toFixed(4).padStart(8)} | ` +
       `${pct(r.top1).padStart(7)} | ${pct(r.top5).padStart(7)} | ${pct(r.top10).padStart(7)} | ${note}`,
   );
 }
@@ -318,6 +326,7 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     params,
     best_epoch: state.bestEpoch,
     epochs: state.history,
+    untrained: state.untrained,
     per_layer: best.perLayer.map(rename),
     per_position: best.perPosition.map(rename),
     per_group: best.perGroup.map(rename),
