@@ -35,15 +35,25 @@ export class Evaluator {
     this.rankBuf = createBuffer(gpu, 'eval ranks', data.count * 4);
   }
 
-  async run(lens: Lens): Promise<SampleResults> {
-    const enc = this.gpu.device.createCommandEncoder({ label: 'evaluation' });
-    this.batches.forEach((batch, i) => {
-      lens.encodeEvalStep(enc, this.data, batch);
-      const at = i * this.batchSize * 4;
-      enc.copyBufferToBuffer(lens.loss, 0, this.lossBuf, at, batch.rows.length * 4);
-      enc.copyBufferToBuffer(lens.rank, 0, this.rankBuf, at, batch.rows.length * 4);
-    });
-    this.gpu.device.queue.submit([enc.finish()]);
+  /** Evaluates in chunks of batches so that `progress(done, total)` can report on long runs. */
+  async run(lens: Lens, progress?: (done: number, total: number) => void): Promise<SampleResults> {
+    const CHUNK = 4; // batches per submission: progress stays fresh even on a software GPU
+    for (let first = 0; first < this.batches.length; first += CHUNK) {
+      const enc = this.gpu.device.createCommandEncoder({ label: 'evaluation' });
+      this.batches.slice(first, first + CHUNK).forEach((batch, k) => {
+        const i = first + k;
+        lens.encodeEvalStep(enc, this.data, batch);
+        const at = i * this.batchSize * 4;
+        enc.copyBufferToBuffer(lens.loss, 0, this.lossBuf, at, batch.rows.length * 4);
+        enc.copyBufferToBuffer(lens.rank, 0, this.rankBuf, at, batch.rows.length * 4);
+      });
+      this.gpu.device.queue.submit([enc.finish()]);
+      if (progress) {
+        await this.gpu.device.queue.onSubmittedWorkDone();
+        this.gpu.throwIfLost('evaluation');
+        progress(Math.min(this.batches.length, first + CHUNK), this.batches.length);
+      }
+    }
     const slotLoss = await readF32(this.gpu, this.lossBuf, this.data.count);
     const slotRank = await readU32(this.gpu, this.rankBuf, this.data.count);
     const loss = new Float32Array(this.data.count);
@@ -53,6 +63,10 @@ export class Evaluator {
       rank[row] = slotRank[slot]!;
     });
     return { loss, rank };
+  }
+
+  get batchCount(): number {
+    return this.batches.length;
   }
 
   destroy(): void {

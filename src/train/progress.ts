@@ -11,6 +11,7 @@ export class Progress {
     private total: number,
     private stream: NodeJS.WriteStream = process.stderr,
     private quiet = false,
+    private unit = 'steps',
   ) {
     this.tty = Boolean(stream.isTTY);
     this.started = performance.now();
@@ -30,7 +31,7 @@ export class Progress {
     const rate = done / Math.max(seconds, 1e-9);
     const eta = rate > 0 ? (this.total - done) / rate : 0;
     const lossText = loss === undefined ? '' : ` · loss ${loss.toFixed(4)}`;
-    const stats = `${done}/${this.total} steps · ${rate.toFixed(1)} steps/s${lossText} · ${done < this.total ? `ETA ${clock(eta)}` : clock(seconds)}`;
+    const stats = `${done}/${this.total} ${this.unit} · ${rate.toFixed(1)} ${this.unit}/s${lossText} · ${done < this.total ? `ETA ${clock(eta)}` : clock(seconds)}`;
     if (this.tty) {
       const width = 24;
       const filled = Math.round((width * done) / Math.max(1, this.total));

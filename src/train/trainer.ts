@@ -164,7 +164,9 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     const steps = Math.ceil(train.count / s.batchSize);
     if (!state.untrained) {
       // Epoch 0: the untrained lens (identity translators), the baseline training improves on.
-      const { loss, rank } = await gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens));
+      const bar = new Progress('validation of the untrained lens', evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
+      const { loss, rank } = await gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens, (done) => bar.update(done)));
+      bar.end();
       const o = breakdown(loss, rank, test.layer, test.position).overall;
       state.untrained = { val_loss: o.loss, top1: o.top1, top5: o.top5, top10: o.top10 };
     }
@@ -197,7 +199,9 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         const trainLosses = await readF32(gpu, trainLoss, train.count);
 
         // ---- validate ----
-        const { loss, rank } = await evaluator.run(lens);
+        const bar = new Progress(`validation ${epoch}/${s.epochs}`, evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
+        const { loss, rank } = await evaluator.run(lens, (done) => bar.update(done));
+        bar.end();
         const scores = breakdown(loss, rank, test.layer, test.position).overall;
         const record: EpochRecord = {
           epoch,
