@@ -191,51 +191,36 @@ export function writeSafetensors(path: string, tensors: TensorOut[], metadata: R
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8); // data starts 8-byte aligned
-  const headerBytes = Buffer.from(json, 'utf8');
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const headerBytes = Buffer.concat([json, Buffer.from(' '.repeat((8 - (json.length % 8)) % 8))]); // data 8-byte aligned
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerBytes.length));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
+  writeAtomic(path, (fd) => {
     writeSync(fd, len);
     writeSync(fd, headerBytes);
     for (const t of tensors) {
       const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
       for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, Math.min(1 << 30, bytes.length - at));
     }
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* already closed */
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
-    throw e;
-  }
+  });
 }
 
 /** Writes a text file atomically (temporary file, then rename). */
 export function writeFileAtomic(path: string, text: string): void {
+  writeAtomic(path, (fd) => writeSync(fd, text));
+}
+
+/** Runs `write` on a temporary file beside `path`, then renames it over `path`. */
+function writeAtomic(path: string, write: (fd: number) => void): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, text);
-    closeSync(fd);
-    renameSync(tmp, path);
+    write(fd);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
+    closeSync(fd);
+    unlinkSync(tmp);
     throw e;
   }
+  closeSync(fd);
+  renameSync(tmp, path);
 }

@@ -11,7 +11,9 @@
 //
 // A training step is one command buffer with no readback inside it. All buffers are made
 // once, sized for `maxBatch`; per-row losses stay on the GPU until the caller copies them out.
-import { createBuffer, fmtBytes, writeBuffer } from '../gpu/buffers.ts';
+import type { Dataset } from '../data/dataset.ts';
+import type { Head } from '../data/head.ts';
+import { createBuffer, fmtBytes, upload, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { AdamW, type AdamWConfig } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
@@ -39,6 +41,17 @@ export interface DataOnGpu {
   hidden: GPUBuffer;
   targets: GPUBuffer;
   count: number;
+}
+
+/** Uploads the frozen head (the caller destroys gamma and U when done). */
+export function uploadHead(gpu: Gpu, head: Head): HeadOnGpu {
+  const { d, V, eps, dtype } = head;
+  return { d, V, eps, dtype, gamma: upload(gpu, 'head gamma', head.gamma), U: upload(gpu, `head U (${dtype})`, head.U) };
+}
+
+/** Uploads a dataset's hidden states and targets, once for the whole run. */
+export function uploadData(gpu: Gpu, name: string, ds: Dataset): DataOnGpu {
+  return { hidden: upload(gpu, `${name} hidden`, ds.hidden), targets: upload(gpu, `${name} targets`, ds.target), count: ds.count };
 }
 
 export interface LensOptions {

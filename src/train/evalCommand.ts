@@ -3,13 +3,12 @@ import type { Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
-import { upload } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { Lens } from '../lens/lens.ts';
+import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
 import { SEED_ADAMW } from '../ops/adamw.ts';
 import { Evaluator } from './evaluate.ts';
-import { breakdown, type Scores } from './metrics.ts';
+import { breakdown, percent, scoresJson, type Scores } from './metrics.ts';
 
 export async function evaluateLensFile(
   gpu: Gpu,
@@ -28,10 +27,9 @@ export async function evaluateLensFile(
     throw new InputError(`${test.source}: sample ${missing} is at layer ${test.layer[missing]}, position ${test.position[missing]}, which ${lensPath} has no translator for`);
   }
   const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
-  const gamma = upload(gpu, 'head gamma', head.gamma);
-  const U = upload(gpu, `head U (${head.dtype})`, head.U);
-  const data = { hidden: upload(gpu, 'test hidden', test.hidden), targets: upload(gpu, 'test targets', test.target), count: test.count };
-  const lens = await Lens.create(gpu, { d: head.d, V: head.V, eps: head.eps, dtype: head.dtype, gamma, U }, {
+  const headGpu = uploadHead(gpu, head);
+  const data = uploadData(gpu, 'test', test);
+  const lens = await Lens.create(gpu, headGpu, {
     numGroups: lensFile.table.groups.length,
     maxBatch: batch,
     adamw: SEED_ADAMW,
@@ -50,14 +48,13 @@ export async function evaluateLensFile(
     print(' position | samples | val loss |  top-1  |  top-5  |  top-10');
     for (const r of b.perPosition) print(`${String(r.position).padStart(9)} | ${row(r)}`);
     if (jsonPath) {
-      const rename = <T extends { loss: number }>({ loss: l, ...rest }: T) => ({ ...rest, val_loss: l });
       const json = {
         lens: lensPath,
         test: test.source,
-        overall: rename(b.overall),
-        per_layer: b.perLayer.map(rename),
-        per_position: b.perPosition.map(rename),
-        per_group: b.perGroup.map(rename),
+        overall: scoresJson(b.overall),
+        per_layer: b.perLayer.map(scoresJson),
+        per_position: b.perPosition.map(scoresJson),
+        per_group: b.perGroup.map(scoresJson),
       };
       writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
       print(`wrote ${jsonPath}`);
@@ -65,10 +62,10 @@ export async function evaluateLensFile(
   } finally {
     evaluator.destroy();
     lens.destroy();
-    for (const buf of [gamma, U, data.hidden, data.targets]) buf.destroy();
+    for (const buf of [headGpu.gamma, headGpu.U, data.hidden, data.targets]) buf.destroy();
   }
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)} %`.padStart(7);
+const pct = (x: number) => percent(x).padStart(7);
 const fmt = (s: Scores) => `val loss ${s.loss.toFixed(4)}, top-1 ${pct(s.top1).trim()}, top-5 ${pct(s.top5).trim()}, top-10 ${pct(s.top10).trim()}`;
 const row = (s: Scores) => `${String(s.count).padStart(7)} | ${s.loss.toFixed(4).padStart(8)} | ${pct(s.top1)} | ${pct(s.top5)} | ${pct(s.top10)}`;

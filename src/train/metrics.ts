@@ -70,3 +70,13 @@ function cmp(a: number | string, b: number | string): number {
   const [lb, pb] = String(b).split(',').map(Number) as [number, number];
   return la - lb || pa - pb;
 }
+
+/** 0.198 → "19.8 %". */
+export function percent(x: number): string {
+  return `${(100 * x).toFixed(1)} %`;
+}
+
+/** Scores as metrics.json writes them: the loss is named val_loss. */
+export function scoresJson<T extends { loss: number }>({ loss, ...rest }: T) {
+  return { ...rest, val_loss: loss };
+}

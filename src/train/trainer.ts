@@ -7,7 +7,7 @@
 // losses and ranks, once per epoch, never a parameter or activation inside the loop.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createBuffer, fmtBytes, readF32, upload, writeBuffer } from '../gpu/buffers.ts';
+import { createBuffer, fmtBytes, readF32, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
@@ -15,11 +15,11 @@ import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
 import { makeBatch } from '../lens/batch.ts';
-import { Lens, lensMemory, type DataOnGpu, type HeadOnGpu } from '../lens/lens.ts';
+import { Lens, lensMemory, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
-import { breakdown, type Breakdown } from './metrics.ts';
+import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
 import { Evaluator } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { Progress } from './progress.ts';
@@ -128,14 +128,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
   print(`GPU memory: ${fmtBytes(total)} on ${gpu.adapter.name} (${plan.map(([k, b]) => `${k} ${fmtBytes(b)}`).join(', ')})`);
 
-  const headGpu: HeadOnGpu = {
-    d,
-    V,
-    eps: head.eps,
-    dtype: head.dtype,
-    gamma: upload(gpu, 'head gamma', head.gamma),
-    U: upload(gpu, `head U (${head.dtype})`, head.U),
-  };
+  const headGpu = uploadHead(gpu, head);
   const trainGpu = uploadData(gpu, 'train', train);
   const testGpu = uploadData(gpu, 'test', test);
   const lens = await Lens.create(gpu, headGpu, {
@@ -249,7 +242,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     const best = breakdown(bestLoss, bestRank, test.layer, test.position);
     const b = state.history[state.bestEpoch - 1]!;
     print(
-      `best epoch ${state.bestEpoch}: val loss ${b.val_loss.toFixed(4)}, top-1/5/10 ${pct(b.top1)} / ${pct(b.top5)} / ${pct(b.top10)}` +
+      `best epoch ${state.bestEpoch}: val loss ${b.val_loss.toFixed(4)}, top-1/5/10 ${percent(b.top1)} / ${percent(b.top5)} / ${percent(b.top10)}` +
         `${state.stoppedEarly ? ` (stopped early after epoch ${state.epochsDone})` : ''}`,
     );
     print(`wrote ${join(out, 'lens.safetensors')}, ${join(out, BEST_METRICS)}, ${join(out, 'config.json')}`);
@@ -262,14 +255,6 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 
 function groupsOf(ds: Dataset, table: GroupTable): Int32Array {
   return Int32Array.from(ds.layer, (l, i) => table.groupOf(l, ds.position[i]!));
-}
-
-function uploadData(gpu: Gpu, name: string, ds: Dataset): DataOnGpu {
-  return {
-    hidden: upload(gpu, `${name} hidden`, ds.hidden),
-    targets: upload(gpu, `${name} targets`, ds.target),
-    count: ds.count,
-  };
 }
 
 function rowRange(lo: number, hi: number): Uint32Array {
@@ -293,7 +278,6 @@ function mean(a: Float32Array): number {
   return s / a.length;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 function printHeader(print: (l: string) => void, state: RunState): void {
   print('');
@@ -307,7 +291,7 @@ function printHeader(print: (l: string) => void, state: RunState): void {
 function printRow(print: (l: string) => void, r: EpochRecord, note: string): void {
   print(
     `${String(r.epoch).padStart(5)} | ${(Number.isNaN(r.train_loss) ? '–' : r.train_loss.toFixed(4)).padStart(10)} | ${r.val_loss.toFixed(4).padStart(8)} | ` +
-      `${pct(r.top1).padStart(7)} | ${pct(r.top5).padStart(7)} | ${pct(r.top10).padStart(7)} | ${note}`,
+      `${percent(r.top1).padStart(7)} | ${percent(r.top5).padStart(7)} | ${percent(r.top10).padStart(7)} | ${note}`,
   );
 }
 
@@ -325,15 +309,14 @@ function runFingerprint(inputs: RunInputs, table: GroupTable): string {
 }
 
 function writeResults(out: string, inputs: RunInputs, table: GroupTable, params: number, state: RunState, best: Breakdown): void {
-  const rename = <T extends { loss: number }>({ loss, ...rest }: T) => ({ ...rest, val_loss: loss });
   const metrics = {
     params,
     best_epoch: state.bestEpoch,
     epochs: state.history,
     untrained: state.untrained,
-    per_layer: best.perLayer.map(rename),
-    per_position: best.perPosition.map(rename),
-    per_group: best.perGroup.map(rename),
+    per_layer: best.perLayer.map(scoresJson),
+    per_position: best.perPosition.map(scoresJson),
+    per_group: best.perGroup.map(scoresJson),
   };
   writeFileAtomic(join(out, BEST_METRICS), JSON.stringify(metrics, null, 2) + '\n');
   const config = {
