@@ -1,0 +1,231 @@
+// npm run bench [-- --quick] [--repeat N] [--backend B] [--adapter A] [--no-save]
+//
+// Times every kernel family in isolation and whole training steps, at the seed's shape
+// (d 2,048, V 32,000, batch 32 over the lite preset's groups) or, with --quick, a small one.
+// Each figure is the median of N timed runs (GPU timestamps where the device has them, else
+// wall clock around onSubmittedWorkDone) with its spread, GFLOP/s and GB/s, and the percent
+// of the roofline built from this device's peaks, measured here by microbenchmarks
+// (a streaming copy and an FMA loop) in the same run. Results go to stdout and
+// bench/results/<adapter>-<date>.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { createBuffer, fmtBytes, upload } from '../src/gpu/buffers.ts';
+import { Gpu } from '../src/gpu/device.ts';
+import { bindGroup, dispatch, params, pipeline, uniform } from '../src/gpu/pipelines.ts';
+import { PassTimer } from '../src/gpu/timer.ts';
+import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
+import { makeBatch } from '../src/lens/batch.ts';
+import { Lens, lensMemory } from '../src/lens/lens.ts';
+import { groupTable, type PresetName } from '../src/lens/preset.ts';
+import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
+import { CrossEntropy } from '../src/ops/crossEntropy.ts';
+import { blockStride } from '../src/ops/groups.ts';
+import { RmsNorm } from '../src/ops/rmsnorm.ts';
+import { TopK, TOP_K } from '../src/ops/topk.ts';
+import { Translator } from '../src/ops/translator.ts';
+import { Unembed } from '../src/ops/unembed.ts';
+
+const opts = new Command()
+  .option('--quick', 'a small shape (d 256, V 4096) instead of the seed’s (d 2048, V 32000)')
+  .option('--repeat <n>', 'timed runs per figure', (v) => Math.max(1, Number(v)), 0)
+  .option('--presets <list>', 'presets whose whole step is timed', 'baseline,lite,full')
+  .option('--backend <name>', 'Dawn backend')
+  .option('--adapter <name>', 'adapter whose name contains this text')
+  .option('--no-save', 'do not write bench/results/*.json')
+  .parse()
+  .opts();
+
+const quick = Boolean(opts.quick);
+const shape = quick ? { d: 256, V: 4096, B: 32, layers: 16, positions: 6 } : { d: 2048, V: 32000, B: 32, layers: 16, positions: 6 };
+const repeat = opts.repeat || (quick ? 10 : 5);
+const EPOCH_SAMPLES = 76_800;
+
+interface Row {
+  name: string;
+  medianMs: number;
+  spreadMs: [number, number];
+  gflops: number;
+  gbps: number;
+  roofline: number;
+}
+
+const gpu = await Gpu.open({ backend: opts.backend, adapter: opts.adapter });
+const timer = new PassTimer(gpu);
+const log = (s: string) => process.stdout.write(s + '\n');
+log(`device: ${gpu.adapter.name} (${gpu.adapter.vendor || 'unknown vendor'}); timing: ${timer.kind === 'timestamp' ? 'GPU timestamps' : 'wall clock'}`);
+log(`shape: d ${shape.d}, V ${shape.V}, batch ${shape.B}, ${shape.layers} layers × ${shape.positions} positions; ${repeat} runs per figure`);
+
+/** Median and (min, max) over `repeat` runs after one warm-up. */
+async function measure(label: string, encode: (pass: GPUComputePassEncoder) => void): Promise<[number, [number, number]]> {
+  await timer.time(label, encode);
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) times.push(await timer.time(label, encode));
+  times.sort((a, b) => a - b);
+  return [times[Math.floor(times.length / 2)]!, [times[0]!, times[times.length - 1]!]];
+}
+
+// ---- peaks ----
+const copyElems = (quick ? 8 : 64) << 20; // vec4 elements: 128 MiB or 1 GiB per buffer
+const copyBytes = Math.min(copyElems * 16, gpu.maxBinding);
+const src = createBuffer(gpu, 'bench copy src', copyBytes);
+const dst = createBuffer(gpu, 'bench copy dst', copyBytes);
+const copyPipe = await pipeline(gpu, 'microbench', 'copy', { COPY: true });
+const n4 = copyBytes / 16;
+const groups = Math.min(Math.ceil(n4 / 256), 65535);
+const copyBg = bindGroup(gpu, copyPipe, [uniform(gpu, 'copy', params(n4, groups * 256)), src, dst]);
+const [copyT] = await measure('peak copy', (p) => dispatch(gpu, p, copyPipe, copyBg, groups));
+const peakBW = (2 * copyBytes) / copyT;
+const fmaPipe = await pipeline(gpu, 'microbench', 'fma_loop', { COPY: false });
+const fmaGroups = quick ? 512 : 4096;
+const iters = quick ? 512 : 4096;
+const fmaOut = createBuffer(gpu, 'bench fma out', fmaGroups * 256 * 4);
+const fmaBg = bindGroup(gpu, fmaPipe, [uniform(gpu, 'fma', params(iters, { f32: 0.5 })), fmaOut]);
+const [fmaT] = await measure('peak fma', (p) => dispatch(gpu, p, fmaPipe, fmaBg, fmaGroups));
+const peakFlops = (fmaGroups * 256 * iters * 16) / fmaT;
+log(`peaks measured here: ${(peakBW / 1e9).toFixed(1)} GB/s streaming copy, ${(peakFlops / 1e9).toFixed(1)} GFLOP/s f32 FMA`);
+
+function row(name: string, t: [number, [number, number]], flops: number, bytes: number): Row {
+  const [median, spread] = t;
+  const ideal = Math.max(flops / peakFlops, bytes / peakBW);
+  return { name, medianMs: median * 1e3, spreadMs: [spread[0] * 1e3, spread[1] * 1e3], gflops: flops / median / 1e9, gbps: bytes / median / 1e9, roofline: ideal / median };
+}
+
+// ---- kernels at the step's shapes ----
+const { d, V, B } = shape;
+const table = groupTable('lite', range(shape.layers), range(shape.positions));
+const G = table.groups.length;
+const stride = blockStride(d);
+const groupOfSample = Int32Array.from(uniformInt(7, B, shape.layers * shape.positions), (k) => table.groupOf(Math.floor(k / shape.positions), k % shape.positions));
+const batch = makeBatch(range(B), groupOfSample);
+const present = batch.ranges.length;
+const f32 = (label: string, n: number, seed: number, scale = 1) => upload(gpu, label, uniformF32(seed, n, scale));
+const x = f32('x', B * d, 1);
+const y = createBuffer(gpu, 'y', B * d * 4);
+const z = createBuffer(gpu, 'z', B * d * 4);
+const dz = createBuffer(gpu, 'dz', B * d * 4);
+const dy = f32('dy', B * d, 2, 1e-3);
+const rstd = createBuffer(gpu, 'rstd', B * 4);
+const gamma = f32('gamma', d, 3, 1);
+const paramBuf = f32('params', G * stride, 4, 0.01);
+const grad = f32('grad', G * stride, 5, 1e-4);
+const m = createBuffer(gpu, 'm', G * stride * 4);
+const v = createBuffer(gpu, 'v', G * stride * 4);
+const U = f32('U', V * d, 6, 0.02);
+const logits = createBuffer(gpu, 'logits', B * V * 4);
+const dlogits = createBuffer(gpu, 'dlogits', B * V * 4);
+const loss = createBuffer(gpu, 'loss', B * 4);
+const targets = upload(gpu, 'targets', uniformInt(8, B, V));
+const rank = createBuffer(gpu, 'rank', B * 4);
+const ids = createBuffer(gpu, 'ids', B * TOP_K * 4);
+
+const translator = await Translator.create(gpu, d, G);
+const norm = await RmsNorm.create(gpu, d, 1e-5);
+const unembed = await Unembed.create(gpu, V, d, 'f32');
+const ce = await CrossEntropy.create(gpu);
+const topk = await TopK.create(gpu);
+const adamw = await AdamW.create(gpu, d, G, SEED_ADAMW);
+const presentSteps = batch.ranges.map((r) => ({ group: r.group, step: 1 }));
+
+const rows: Row[] = [];
+const add = async (name: string, encode: (p: GPUComputePassEncoder) => void, flops: number, bytes: number) => {
+  rows.push(row(name, await measure(name, encode), flops, bytes));
+};
+await add('translator forward', (p) => translator.forward(p, { x, params: paramBuf, y }, batch.ranges), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
+await add('translator backward', (p) => translator.backward(p, { dy, x, grad }, batch.ranges), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
+await add('rmsnorm forward', (p) => norm.forward(p, { y: x, gamma, z, rstd }, B), 4 * B * d, 4 * (2 * B * d + d));
+await add('rmsnorm backward', (p) => norm.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
+await add('unembed logits', (p) => unembed.logits(p, { z: x, U, logits }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
+await add('unembed backward', (p) => unembed.backward(p, { dlogits: logits, U, dz }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
+await add('cross-entropy', (p) => ce.encode(p, { logits, targets, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
+await add('top-k', (p) => topk.encode(p, { logits, targets, rank, ids }, B, V), 2 * B * V, 4 * B * V);
+await add(`AdamW + clip (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
+
+log('');
+log('kernel                       |  median ms | spread ms        |  GFLOP/s |    GB/s | roofline');
+log('-----------------------------+------------+------------------+----------+---------+---------');
+for (const r of rows) {
+  log(
+    `${r.name.padEnd(28)} | ${r.medianMs.toFixed(3).padStart(10)} | ${`${r.spreadMs[0].toFixed(3)}–${r.spreadMs[1].toFixed(3)}`.padStart(16)} | ` +
+      `${r.gflops.toFixed(1).padStart(8)} | ${r.gbps.toFixed(1).padStart(7)} | ${(100 * r.roofline).toFixed(1).padStart(6)} %`,
+  );
+}
+for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, dlogits, loss, targets, rank, ids, src, dst, fmaOut]) b.destroy();
+unembed.destroy();
+adamw.destroy();
+
+// ---- whole training steps ----
+interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number }
+const steps: StepRow[] = [];
+const Ustep = f32('U', V * d, 6, 0.02);
+const gammaStep = f32('gamma', d, 3, 1);
+const hidden = f32('hidden', B * d, 9, 1);
+const data = { hidden, targets: upload(gpu, 'targets', uniformInt(8, B, V)), count: B };
+for (const preset of String(opts.presets).split(',') as PresetName[]) {
+  const t = groupTable(preset, range(shape.layers), range(shape.positions));
+  const memory = lensMemory(d, V, t.groups.length, B).reduce((a, [, b]) => a + b, 0);
+  if (memory > gpu.limits.maxBufferSize * 8) {
+    log(`${preset}: skipped (${fmtBytes(memory)})`);
+    continue;
+  }
+  const lens = await Lens.create(gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: gammaStep, U: Ustep }, { numGroups: t.groups.length, maxBatch: B, adamw: SEED_ADAMW });
+  const g = Int32Array.from(uniformInt(7, B, shape.layers * shape.positions), (k) => t.groupOf(Math.floor(k / shape.positions), k % shape.positions));
+  const b = makeBatch(range(B), g);
+  const stepOnce = async () => {
+    const enc = gpu.device.createCommandEncoder({ label: `${preset} step` });
+    lens.encodeTrainStep(enc, data, b);
+    const t0 = performance.now();
+    await gpu.submitAndWait('step', [enc.finish()]);
+    return (performance.now() - t0) / 1e3;
+  };
+  await stepOnce();
+  const times: number[] = [];
+  for (let i = 0; i < repeat; i++) times.push(await stepOnce());
+  times.sort((a, c) => a - c);
+  const med = times[Math.floor(times.length / 2)]!;
+  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory });
+  lens.destroy();
+}
+log('');
+log(`whole step (forward, backward, clip, AdamW; wall clock incl. submit), batch ${B}; epoch = ${EPOCH_SAMPLES.toLocaleString('en-US')} samples`);
+log('preset   | groups (in batch) |  median ms | spread ms        | steps/s | epoch s | GPU memory');
+log('---------+-------------------+------------+------------------+---------+---------+-----------');
+for (const s of steps) {
+  log(
+    `${s.preset.padEnd(8)} | ${`${s.groups} (${s.presentGroups})`.padStart(17)} | ${s.medianMs.toFixed(2).padStart(10)} | ` +
+      `${`${s.spreadMs[0].toFixed(2)}–${s.spreadMs[1].toFixed(2)}`.padStart(16)} | ${s.stepsPerS.toFixed(1).padStart(7)} | ${s.epochS.toFixed(1).padStart(7)} | ${fmtBytes(s.memory)}`,
+  );
+}
+
+if (opts.save) {
+  const dir = new URL('./results/', import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  const date = new Date().toISOString().slice(0, 10);
+  const name = `${gpu.adapter.name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40)}-${date}${quick ? '-quick' : ''}.json`;
+  const file = join(dir, name);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        date,
+        device: gpu.adapter,
+        timing: timer.kind,
+        shape,
+        repeat,
+        versions: { node: process.version, webgpu: (await import('webgpu/package.json', { with: { type: 'json' } })).default.version },
+        peaks: { copyGBps: peakBW / 1e9, fmaGFlops: peakFlops / 1e9 },
+        kernels: rows,
+        steps,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+  log(`\nwrote ${file}`);
+}
+timer.destroy();
+gpu.destroy();
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
