@@ -38,6 +38,11 @@ export function makeBatch(sampleRows: ArrayLike<number>, groupOfRow: ArrayLike<n
   return { rows, groups, ranges };
 }
 
+/** Dataset rows lo, lo + 1, …, hi − 1 (file order). */
+export function rowRange(lo: number, hi: number): Uint32Array {
+  return Uint32Array.from({ length: hi - lo }, (_, i) => lo + i);
+}
+
 /** Runs of consecutive dataset rows in slot order: [slot, row, count] (fewer, larger copies). */
 export function contiguousRuns(rows: Uint32Array): [number, number, number][] {
   const runs: [number, number, number][] = [];

@@ -24,6 +24,18 @@ export function packBlocks(W: Float32Array, b: Float32Array, G: number, d: numbe
   return out;
 }
 
+/** The inverse of packBlocks: W [G, d, d] and b [G, d] from G parameter blocks. */
+export function unpackBlocks(blocks: Float32Array, G: number, d: number): { W: Float32Array; b: Float32Array } {
+  const stride = blockStride(d);
+  const W = new Float32Array(G * d * d);
+  const b = new Float32Array(G * d);
+  for (let g = 0; g < G; g++) {
+    W.set(blocks.subarray(g * stride, g * stride + d * d), g * d * d);
+    b.set(blocks.subarray(g * stride + d * d, g * stride + d * d + d), g * d);
+  }
+  return { W, b };
+}
+
 /** The ranges of equal, ascending group ids in `groupOfSlot` (which must be sorted). */
 export function groupRanges(groupOfSlot: ArrayLike<number>): GroupRange[] {
   const ranges: GroupRange[] = [];

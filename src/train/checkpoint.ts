@@ -65,7 +65,7 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
       v: file.readF32('adamw.v'),
       steps: new Uint32Array(file.readInt('adamw.steps')),
       bestLoss,
-      bestRank: new Uint32Array(file.readInt('best.rank').buffer),
+      bestRank: Uint32Array.from(file.readInt('best.rank')),
     };
   } finally {
     file.close();

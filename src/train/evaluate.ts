@@ -3,7 +3,7 @@
 // read back once, then put back in file order.
 import { createBuffer, readF32, readU32 } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { makeBatch, type Batch } from '../lens/batch.ts';
+import { makeBatch, rowRange, type Batch } from '../lens/batch.ts';
 import type { DataOnGpu, Lens } from '../lens/lens.ts';
 
 export interface SampleResults {
@@ -26,8 +26,7 @@ export class Evaluator {
   ) {
     // The same batches every time: file order, sorted by group inside a batch.
     for (let at = 0; at < data.count; at += batchSize) {
-      const rows = Uint32Array.from({ length: Math.min(batchSize, data.count - at) }, (_, i) => at + i);
-      this.batches.push(makeBatch(rows, groupOfRow));
+      this.batches.push(makeBatch(rowRange(at, Math.min(data.count, at + batchSize)), groupOfRow));
     }
     this.slotRows = new Uint32Array(data.count);
     this.batches.forEach((b, i) => this.slotRows.set(b.rows, i * batchSize));

@@ -14,7 +14,7 @@ import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
-import { makeBatch } from '../lens/batch.ts';
+import { makeBatch, rowRange } from '../lens/batch.ts';
 import { Lens, lensMemory, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
@@ -208,13 +208,15 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         state.epochsDone = epoch;
 
         // ---- early stopping: keep the best epoch's lens ----
+        const improved = record.val_loss < state.bestValLoss;
+        const size = G * blockStride(d);
+        const blocks = improved || s.checkpoint ? await readF32(gpu, lens.params, size) : undefined;
         let note: string;
-        if (record.val_loss < state.bestValLoss) {
+        if (improved) {
           Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
           [bestLoss, bestRank] = [loss, rank];
           note = 'best';
-          const blocks = await readF32(gpu, lens.params, G * blockStride(d));
-          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) });
+          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks!, { best_epoch: String(epoch), val_loss: String(record.val_loss) });
         } else {
           state.sinceBest++;
           note = `no improvement (${state.sinceBest}/${s.patience})`;
@@ -226,9 +228,8 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         printRow(print, record, note);
         writeResults(out, inputs, table, params, state, breakdown(bestLoss!, bestRank!, test.layer, test.position));
         if (s.checkpoint) {
-          const size = G * blockStride(d);
           writeCheckpoint(checkpointPath, fingerprint, state, {
-            params: await readF32(gpu, lens.params, size),
+            params: blocks!,
             m: await readF32(gpu, lens.m, size),
             v: await readF32(gpu, lens.v, size),
             steps: lens.steps,
@@ -257,10 +258,6 @@ function groupsOf(ds: Dataset, table: GroupTable): Int32Array {
   return Int32Array.from(ds.layer, (l, i) => table.groupOf(l, ds.position[i]!));
 }
 
-function rowRange(lo: number, hi: number): Uint32Array {
-  return Uint32Array.from({ length: hi - lo }, (_, i) => lo + i);
-}
-
 /** A seeded permutation of 0..n−1 for one epoch (Fisher–Yates on a counter-based stream). */
 export function shuffled(n: number, seed: number, epoch: number): Uint32Array {
   const order = rowRange(0, n);
@@ -277,7 +274,6 @@ function mean(a: Float32Array): number {
   for (const v of a) s += v;
   return s / a.length;
 }
-
 
 function printHeader(print: (l: string) => void, state: RunState): void {
   print('');

@@ -7,7 +7,7 @@ import type { Gpu } from '../../src/gpu/device.ts';
 import { makeBatch, type Batch } from '../../src/lens/batch.ts';
 import { Lens, type DataOnGpu } from '../../src/lens/lens.ts';
 import { SEED_ADAMW } from '../../src/ops/adamw.ts';
-import { blockStride } from '../../src/ops/groups.ts';
+import { blockStride, unpackBlocks } from '../../src/ops/groups.ts';
 import { expectClose } from '../helpers/close.ts';
 import { fixture, type Fixture } from '../helpers/fixtures.ts';
 import { buf, testGpu } from '../helpers/gpu.ts';
@@ -53,15 +53,7 @@ test('three AdamW steps match PyTorch: loss, clipped norm, W and b of every grou
     expectClose(`step ${k} loss`, [loss], [fx.f32('loss')[k]!], { atol: 0, rtol: 1e-6 });
     expectClose(`step ${k} grad norm`, [norm!], [fx.f32('norm')[k]!], { atol: 0, rtol: 1e-5 });
 
-    const unpack = (blocks: Float32Array) => {
-      const W = new Float32Array(G * d * d);
-      const b = new Float32Array(G * d);
-      for (let g = 0; g < G; g++) {
-        W.set(blocks.subarray(g * stride, g * stride + d * d), g * d * d);
-        b.set(blocks.subarray(g * stride + d * d, g * stride + d * d + d), g * d);
-      }
-      return { W, b };
-    };
+    const unpack = (blocks: Float32Array) => unpackBlocks(blocks, G, d);
     const present = new Set(batch.ranges.map((r) => r.group));
     const grad = unpack(await readF32(gpu, lens.grad, G * stride));
     const dWRef = fx.f32(`dW_${k}`);

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { loadDataset } from '../../src/data/dataset.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { readLensFile } from '../../src/lens/lensFile.ts';
-import { blockStride } from '../../src/ops/groups.ts';
+import { unpackBlocks } from '../../src/ops/groups.ts';
 import { breakdown } from '../../src/train/metrics.ts';
 import { trainLens } from '../../src/train/trainer.ts';
 import { expectClose } from '../helpers/close.ts';
@@ -68,14 +68,7 @@ async function parity(name: string) {
     // The saved lens is PyTorch's best epoch, group by group.
     const lens = readLensFile(join(out, 'lens.safetensors'));
     assert.is(lens.table.groups.length, m.groups);
-    const d = lens.d;
-    const stride = blockStride(d);
-    const W = new Float32Array(m.groups * d * d);
-    const b = new Float32Array(m.groups * d);
-    for (let g = 0; g < m.groups; g++) {
-      W.set(lens.blocks.subarray(g * stride, g * stride + d * d), g * d * d);
-      b.set(lens.blocks.subarray(g * stride + d * d, g * stride + d * d + d), g * d);
-    }
+    const { W, b } = unpackBlocks(lens.blocks, m.groups, lens.d);
     // Parameters are ~lr·steps. AdamW divides by |g|, so fp32 gradient noise δ moves a
     // parameter by up to lr·δ/|g| a step: with hidden states ×1e-3, dW is 1e-3 as large and
     // that noise reaches 1 % of lr on a few elements (the val loss still agrees to 1e-7).
