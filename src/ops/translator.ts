@@ -8,6 +8,15 @@ import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines
 import { blockStride, inGroupWindow, packRanges, tiles, type GroupRange } from './groups.ts';
 
 const TILE_SLOTS = 16; // TM of matmul_nt for the translator: groups are small within a batch
+const GEMV_SLOTS = 4; // slots per pass of translator_gemv over a group's rows
+
+/**
+ * Forward kernels: `tiled` (matmul_nt, 16 slots a tile) or `gemv` (translator_gemv, W read
+ * once per GEMV_SLOTS slots). `auto` takes gemv when the present groups average at most
+ * GEMV_SLOTS slots (training batches of 32 over a preset's groups), tiled otherwise (the
+ * evaluation's large batches).
+ */
+export type ForwardVariant = 'auto' | 'tiled' | 'gemv';
 
 export class Translator {
   readonly stride: number;
@@ -18,6 +27,7 @@ export class Translator {
     readonly d: number,
     readonly numGroups: number,
     private forwardPipe: GPUComputePipeline,
+    private gemvPipe: GPUComputePipeline,
     private gradPipe: GPUComputePipeline,
     maxBinding: number,
   ) {
@@ -27,11 +37,12 @@ export class Translator {
 
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
   static async create(gpu: Gpu, d: number, numGroups: number, maxBinding = gpu.maxBinding): Promise<Translator> {
-    const [fwd, grad] = await Promise.all([
+    const [fwd, gemv, grad] = await Promise.all([
       pipeline(gpu, 'matmul_nt', 'main', { TM: TILE_SLOTS, B_F16: false, RESIDUAL_BIAS: true }),
+      pipeline(gpu, 'translator_gemv', 'main', { SLOTS: GEMV_SLOTS }),
       pipeline(gpu, 'translator_grad', 'main'),
     ]);
-    return new Translator(gpu, d, numGroups, fwd, grad, maxBinding);
+    return new Translator(gpu, d, numGroups, fwd, gemv, grad, maxBinding);
   }
 
   /** y [B, d] = x + W_g x + b_g for the slots of each range. */
@@ -39,10 +50,13 @@ export class Translator {
     pass: GPUComputePassEncoder,
     buf: { x: GPUBuffer; params: GPUBuffer; y: GPUBuffer },
     ranges: GroupRange[],
+    variant: ForwardVariant = 'auto',
   ): void {
+    const batch = ranges.reduce((n, r) => n + r.count, 0);
+    if (variant === 'auto') variant = batch <= GEMV_SLOTS * ranges.length ? 'gemv' : 'tiled';
+    if (variant === 'gemv') return this.forwardGemv(pass, buf, ranges);
     const t = tiles(ranges, TILE_SLOTS);
     const tileBuf = upload(this.gpu, 'translator tiles', packRanges(t));
-    const batch = ranges.reduce((n, r) => n + r.count, 0);
     for (const w of this.windows) {
       const [lo, hi] = inGroupWindow(t, w.first, w.first + w.count);
       if (hi === lo) continue;
@@ -59,6 +73,23 @@ export class Translator {
         buf.y,
       ]);
       dispatch(this.gpu, pass, this.forwardPipe, bg, hi - lo, Math.ceil(this.d / 64));
+    }
+  }
+
+  private forwardGemv(pass: GPUComputePassEncoder, buf: { x: GPUBuffer; params: GPUBuffer; y: GPUBuffer }, ranges: GroupRange[]): void {
+    const rangeBuf = upload(this.gpu, 'translator gemv ranges', packRanges(ranges));
+    for (const w of this.windows) {
+      const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
+      if (hi === lo) continue;
+      const u = uniform(this.gpu, 'translator gemv', params(this.d, this.stride, w.first, lo));
+      const bg = bindGroup(this.gpu, this.gemvPipe, [
+        u,
+        buf.x,
+        { buffer: buf.params, offset: w.byteOffset, size: w.byteLength },
+        rangeBuf,
+        buf.y,
+      ]);
+      dispatch(this.gpu, pass, this.gemvPipe, bg, hi - lo, Math.ceil(this.d / 8));
     }
   }
 

@@ -1,4 +1,4 @@
-// Grouped translator forward (y = x + W_g x + b_g) and backward (dW_g, db_g) against PyTorch.
+// Grouped translator forward (y = x + W_g x + b_g, both kernel variants) and backward (dW_g, db_g) against PyTorch.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
@@ -10,6 +10,7 @@ import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('translator');
 const SENTINEL = 12345.5; // blocks of absent groups must keep it
+const VARIANTS = ['tiled', 'gemv'] as const; // both forward kernels, whichever `auto` would pick
 
 async function runCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
@@ -26,17 +27,16 @@ async function runCase(name: string, maxBinding?: number) {
   const stride = blockStride(d);
   const xBuf = buf(gpu, 'x', x);
   const pBuf = buf(gpu, 'params', packBlocks(W, b, G, d));
-  const yBuf = buf(gpu, 'y', new Float32Array(B * d));
+  const yBufs = VARIANTS.map((v) => buf(gpu, `y ${v}`, new Float32Array(B * d)));
   const dyBuf = buf(gpu, 'dy', dy);
   const gBuf = buf(gpu, 'grad', new Float32Array(G * stride).fill(SENTINEL));
   await run(gpu, `translator ${name}`, (pass) => {
-    tr.forward(pass, { x: xBuf, params: pBuf, y: yBuf }, ranges);
+    VARIANTS.forEach((v, i) => tr.forward(pass, { x: xBuf, params: pBuf, y: yBufs[i]! }, ranges, v));
     tr.backward(pass, { dy: dyBuf, x: xBuf, grad: gBuf }, ranges);
   });
-  const y = await f32(gpu, yBuf, B * d);
   const grad = await f32(gpu, gBuf, G * stride);
   const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
-  expectClose(`${name} y`, y, fx.f32('y'), tol);
+  for (const [i, v] of VARIANTS.entries()) expectClose(`${name} y (${v})`, await f32(gpu, yBufs[i]!, B * d), fx.f32('y'), tol);
 
   const dW = new Float32Array(G * d * d);
   const db = new Float32Array(G * d);
