@@ -1,12 +1,15 @@
-// npm run bench [-- --quick] [--repeat N] [--backend B] [--adapter A] [--no-save]
+// npm run bench [-- --quick] [--repeat N] [--presets P] [--backend B] [--adapter A] [--no-torch] [--no-save]
 //
 // Times every kernel family in isolation and whole training steps, at the seed's shape
 // (d 2,048, V 32,000, batch 32 over the lite preset's groups) or, with --quick, a small one.
 // Each figure is the median of N timed runs (GPU timestamps where the device has them, else
 // wall clock around onSubmittedWorkDone) with its spread, GFLOP/s and GB/s, and the percent
 // of the roofline built from this device's peaks, measured here by microbenchmarks
-// (a streaming copy and an FMA loop) in the same run. Results go to stdout and
+// (a streaming copy and an FMA loop) in the same run. Then bench/torch_step.py takes the same
+// step in PyTorch fp32 eager on this machine (CUDA if it has it, else the CPU, where numpy
+// also times our GEMMs' shapes), for ours / PyTorch. Results go to stdout and
 // bench/results/<adapter>-<date>.json.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -17,7 +20,7 @@ import { PassTimer } from '../src/gpu/timer.ts';
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { makeBatch } from '../src/lens/batch.ts';
 import { Lens, lensMemory } from '../src/lens/lens.ts';
-import { groupTable, type PresetName } from '../src/lens/preset.ts';
+import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/lens/preset.ts';
 import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
 import { CrossEntropy } from '../src/ops/crossEntropy.ts';
 import { blockStride } from '../src/ops/groups.ts';
@@ -32,6 +35,7 @@ const opts = new Command()
   .option('--presets <list>', 'presets whose whole step is timed', 'baseline,lite,full')
   .option('--backend <name>', 'Dawn backend')
   .option('--adapter <name>', 'adapter whose name contains this text')
+  .option('--no-torch', 'do not run the PyTorch side by side (bench/torch_step.py)')
   .option('--no-save', 'do not write bench/results/*.json')
   .parse()
   .opts();
@@ -40,6 +44,7 @@ const quick = Boolean(opts.quick);
 const shape = quick ? { d: 256, V: 4096, B: 32, layers: 16, positions: 6 } : { d: 2048, V: 32000, B: 32, layers: 16, positions: 6 };
 const repeat = opts.repeat || (quick ? 10 : 5);
 const EPOCH_SAMPLES = 76_800;
+const PYTHON = process.env.PYTHON ?? '/usr/bin/python3';
 
 interface Row {
   name: string;
@@ -131,7 +136,9 @@ const rows: Row[] = [];
 const add = async (name: string, encode: (p: GPUComputePassEncoder) => void, flops: number, bytes: number) => {
   rows.push(row(name, await measure(name, encode), flops, bytes));
 };
-await add('translator forward', (p) => translator.forward(p, { x, params: paramBuf, y }, batch.ranges), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
+for (const variant of ['tiled', 'gemv'] as const) {
+  await add(`translator forward · ${variant}`, (p) => translator.forward(p, { x, params: paramBuf, y }, batch.ranges, variant), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
+}
 await add('translator backward', (p) => translator.backward(p, { dy, x, grad }, batch.ranges), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
 await add('rmsnorm forward', (p) => norm.forward(p, { y: x, gamma, z, rstd }, B), 4 * B * d, 4 * (2 * B * d + d));
 await add('rmsnorm backward', (p) => norm.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
@@ -197,6 +204,22 @@ for (const s of steps) {
   );
 }
 
+// ---- PyTorch side by side: after our figures, so the two never share the hardware ----
+interface TorchResult {
+  torch: string;
+  numpy: string;
+  device: string;
+  cuda: boolean;
+  steps: { preset: string; medianMs: number; spreadMs: [number, number] }[];
+  gemm: { name: string; medianMs: number; gflops: number }[];
+}
+let torch: TorchResult | { skipped: string } = { skipped: 'not run (--no-torch)' };
+if (opts.torch) {
+  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.map((s) => s.preset), repeat });
+  if ('skipped' in torch) log(`\nPyTorch side by side skipped: ${torch.skipped}`);
+  else printSideBySide(torch);
+}
+
 if (opts.save) {
   const dir = new URL('./results/', import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });
@@ -216,6 +239,7 @@ if (opts.save) {
         peaks: { copyGBps: peakBW / 1e9, fmaGFlops: peakFlops / 1e9 },
         kernels: rows,
         steps,
+        pytorch: torch,
       },
       null,
       2,
@@ -225,6 +249,42 @@ if (opts.save) {
 }
 timer.destroy();
 gpu.destroy();
+
+/** Runs bench/torch_step.py; its progress goes to our stderr, its JSON comes back. */
+function runTorch(cfg: object): TorchResult | { skipped: string } {
+  log(`\nPyTorch side by side (${PYTHON} bench/torch_step.py)…`);
+  const script = new URL('./torch_step.py', import.meta.url).pathname;
+  const r = spawnSync(PYTHON, [script, JSON.stringify(cfg)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
+  if (r.error) return { skipped: `${PYTHON}: ${r.error.message}` };
+  if (r.status !== 0) {
+    const lines = r.stderr.trim().split('\n');
+    return { skipped: `${PYTHON} exited ${r.status}: ${lines[lines.length - 1] ?? ''} (install python3-torch and python3-numpy, or set PYTHON)` };
+  }
+  process.stderr.write(r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as TorchResult;
+}
+
+function printSideBySide(t: TorchResult): void {
+  log(`PyTorch ${t.torch} fp32 eager on ${t.device}: the same step (shapes, groups, AdamW, clipping)`);
+  log('preset   |    ours ms | PyTorch ms | ours / PyTorch');
+  log('---------+------------+------------+---------------');
+  for (const p of t.steps) {
+    const ours = steps.find((s) => s.preset === p.preset)!;
+    const ratio = ours.medianMs / p.medianMs;
+    log(`${p.preset.padEnd(8)} | ${ours.medianMs.toFixed(2).padStart(10)} | ${p.medianMs.toFixed(2).padStart(10)} | ${ratio.toFixed(2).padStart(6)} (${ratio < 1 ? `${(1 / ratio).toFixed(1)}× faster` : `${ratio.toFixed(1)}× slower`})`);
+  }
+  if (t.gemm.length === 0) return;
+  log('');
+  log(`GEMMs at the lite step's shapes: ours on ${gpu.adapter.name} against numpy ${t.numpy} (OpenBLAS) on the CPU`);
+  log('GEMM                         | ours GFLOP/s | numpy GFLOP/s | ours / numpy');
+  log('-----------------------------+--------------+---------------+-------------');
+  for (const g of t.gemm) {
+    // Every variant of ours (e.g. `translator forward · tiled` and `· gemv`) against numpy's one.
+    for (const ours of rows.filter((r) => r.name.startsWith(g.name))) {
+      log(`${ours.name.padEnd(28)} | ${ours.gflops.toFixed(2).padStart(12)} | ${g.gflops.toFixed(2).padStart(13)} | ${(ours.gflops / g.gflops).toFixed(3).padStart(11)}`);
+    }
+  }
+}
 
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);

@@ -1,0 +1,109 @@
+// npm run bench:table [-- --readme]
+//
+// Renders the latest bench result of each device (and each shape: the seed's and --quick)
+// in bench/results/ as markdown: the device's measured peaks, every kernel against its
+// roofline, whole steps, and PyTorch side by side where it ran. With --readme it replaces
+// the section between the README's `<!-- bench:begin -->` and `<!-- bench:end -->` lines.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../src/data/safetensors.ts';
+
+interface Result {
+  date: string;
+  device: { name: string };
+  timing: string;
+  shape: { d: number; V: number; B: number; layers: number; positions: number };
+  repeat: number;
+  versions: Record<string, string>;
+  peaks: { copyGBps: number; fmaGFlops: number };
+  kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number }[];
+  steps: { preset: string; groups: number; presentGroups: number; medianMs: number; stepsPerS: number; epochS: number; memory: number }[];
+  pytorch?: { skipped: string } | {
+    torch: string;
+    numpy: string;
+    device: string;
+    steps: { preset: string; medianMs: number }[];
+    gemm: { name: string; gflops: number }[];
+  };
+}
+
+const dir = new URL('./results/', import.meta.url).pathname;
+const latest = new Map<string, Result>();
+for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+  const r = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Result;
+  const key = `${r.device.name}\u0000${r.shape.d}×${r.shape.V}`;
+  const seen = latest.get(key);
+  if (!seen || seen.date <= r.date) latest.set(key, r);
+}
+
+const md = [...latest.values()]
+  .sort((a, b) => a.device.name.localeCompare(b.device.name) || b.shape.d - a.shape.d)
+  .map(render)
+  .join('\n');
+
+if (process.argv.includes('--readme')) {
+  const readme = new URL('../README.md', import.meta.url).pathname;
+  const text = readFileSync(readme, 'utf8');
+  const begin = '<!-- bench:begin -->\n';
+  const end = '<!-- bench:end -->';
+  const i = text.indexOf(begin);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) {
+    console.error(`README.md has no ${begin.trim()} … ${end} section`);
+    process.exit(1);
+  }
+  writeFileAtomic(readme, text.slice(0, i + begin.length) + md + text.slice(j));
+  console.log(`README.md: ${latest.size} bench tables`);
+} else process.stdout.write(md);
+
+function render(r: Result): string {
+  const s = r.shape;
+  const out: string[] = [];
+  out.push(`#### ${r.device.name}: d ${s.d.toLocaleString('en-US')}, V ${s.V.toLocaleString('en-US')}, batch ${s.B} (${r.date})`);
+  out.push('');
+  out.push(
+    `Peaks measured in the same run: ${r.peaks.copyGBps.toFixed(1)} GB/s streaming copy, ${r.peaks.fmaGFlops.toFixed(1)} GFLOP/s f32 FMA. ` +
+      `Median of ${r.repeat} runs, ${r.timing === 'timestamp' ? 'GPU timestamps' : 'wall clock'}; webgpu ${r.versions.webgpu}, Node ${r.versions.node}.`,
+  );
+  out.push('');
+  out.push('| kernel | ms | GFLOP/s | GB/s | roofline |');
+  out.push('|---|---:|---:|---:|---:|');
+  for (const k of r.kernels) {
+    out.push(`| ${k.name} | ${fix(k.medianMs)} | ${k.gflops.toFixed(1)} | ${k.gbps.toFixed(1)} | ${(100 * k.roofline).toFixed(1)} % |`);
+  }
+  out.push('');
+  const torch = r.pytorch && !('skipped' in r.pytorch) ? r.pytorch : undefined;
+  out.push(`| step | groups (in batch) | ms | steps/s | 76,800-sample epoch | GPU memory |${torch ? ' PyTorch ms | ours / PyTorch |' : ''}`);
+  out.push(`|---|---:|---:|---:|---:|---:|${torch ? '---:|---:|' : ''}`);
+  for (const st of r.steps) {
+    const pt = torch?.steps.find((p) => p.preset === st.preset);
+    const side = torch ? (pt ? ` ${fix(pt.medianMs)} | ${(st.medianMs / pt.medianMs).toFixed(2)} |` : ' – | – |') : '';
+    out.push(
+      `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} | ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${(st.memory / 2 ** 20).toFixed(1)} MiB |${side}`,
+    );
+  }
+  out.push('');
+  if (torch) {
+    out.push(`PyTorch ${torch.torch} fp32 eager on ${torch.device}, the same step (shapes, groups, AdamW, clipping).`);
+    if (torch.gemm.length) {
+      out.push('');
+      out.push(`| GEMM (lite step's shapes) | ours GFLOP/s | numpy ${torch.numpy} (OpenBLAS) GFLOP/s | ours / numpy |`);
+      out.push('|---|---:|---:|---:|');
+      for (const g of torch.gemm) {
+        for (const k of r.kernels.filter((k) => k.name.startsWith(g.name))) {
+          out.push(`| ${k.name} | ${k.gflops.toFixed(2)} | ${g.gflops.toFixed(1)} | ${(k.gflops / g.gflops).toFixed(3)} |`);
+        }
+      }
+    }
+  } else out.push(`PyTorch side by side: ${r.pytorch && 'skipped' in r.pytorch ? r.pytorch.skipped : 'not run'}.`);
+  out.push('');
+  return out.join('\n');
+}
+
+function fix(ms: number): string {
+  return ms >= 100 ? ms.toFixed(0) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+}
+
+function epoch(seconds: number): string {
+  return seconds >= 3600 ? `${(seconds / 3600).toFixed(1)} h` : seconds >= 60 ? `${(seconds / 60).toFixed(1)} min` : `${seconds.toFixed(1)} s`;
+}
