@@ -1,11 +1,13 @@
 #!/usr/bin/env -S node --import tsx
 // The command line: flags → calls. `train`, `eval`, `synth`, `inspect`.
-// Mistakes in the input end in one line on stderr and exit status 1, never a stack trace.
-import { mkdirSync } from 'node:fs';
+// Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
+// (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
+// checkpoint, exit status 130 or 143; a second Ctrl-C quits at once.
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
-import { InputError } from '../data/errors.ts';
+import { DivergedError, InputError } from '../data/errors.ts';
 import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
 import { writeSafetensors } from '../data/safetensors.ts';
 import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
@@ -70,6 +72,7 @@ async function openGpu(o: { backend?: string; adapter?: string }): Promise<Gpu> 
 const program = new Command()
   .name('lensgpu')
   .description('Position-specific tuned lenses, trained in WGSL kernels on WebGPU')
+  .option('--debug', 'show stack traces of errors')
   .showHelpAfterError('(add --help for the options)');
 
 // ---- train ----
@@ -95,12 +98,16 @@ gpuOptions(
   .option('--no-shuffle', 'take training batches in file order')
   .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
   .option('--resume', 'continue the run whose checkpoint is in --out')
+  .option('--overwrite', 'replace the run already in --out')
   .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
+  .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
   .option('--quiet', 'no progress bar')
-  .action(async (o) => {
+  .action(async (o, cmd: Command) => {
     const demo = !o.train && !o.test && !o.head && !o.modelDir;
     if (!demo && (!o.train || !o.test)) throw new InputError('give both --train and --test (or neither, for the built-in demo)');
     if (o.resume && !o.out) throw new InputError('--resume needs --out, the folder of the run to continue');
+    if (o.resume && o.overwrite) throw new InputError('--resume continues the run in --out, --overwrite replaces it: give one');
+    if (o.out && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new InputError(`--out ${o.out} is a file, not a folder`);
     let head: Head;
     let train: Dataset;
     let test: Dataset;
@@ -120,20 +127,31 @@ gpuOptions(
         ...(o.head ? { head: { path: resolve(o.head), sha256: await sha256File(o.head) } } : { model_dir: resolve(o.modelDir) }),
       };
     }
+    if (cmd.getOptionValueSource('criticalLayers') === 'cli') {
+      const absent = (o.criticalLayers as number[]).filter((l) => !train.layer.includes(l));
+      if (absent.length) {
+        const have = [...new Set(train.layer)].sort((a, b) => a - b);
+        throw new InputError(`--critical-layers: layer ${absent.join(',')} has no samples in ${train.source} (layers present: ${have.join(',')})`);
+      }
+    }
     train = selectLayers(train, o.layers);
     test = selectLayers(test, o.layers);
-    checkAgainstHead(train, head.d, head.V);
-    checkAgainstHead(test, head.d, head.V);
+    checkAgainstHead(train, head.d, head.V, head.numLayers);
+    checkAgainstHead(test, head.d, head.V, head.numLayers);
     const out = o.out ?? join('runs', `${demo ? 'demo' : o.preset}-${timestamp()}`);
     const gpu = await openGpu(o);
+    const stop = onStopSignals();
     try {
-      await trainLens({
+      const result = await trainLens({
         gpu,
         head,
         train,
         test,
         out,
         resume: Boolean(o.resume),
+        overwrite: Boolean(o.overwrite),
+        gpuMemoryGiB: o.gpuMemory,
+        stop: stop.request,
         quiet: Boolean(o.quiet),
         provenance: { command: process.argv.slice(2).join(' '), ...provenance },
         settings: {
@@ -151,7 +169,9 @@ gpuOptions(
           checkpoint: o.checkpoint,
         },
       });
+      if (result.interrupted) process.exitCode = result.interrupted === 'SIGINT' ? 130 : 143;
     } finally {
+      stop.remove();
       gpu.destroy();
     }
   });
@@ -171,7 +191,7 @@ gpuOptions(
   .action(async (o) => {
     const head = loadHeadFrom(o);
     const test = loadDataset(o.test);
-    checkAgainstHead(test, head.d, head.V);
+    checkAgainstHead(test, head.d, head.V, head.numLayers);
     const gpu = await openGpu(o);
     try {
       await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, o.json, (l) => console.log(l));
@@ -237,6 +257,31 @@ program
   .argument('<file>', 'a .safetensors file or a Hugging Face model folder')
   .action((file: string) => inspect(file, (l) => console.log(l)));
 
+/**
+ * The first Ctrl-C (or SIGTERM) asks the run to stop after its current step and write a
+ * checkpoint; a second one quits at once, leaving the last checkpoint as it was.
+ */
+function onStopSignals(): { request: { signal?: NodeJS.Signals }; remove(): void } {
+  const request: { signal?: NodeJS.Signals } = {};
+  const handler = (signal: NodeJS.Signals) => {
+    if (request.signal) {
+      process.stderr.write(`\n${signal} again: quitting now; the last checkpoint is unchanged\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    request.signal = signal;
+    process.stderr.write(`\n${signal}: stopping after the current step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)\n`);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    request,
+    remove: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
 function describeShape(s: SynthShape): string {
   return `${s.layers} layers × ${s.positions} positions, d ${s.d}, V ${s.V}, ${s.trainPerLayer} train / ${s.testPerLayer} test samples per layer, seed ${s.seed}`;
 }
@@ -256,10 +301,16 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof InputError || e instanceof GpuError || e instanceof RangeError) {
-    process.stderr.write(`lensgpu: ${e.message}\n`);
-    process.exitCode = 1;
-  } else {
-    throw e;
-  }
+  const debug = Boolean(program.opts().debug);
+  const err = e instanceof Error ? e : new Error(String(e));
+  const known = err instanceof InputError || err instanceof GpuError || err instanceof RangeError || err instanceof DivergedError;
+  if (debug) process.stderr.write(`${err.stack ?? err.message}\n`);
+  else if (known) process.stderr.write(`lensgpu: ${oneLine(err.message)}\n`);
+  else process.stderr.write(`lensgpu: internal error: ${oneLine(err.message)} (run again with --debug for the stack trace)\n`);
+  process.exitCode = 1;
+}
+
+/** An error as one line: the WGSL or driver detail after its first line is folded in. */
+function oneLine(text: string): string {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean).join(' | ');
 }

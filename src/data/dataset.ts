@@ -48,12 +48,21 @@ export function loadDataset(path: string): Dataset {
   }
 }
 
-/** Ids non-negative, hidden states finite. */
+/**
+ * Layer and position ids above this are taken for a wrong tensor (a model has at most a few
+ * hundred layers and continuous-thought positions); they would also make a huge group table.
+ */
+export const MAX_LAYER_OR_POSITION = 65_535;
+
+/** Ids non-negative (layer and position ids not absurdly large), hidden states finite. */
 export function validateDataset(ds: Dataset): void {
   for (const name of ['layer', 'position', 'target'] as const) {
     const a = ds[name];
     for (let i = 0; i < a.length; i++) {
       if (a[i]! < 0) throw new InputError(`${ds.source}: ${name}[${i}] = ${a[i]} is negative`);
+      if (name !== 'target' && a[i]! > MAX_LAYER_OR_POSITION) {
+        throw new InputError(`${ds.source}: ${name}[${i}] = ${a[i]} is too large for a ${name} id (at most ${MAX_LAYER_OR_POSITION.toLocaleString('en-US')}; is this the right tensor?)`);
+      }
     }
   }
   const h = ds.hidden;
@@ -64,9 +73,16 @@ export function validateDataset(ds: Dataset): void {
   }
 }
 
-/** Checks a dataset against the head: same width, targets inside the vocabulary. */
-export function checkAgainstHead(ds: Dataset, d: number, V: number): void {
+/**
+ * Checks a dataset against the head: same width, targets inside the vocabulary, and layer ids
+ * within the model's when its config names them (hidden states 0 … num_hidden_layers).
+ */
+export function checkAgainstHead(ds: Dataset, d: number, V: number, numLayers?: number): void {
   if (ds.d !== d) throw new InputError(`${ds.source}: hidden size ${ds.d} does not match the head's ${d}`);
+  if (numLayers !== undefined) {
+    const at = ds.layer.findIndex((l) => l > numLayers);
+    if (at >= 0) throw new InputError(`${ds.source}: layer[${at}] = ${ds.layer[at]}, but the model has ${numLayers} layers (hidden states 0 … ${numLayers})`);
+  }
   let max = -1;
   let at = -1;
   for (let i = 0; i < ds.count; i++) if (ds.target[i]! > max) [max, at] = [ds.target[i]!, i];

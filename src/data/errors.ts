@@ -3,3 +3,8 @@
 export class InputError extends Error {
   override name = 'InputError';
 }
+
+/** A run whose loss became NaN or infinite: it stops before writing anything diverged. */
+export class DivergedError extends Error {
+  override name = 'DivergedError';
+}

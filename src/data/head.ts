@@ -15,6 +15,8 @@ export interface Head {
   dtype: HeadDtype;
   /** U [V, d]: f32 values, or f16 bits when dtype is f16. */
   U: Float32Array | Uint16Array;
+  /** The model's layer count, when a Hugging Face config names it (num_hidden_layers). */
+  numLayers?: number;
 }
 
 export const DEFAULT_NORM_EPS = 1e-5;
@@ -79,6 +81,7 @@ export function loadHeadFromModelDir(dir: string, dtype: HeadDtype): Head {
     if (config.vocab_size !== undefined && config.vocab_size !== head.V) {
       throw new InputError(`${dir}: config.json vocab_size ${config.vocab_size} but ${headName} has ${head.V} rows`);
     }
+    if (Number.isInteger(config.num_hidden_layers)) head.numLayers = config.num_hidden_layers;
     return head;
   } finally {
     normFile.close();

@@ -2,7 +2,8 @@
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
 // then the tensors' bytes. The header is validated in full before any tensor is read, and a
 // tensor is read from disk only when asked for (a model folder holds gigabytes we do not need).
-import { closeSync, fstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { f16Bits, f16ToF32 } from '../ops/f16.ts';
 import { InputError } from './errors.ts';
 
@@ -36,7 +37,9 @@ export class SafetensorsFile {
       throw new InputError(`${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
     }
     try {
-      const size = fstatSync(fd).size;
+      const stat = fstatSync(fd);
+      if (!stat.isFile()) throw new InputError(`${path}: cannot read (${stat.isDirectory() ? 'a folder' : 'not a regular file'}, not a safetensors file)`);
+      const size = stat.size;
       const bad = (why: string) => new InputError(`${path}: not a valid safetensors file (${why})`);
       if (size < 8) throw bad('shorter than its 8-byte header length');
       const lenBuf = Buffer.alloc(8);
@@ -210,12 +213,17 @@ export function writeFileAtomic(path: string, text: string): void {
   writeAtomic(path, (fd) => writeSync(fd, text));
 }
 
-/** Runs `write` on a temporary file beside `path`, then renames it over `path`. */
+/**
+ * Runs `write` on a temporary file beside `path`, syncs it to disk, then renames it over
+ * `path` and syncs the folder: killed at any moment (even by SIGKILL or a power cut), `path`
+ * holds either the old file or the new one, never a mix.
+ */
 function writeAtomic(path: string, write: (fd: number) => void): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
     write(fd);
+    fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     unlinkSync(tmp);
@@ -223,4 +231,10 @@ function writeAtomic(path: string, write: (fd: number) => void): void {
   }
   closeSync(fd);
   renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }

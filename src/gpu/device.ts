@@ -1,8 +1,12 @@
 // The GPU runtime: one Dawn adapter and device, with the largest limits the adapter allows,
 // errors that name the kernel they came from, and a clean shutdown.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { create, globals } from 'webgpu';
 
 Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
+
+/** The Gpu whose checked() the current async call chain runs inside, if any. */
+const insideChecked = new AsyncLocalStorage<Gpu>();
 
 export class GpuError extends Error {
   override name = 'GpuError';
@@ -99,13 +103,16 @@ export class Gpu {
    */
   async checked<T>(what: string, work: () => T | Promise<T>): Promise<T> {
     // Error scopes are one stack per device: two overlapping checked() calls would pop each
-    // other's scopes, so they run one after another.
+    // other's scopes, so they run one after another. A checked() inside another's work (a
+    // kernel compiled while a run allocates) nests its scopes inside the outer ones instead:
+    // waiting for the outer one to finish would wait forever.
+    if (insideChecked.getStore() === this) return this.inScopes(what, work);
     const previous = this.scopeChain;
     let release!: () => void;
     this.scopeChain = new Promise<void>((r) => (release = r));
     await previous;
     try {
-      return await this.inScopes(what, work);
+      return await insideChecked.run(this, () => this.inScopes(what, work));
     } finally {
       release();
     }

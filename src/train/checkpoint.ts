@@ -2,7 +2,8 @@
 // that a resumed run is bit-identical to one that never stopped. Parameters, AdamW moments
 // and step counts; the best epoch's per-sample validation results (for the final breakdown);
 // the epoch history and early-stopping state as JSON metadata. The shuffle needs no state:
-// each epoch's order is a function of (seed, epoch).
+// each epoch's order is a function of (seed, epoch). A run stopped inside an epoch also keeps
+// how many steps of it are done and their per-sample losses, so it resumes at the next step.
 import { InputError } from '../data/errors.ts';
 import { SafetensorsFile, writeSafetensors } from '../data/safetensors.ts';
 import type { EpochRecord } from './trainer.ts';
@@ -16,6 +17,8 @@ export interface RunState {
   stoppedEarly: boolean;
   /** Validation metrics of the untrained lens (identity translators), "epoch 0". */
   untrained: Omit<EpochRecord, 'epoch' | 'train_loss'> | undefined;
+  /** Set when the run stopped inside an epoch: `steps` of epoch `epoch` are done. */
+  partial?: { epoch: number; steps: number };
 }
 
 export interface CheckpointTensors {
@@ -25,6 +28,8 @@ export interface CheckpointTensors {
   steps: Uint32Array;
   bestLoss: Float32Array;
   bestRank: Uint32Array;
+  /** With state.partial: the epoch's per-sample training losses so far (epoch order). */
+  partialLosses?: Float32Array;
 }
 
 export function writeCheckpoint(path: string, fingerprint: string, state: RunState, t: CheckpointTensors): void {
@@ -37,12 +42,13 @@ export function writeCheckpoint(path: string, fingerprint: string, state: RunSta
       { name: 'adamw.steps', dtype: 'I32', shape: [t.steps.length], data: new Int32Array(t.steps) },
       { name: 'best.val_loss', dtype: 'F32', shape: [t.bestLoss.length], data: t.bestLoss },
       { name: 'best.rank', dtype: 'I32', shape: [t.bestRank.length], data: new Int32Array(t.bestRank.buffer, t.bestRank.byteOffset, t.bestRank.length) },
+      ...(t.partialLosses ? [{ name: 'partial.train_loss', dtype: 'F32' as const, shape: [t.partialLosses.length], data: t.partialLosses }] : []),
     ],
     { format: 'lensgpu-checkpoint', run: fingerprint, state: JSON.stringify(state) },
   );
 }
 
-export function readCheckpoint(path: string, fingerprint: string, paramCount: number, testCount: number) {
+export function readCheckpoint(path: string, fingerprint: string, paramCount: number, trainCount: number, testCount: number) {
   const file = SafetensorsFile.open(path);
   try {
     if (file.metadata.format !== 'lensgpu-checkpoint') throw new InputError(`${path}: not a lensgpu checkpoint`);
@@ -58,6 +64,8 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
     if (bestLoss.length !== testCount) throw new InputError(`${path}: holds results for ${bestLoss.length} test samples, not ${testCount}`);
     const state = JSON.parse(file.metadata.state ?? '{}') as RunState;
     if (state.bestValLoss === null) state.bestValLoss = Infinity;
+    const partialLosses = state.partial ? file.readF32('partial.train_loss') : undefined;
+    if (partialLosses && partialLosses.length !== trainCount) throw new InputError(`${path}: holds losses for ${partialLosses.length} training samples, not ${trainCount}`);
     return {
       state,
       params,
@@ -66,6 +74,7 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
       steps: new Uint32Array(file.readInt('adamw.steps')),
       bestLoss,
       bestRank: Uint32Array.from(file.readInt('best.rank')),
+      partialLosses,
     };
   } finally {
     file.close();

@@ -4,24 +4,31 @@
 // The train and test sets are uploaded once. A batch is a list of row indices; each step is
 // one command buffer (gather, forward, backward, clip, AdamW) whose per-sample losses are
 // copied into an epoch-long buffer on the GPU. The host reads back only those per-sample
-// losses and ranks, once per epoch, never a parameter or activation inside the loop.
-import { existsSync, mkdirSync } from 'node:fs';
+// losses (every 16 steps, to catch a diverging run at once) and the validation ranks, never a
+// parameter or activation inside the loop.
+//
+// Faults: a stop request (Ctrl-C, SIGTERM) ends the run after the current step with a
+// checkpoint that resumes mid-epoch; a non-finite loss stops the run before anything diverged
+// is written; a lost device is reported with the last checkpoint, which is always whole
+// (files are written to a temporary name, synced, then renamed).
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createBuffer, fmtBytes, readF32, writeBuffer } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/device.ts';
+import { GpuError, type Gpu } from '../gpu/device.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { InputError } from '../data/errors.ts';
+import { DivergedError, InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
 import { makeBatch, rowRange } from '../lens/batch.ts';
-import { Lens, lensMemory, uploadData, uploadHead } from '../lens/lens.ts';
+import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
 import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
 import { Evaluator } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
+import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
 
 export interface TrainSettings {
@@ -76,17 +83,31 @@ export interface RunInputs {
   /** Table rows and messages (stdout); progress goes to stderr. */
   print?: (line: string) => void;
   quiet?: boolean;
+  /** Replace a run already in `out` (its files are removed once the new run is sure to start). */
+  overwrite?: boolean;
+  /** The GPU memory the run may use, in GiB, where the device does not say (--gpu-memory). */
+  gpuMemoryGiB?: number;
+  /** Set by a signal handler: the run stops after the current step with a checkpoint. */
+  stop?: { signal?: NodeJS.Signals };
+  /** Called after each training step is submitted (tests inject faults here). */
+  afterStep?: (epoch: number, step: number) => void;
 }
 
 export interface RunResult {
   params: number;
   bestEpoch: number;
   history: EpochRecord[];
-  best: Breakdown;
+  best: Breakdown | undefined;
   stoppedEarly: boolean;
+  /** The signal that stopped the run before it finished (a checkpoint was written). */
+  interrupted?: NodeJS.Signals;
 }
 
 const BEST_METRICS = 'metrics.json';
+/** The files that make a run; an output folder holding any of them holds a run. */
+const RUN_FILES = ['lens.safetensors', 'checkpoint.safetensors', BEST_METRICS, 'config.json'];
+/** Steps submitted between waits; their losses are then checked and shown. */
+const STEPS_IN_FLIGHT = 16;
 
 export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const { gpu, head, train, test, settings: s, out } = inputs;
@@ -99,44 +120,58 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const groupOfTest = groupsOf(test, table);
   const params = parameterCount(G, d);
 
-  // Resume or start fresh; never overwrite another run's results.
-  mkdirSync(out, { recursive: true });
+  // Resume or start fresh; never overwrite another run's results unless asked to.
   let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
   const fingerprint = runFingerprint(inputs, table);
   const checkpointPath = join(out, 'checkpoint.safetensors');
   let restored: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
   if (inputs.resume) {
     if (!existsSync(checkpointPath)) throw new InputError(`${out}: no checkpoint.safetensors to resume from`);
-    restored = readCheckpoint(checkpointPath, fingerprint, G * blockStride(d), test.count);
+    restored = readCheckpoint(checkpointPath, fingerprint, G * blockStride(d), train.count, test.count);
     state = restored.state;
-  } else if (existsSync(join(out, 'lens.safetensors')) || existsSync(checkpointPath)) {
-    throw new InputError(`${out} already holds a run: pass --resume to continue it, or choose another --out`);
+  } else if (!inputs.overwrite && RUN_FILES.some((f) => existsSync(join(out, f)))) {
+    throw new InputError(`${out} already holds a run: pass --resume to continue it, --overwrite to replace it, or choose another --out`);
   }
 
-  // Say what the run allocates before allocating it.
+  // Say what the run allocates, and refuse a run that cannot fit, before allocating anything.
   const evalBatch = Math.max(s.batchSize, Math.min(256, Math.floor(gpu.maxBinding / (V * 4))));
-  const headBytes = V * d * (head.dtype === 'f16' ? 2 : 4) + d * 4;
-  const plan: [string, number][] = [
-    ['train set', train.count * (d + 2) * 4],
-    ['test set', test.count * (d + 3) * 4],
-    [`head (U ${head.dtype})`, headBytes],
-    ...lensMemory(d, V, G, evalBatch),
-  ];
-  const total = plan.reduce((a, [, b]) => a + b, 0);
+  if (evalBatch * V * 4 > gpu.maxBinding) {
+    throw new InputError(`a batch of ${evalBatch} rows × V ${V} logits (${fmtBytes(evalBatch * V * 4)}) exceeds this device's binding limit of ${fmtBytes(gpu.maxBinding)}: use a smaller --batch-size (at most ${Math.floor(gpu.maxBinding / (V * 4))})`);
+  }
+  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch };
+  const plan = memoryPlan(planInputs);
   print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
   print(`trainable parameters: ${params.toLocaleString('en-US')}`);
   print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
-  print(`GPU memory: ${fmtBytes(total)} on ${gpu.adapter.name} (${plan.map(([k, b]) => `${k} ${fmtBytes(b)}`).join(', ')})`);
+  print(`GPU memory: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name} (${plan.map((it) => `${it.name} ${fmtBytes(it.bytes)}`).join(', ')})`);
+  const alternatives = smallerRuns(planInputs, inputs, table);
+  const problem = planProblem(plan, gpu.limits.maxBufferSize, memoryBudget(gpu.adapter, inputs.gpuMemoryGiB), alternatives);
+  if (problem) throw new InputError(problem);
 
-  const headGpu = uploadHead(gpu, head);
-  const trainGpu = uploadData(gpu, 'train', train);
-  const testGpu = uploadData(gpu, 'test', test);
-  const lens = await Lens.create(gpu, headGpu, {
-    numGroups: G,
-    maxBatch: evalBatch,
-    adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
-  });
-  const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
+  mkdirSync(out, { recursive: true });
+  if (inputs.overwrite && !inputs.resume) for (const f of RUN_FILES) rmSync(join(out, f), { force: true });
+  // Temporary files of a run that was killed while writing (the files they were for are whole).
+  for (const f of readdirSync(out)) if (RUN_FILES.some((r) => f.startsWith(`${r}.tmp-`))) rmSync(join(out, f), { force: true });
+  // Where the device's memory is not known, Dawn's out-of-memory error is the check.
+  const { headGpu, trainGpu, testGpu, lens, trainLoss } = await gpu
+    .checked('allocating the run', async () => {
+      const headGpu = uploadHead(gpu, head);
+      const trainGpu = uploadData(gpu, 'train', train);
+      const testGpu = uploadData(gpu, 'test', test);
+      const lens = await Lens.create(gpu, headGpu, {
+        numGroups: G,
+        maxBatch: evalBatch,
+        adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
+      });
+      const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
+      return { headGpu, trainGpu, testGpu, lens, trainLoss };
+    })
+    .catch((e) => {
+      if (e instanceof GpuError && /out.of.memory/i.test(e.message)) {
+        throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(plan))}; ${shrinkAdvice(plan, alternatives)}`);
+      }
+      throw e;
+    });
   const owned: { destroy(): void }[] = [headGpu.gamma, headGpu.U, trainGpu.hidden, trainGpu.targets, testGpu.hidden, testGpu.targets, trainLoss];
 
   try {
@@ -149,8 +184,32 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       lens.steps.set(restored.steps);
       bestLoss = restored.bestLoss;
       bestRank = restored.bestRank;
-      print(`resuming after epoch ${state.epochsDone} (best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)})`);
+      if (restored.partialLosses) writeBuffer(gpu, trainLoss, restored.partialLosses);
+      const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
+      const best = state.bestEpoch ? `best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)}` : 'no epoch finished yet';
+      print(`resuming after ${where} (${best})`);
     }
+    /** Where the last checkpoint on disk leaves the run, for messages about faults. */
+    const lastCheckpoint = () =>
+      !s.checkpoint && !existsSync(checkpointPath)
+        ? 'no checkpoint was written (--no-checkpoint)'
+        : existsSync(checkpointPath)
+          ? `the last checkpoint, ${checkpointPath} (${checkpointedAt}), is intact: continue with --resume`
+          : 'no checkpoint had been written yet';
+    let checkpointedAt = restored ? (state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `after epoch ${state.epochsDone}`) : '';
+    const saveCheckpoint = async (partial?: { epoch: number; steps: number }) => {
+      const size = G * blockStride(d);
+      writeCheckpoint(checkpointPath, fingerprint, { ...state, partial }, {
+        params: await readF32(gpu, lens.params, size),
+        m: await readF32(gpu, lens.m, size),
+        v: await readF32(gpu, lens.v, size),
+        steps: lens.steps,
+        bestLoss: bestLoss ?? new Float32Array(test.count),
+        bestRank: bestRank ?? new Uint32Array(test.count),
+        partialLosses: partial ? await readF32(gpu, trainLoss, train.count) : undefined,
+      });
+      checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${state.epochsDone}`;
+    };
 
     const evaluator = new Evaluator(gpu, testGpu, groupOfTest, evalBatch);
     owned.push(evaluator);
@@ -165,12 +224,17 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     }
     printHeader(print, state);
     if (state.stoppedEarly || state.epochsDone >= s.epochs) print(`the run had already finished after epoch ${state.epochsDone}`);
-    for (let epoch = state.epochsDone + 1; epoch <= s.epochs && !state.stoppedEarly; epoch++) {
+    let interrupted: NodeJS.Signals | undefined;
+    const stopRequested = () => (interrupted = inputs.stop?.signal);
+    for (let epoch = state.epochsDone + 1; epoch <= s.epochs && !state.stoppedEarly && !interrupted; epoch++) {
       await gpu.checked(`epoch ${epoch}`, async () => {
         // ---- train ----
         const order = s.shuffle ? shuffled(train.count, s.seed, epoch) : rowRange(0, train.count);
+        const firstStep = state.partial?.epoch === epoch ? state.partial.steps : 0;
+        state.partial = undefined;
         const progress = new Progress(`epoch ${epoch}/${s.epochs}`, steps, process.stderr, inputs.quiet);
-        for (let step = 0; step < steps; step++) {
+        let checkedUpTo = firstStep * s.batchSize; // losses before this sample are known finite
+        for (let step = firstStep; step < steps; step++) {
           const at = step * s.batchSize;
           const rows = order.subarray(at, Math.min(train.count, at + s.batchSize));
           const batch = makeBatch(rows, groupOfTrain);
@@ -178,14 +242,27 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
           lens.encodeTrainStep(enc, trainGpu, batch);
           enc.copyBufferToBuffer(lens.loss, 0, trainLoss, at * 4, rows.length * 4);
           gpu.device.queue.submit([enc.finish()]);
-          if (step % 16 === 15 || step === steps - 1) {
-            // Bound the work in flight; fetch the last steps' mean loss only when it is shown.
+          inputs.afterStep?.(epoch, step);
+          const stopping = Boolean(stopRequested());
+          if ((step - firstStep) % STEPS_IN_FLIGHT === STEPS_IN_FLIGHT - 1 || step === steps - 1 || stopping) {
+            // Bound the work in flight; check the new losses (a diverged run stops here, before
+            // anything of it is written) and show their mean.
             await gpu.device.queue.onSubmittedWorkDone();
             gpu.throwIfLost('training');
-            if (progress.due(step + 1)) {
-              const from = Math.max(0, at + rows.length - 16 * s.batchSize);
-              progress.update(step + 1, mean(await readF32(gpu, trainLoss, at + rows.length - from, from)));
+            const end = at + rows.length;
+            const recent = await readF32(gpu, trainLoss, end - checkedUpTo, checkedUpTo);
+            const bad = recent.findIndex((v) => !Number.isFinite(v));
+            if (bad >= 0) {
+              const badStep = Math.floor((checkedUpTo + bad) / s.batchSize) + 1;
+              throw new DivergedError(`epoch ${epoch}, step ${badStep}/${steps}: the training loss is ${recent[bad]} (try a lower --lr); ${lastCheckpoint()}`);
             }
+            checkedUpTo = end;
+            progress.update(step + 1, mean(recent.subarray(Math.max(0, recent.length - STEPS_IN_FLIGHT * s.batchSize))));
+          }
+          if (stopping) {
+            progress.end();
+            if (s.checkpoint) await saveCheckpoint({ epoch, steps: step + 1 });
+            return;
           }
         }
         progress.end();
@@ -196,6 +273,9 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         const { loss, rank } = await evaluator.run(lens, (done) => bar.update(done));
         bar.end();
         const scores = breakdown(loss, rank, test.layer, test.position).overall;
+        if (!Number.isFinite(scores.loss)) {
+          throw new DivergedError(`epoch ${epoch}: the validation loss is ${scores.loss} (try a lower --lr); ${lastCheckpoint()}`);
+        }
         const record: EpochRecord = {
           epoch,
           train_loss: mean(trainLosses),
@@ -209,14 +289,13 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 
         // ---- early stopping: keep the best epoch's lens ----
         const improved = record.val_loss < state.bestValLoss;
-        const size = G * blockStride(d);
-        const blocks = improved || s.checkpoint ? await readF32(gpu, lens.params, size) : undefined;
         let note: string;
         if (improved) {
           Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
           [bestLoss, bestRank] = [loss, rank];
           note = 'best';
-          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks!, { best_epoch: String(epoch), val_loss: String(record.val_loss) });
+          const blocks = await readF32(gpu, lens.params, G * blockStride(d));
+          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) });
         } else {
           state.sinceBest++;
           note = `no improvement (${state.sinceBest}/${s.patience})`;
@@ -227,17 +306,21 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         }
         printRow(print, record, note);
         writeResults(out, inputs, table, params, state, breakdown(bestLoss!, bestRank!, test.layer, test.position));
-        if (s.checkpoint) {
-          writeCheckpoint(checkpointPath, fingerprint, state, {
-            params: blocks!,
-            m: await readF32(gpu, lens.m, size),
-            v: await readF32(gpu, lens.v, size),
-            steps: lens.steps,
-            bestLoss: bestLoss!,
-            bestRank: bestRank!,
-          });
-        }
+        if (s.checkpoint) await saveCheckpoint();
+        stopRequested();
+      }).catch((e) => {
+        // A lost device fails whatever touches the GPU next; say what is safe on disk.
+        if (e instanceof GpuError && gpu.lostReason !== undefined) throw new GpuError(`${e.message}; ${lastCheckpoint()}`);
+        throw e;
       });
+    }
+    if (interrupted) {
+      print(
+        s.checkpoint
+          ? `stopped by ${interrupted}; checkpoint (${checkpointedAt}) written to ${checkpointPath}: continue with --resume`
+          : `stopped by ${interrupted}; no checkpoint (--no-checkpoint), the run cannot be resumed`,
+      );
+      return { params, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted };
     }
     if (!bestLoss || !bestRank) throw new InputError('no epoch was run (--epochs 0?)');
     const best = breakdown(bestLoss, bestRank, test.layer, test.position);
@@ -327,4 +410,22 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     ...inputs.provenance,
   };
   writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+}
+
+/** Settings that shrink the run, for the message when it does not fit. */
+function smallerRuns(p: PlanInputs, inputs: RunInputs, table: GroupTable): Alternative[] {
+  const s = inputs.settings;
+  const out: Alternative[] = [];
+  if (p.headDtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: { ...p, headDtype: 'f16' } });
+  const P = table.positions.length;
+  if (s.preset === 'full') out.push({ flag: '--preset lite', inputs: { ...p, numGroups: groupTable('lite', table.layers, table.positions, s.criticalLayers).groups.length } });
+  if (s.preset !== 'baseline') out.push({ flag: '--preset baseline', inputs: { ...p, numGroups: table.layers.length } });
+  const critical = s.criticalLayers.filter((l) => table.layers.includes(l));
+  if (s.preset === 'lite' && critical.length > 1) {
+    const fewer = critical.slice(Math.ceil(critical.length / 2));
+    out.push({ flag: `--critical-layers ${fewer.join(',')}`, inputs: { ...p, numGroups: p.numGroups - (critical.length - fewer.length) * (P - 1) } });
+  }
+  // The lens is sized for the larger of the training batch and the evaluation's (≤ 256 rows).
+  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: { ...p, maxBatch: Math.max(s.batchSize >> 1, 256) } });
+  return out;
 }

@@ -1,29 +1,15 @@
 // The command line as a user meets it: clear one-line errors with exit status 1, inspect's
 // summary, and a stopped-then-resumed run that is bit-identical to an uninterrupted one.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { cli } from '../helpers/cli.ts';
 
 const test = suite('cli');
-const ROOT = new URL('../../', import.meta.url).pathname;
-const DATA = join(ROOT, 'fixtures/data/parity');
+const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
 const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-cli-'));
-
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, LENSGPU_PRINT_WGSL: '' },
-  });
-  const stderr = r.stderr
-    .split('\n')
-    .filter((l) => l && !l.includes('artificially reduced') && !l.startsWith(' - While') && !l.includes('maxDynamic'))
-    .join('\n');
-  return { status: r.status, stdout: r.stdout, stderr };
-}
 
 const data = ['--train', join(DATA, 'train.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors')];
 
@@ -61,7 +47,7 @@ test('a run stopped after epoch 1 and resumed is bit-identical to one that ran 2
   assert.is(cli('train', ...common, '--epochs', '1', '--out', split).status, 0);
   const again = cli('train', ...common, '--epochs', '1', '--out', split);
   assert.is(again.status, 1);
-  assert.match(again.stderr, /already holds a run: pass --resume/);
+  assert.match(again.stderr, /already holds a run: pass --resume to continue it, --overwrite to replace it/);
   const mismatch = cli('train', ...common, '--epochs', '2', '--lr', '0.002', '--out', split, '--resume');
   assert.is(mismatch.status, 1);
   assert.match(mismatch.stderr, /settings\.lr/);

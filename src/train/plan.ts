@@ -1,0 +1,102 @@
+// What a run will allocate on the GPU, computed before it allocates anything, and whether it
+// fits: every buffer within the device's largest buffer, and the total within the memory the
+// device has (known for a software adapter, which uses system memory, or stated with
+// --gpu-memory). When it does not fit, the message says which settings would make it fit.
+import { totalmem } from 'node:os';
+import { fmtBytes } from '../gpu/buffers.ts';
+import type { AdapterSummary } from '../gpu/device.ts';
+import { lensMemory } from '../lens/lens.ts';
+import { blockStride } from '../ops/groups.ts';
+import type { HeadDtype } from '../ops/unembed.ts';
+
+export interface PlanInputs {
+  d: number;
+  V: number;
+  numGroups: number;
+  headDtype: HeadDtype;
+  trainCount: number;
+  testCount: number;
+  /** Rows of the largest batch the lens is sized for (training or evaluation). */
+  maxBatch: number;
+}
+
+export interface PlanItem {
+  name: string;
+  bytes: number;
+  /** The largest single buffer among them (each must fit the device's maxBufferSize). */
+  largest: number;
+}
+
+export function memoryPlan(p: PlanInputs): PlanItem[] {
+  const { d, V } = p;
+  const headU = V * d * (p.headDtype === 'f16' ? 2 : 4);
+  const lens = lensMemory(d, V, p.numGroups, p.maxBatch);
+  const state = p.numGroups * blockStride(d) * 4; // one of params, grad, m, v
+  return [
+    // hidden [N, d], targets [N], and the epoch's per-sample losses [N]
+    { name: 'train set', bytes: p.trainCount * (d + 2) * 4, largest: p.trainCount * d * 4 },
+    // hidden, targets, and the evaluation's per-sample losses and ranks
+    { name: 'test set', bytes: p.testCount * (d + 3) * 4, largest: p.testCount * d * 4 },
+    { name: `head (U ${p.headDtype})`, bytes: headU + d * 4, largest: headU },
+    ...lens.map(([name, bytes]) => ({
+      name,
+      bytes,
+      largest: name.startsWith('AdamW') ? state : name.includes('logits') ? bytes / 2 : bytes,
+    })),
+  ];
+}
+
+export const planTotal = (plan: PlanItem[]) => plan.reduce((a, it) => a + it.bytes, 0);
+
+export interface MemoryBudget {
+  bytes: number;
+  /** Where the figure comes from, for messages. */
+  source: string;
+}
+
+/** The memory a run may use: --gpu-memory, else system memory for a software adapter. */
+export function memoryBudget(adapter: AdapterSummary, gpuMemoryGiB: number | undefined): MemoryBudget | undefined {
+  if (gpuMemoryGiB !== undefined) return { bytes: gpuMemoryGiB * 2 ** 30, source: `--gpu-memory ${gpuMemoryGiB}` };
+  const software = /llvmpipe|lavapipe|swiftshader|software/i.test(`${adapter.name} ${adapter.architecture} ${adapter.description}`);
+  if (software) return { bytes: totalmem(), source: `this machine's memory (${adapter.name.split(':')[0]} is a software adapter)` };
+  return undefined;
+}
+
+/** Settings a user can change to shrink a run, each as a change to the plan's inputs. */
+export interface Alternative {
+  flag: string;
+  inputs: PlanInputs;
+}
+
+/**
+ * Why the plan does not fit (one line), or undefined when it does. `alternatives` are tried
+ * in turn; those that would fit are named, else each one's saving.
+ */
+export function planProblem(
+  plan: PlanItem[],
+  maxBufferSize: number,
+  budget: MemoryBudget | undefined,
+  alternatives: Alternative[],
+): string | undefined {
+  const fits = (p: PlanItem[]) =>
+    p.every((it) => it.largest <= maxBufferSize) && (!budget || planTotal(p) <= budget.bytes);
+  if (fits(plan)) return undefined;
+  const tooBig = plan.find((it) => it.largest > maxBufferSize);
+  const problem = tooBig
+    ? `the ${tooBig.name} need${tooBig.name.endsWith('s') ? '' : 's'} a ${fmtBytes(tooBig.largest)} buffer, more than this device's largest (${fmtBytes(maxBufferSize)})`
+    : `this run needs ${fmtBytes(planTotal(plan))} on the GPU, more than ${budget!.source} allows (${fmtBytes(budget!.bytes)})`;
+  if (tooBig && !alternatives.some((a) => fits(memoryPlan(a.inputs)))) {
+    return `${problem}; ${tooBig.name.endsWith('set') ? 'keep fewer samples (--layers) or ' : ''}use a device with larger buffers`;
+  }
+  return `${problem}; ${shrinkAdvice(plan, alternatives, fits)}`;
+}
+
+/** Which settings would make the run fit (by `fits`), else what each would save. */
+export function shrinkAdvice(plan: PlanItem[], alternatives: Alternative[], fits: (p: PlanItem[]) => boolean = () => false): string {
+  const tried = alternatives.map((a) => ({ flag: a.flag, plan: memoryPlan(a.inputs) }));
+  const fitting = tried.filter((t) => fits(t.plan));
+  if (fitting.length) return `it would fit with ${fitting.map((t) => `${t.flag} (${fmtBytes(planTotal(t.plan))})`).join(', or ')}`;
+  if (!tried.length) return 'use fewer samples (--layers) or a device with more memory';
+  const saving = tried.map((t) => `${t.flag} saves ${fmtBytes(planTotal(plan) - planTotal(t.plan))}`).join(', ');
+  return `smaller runs: ${saving} (they combine; or keep fewer samples with --layers)`;
+}

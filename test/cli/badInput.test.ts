@@ -1,0 +1,157 @@
+// Every kind of bad input the trainer meets, as a table: each case gets one line on stderr
+// that names the file, tensor or flag, exit status 1, no stack trace, and nothing written to
+// its output folder. The bad files are the parity data set with one thing broken.
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SafetensorsFile, writeSafetensors, type TensorOut } from '../../src/data/safetensors.ts';
+import { cli } from '../helpers/cli.ts';
+
+const test = suite('bad input');
+const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-bad-'));
+const good = { train: join(DATA, 'train.safetensors'), test: join(DATA, 'test.safetensors'), head: join(DATA, 'head.safetensors') };
+
+/** The tensors of a parity file, to be edited and written back as a broken copy. */
+function tensorsOf(path: string): TensorOut[] {
+  const f = SafetensorsFile.open(path);
+  try {
+    return [...f.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype as TensorOut['dtype'], shape: t.shape, data: f.bytes(t.name) }));
+  } finally {
+    f.close();
+  }
+}
+
+function variant(name: string, from: string, edit: (ts: TensorOut[]) => TensorOut[], metadata: Record<string, string> = {}): string {
+  const path = join(tmp, `${name}.safetensors`);
+  writeSafetensors(path, edit(tensorsOf(from)), metadata);
+  return path;
+}
+
+/** A file with a hand-written header (and `dataBytes` zero bytes of data after it). */
+function rawFile(name: string, header: string, dataBytes = 0, headerLength?: number): string {
+  const json = Buffer.from(header);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(headerLength ?? json.length));
+  const path = join(tmp, `${name}.safetensors`);
+  writeFileSync(path, Buffer.concat([len, json, Buffer.alloc(dataBytes)]));
+  return path;
+}
+
+/** Replaces tensor `name` (keeping the others). */
+const withTensor = (t: TensorOut) => (ts: TensorOut[]) => ts.map((x) => (x.name === t.name ? t : x));
+/** Edits tensor `name`'s bytes as a typed array view. */
+function editValues<T extends Float32Array | BigInt64Array | Int32Array>(name: string, View: new (b: ArrayBuffer) => T, edit: (a: T) => void) {
+  return (ts: TensorOut[]) =>
+    ts.map((t) => {
+      if (t.name !== name) return t;
+      const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength).slice();
+      edit(new View(bytes.buffer));
+      return { ...t, data: bytes };
+    });
+}
+
+const truncated = join(tmp, 'truncated.safetensors');
+cpSync(good.train, truncated);
+truncateSync(truncated, readFileSync(good.train).length - 100);
+
+const N = 768;
+const d = 48;
+type Case = [name: string, args: string[], expected: RegExp];
+const train = (path: string): string[] => ['--train', path, '--test', good.test, '--head', good.head];
+const head = (path: string): string[] => ['--train', good.train, '--test', good.test, '--head', path];
+const cases: Case[] = [
+  ['missing file', train(join(tmp, 'missing.safetensors')), /missing\.safetensors: cannot open \(ENOENT\)/],
+  ['unreadable file (a folder)', train(tmp), /cannot read \(a folder/],
+  ['header not JSON', train(rawFile('notjson', '{"hidden": [1, 2')), /notjson\.safetensors: not a valid safetensors file \(its header is not JSON\)/],
+  ['header length past the end', train(rawFile('hlen', '{}', 0, 1 << 20)), /hlen\.safetensors: .*header length 1048576 does not fit/],
+  [
+    'offsets past the end',
+    train(rawFile('offsets', JSON.stringify({ hidden: { dtype: 'F32', shape: [4, 2], data_offsets: [0, 32] } }), 16)),
+    /offsets\.safetensors: .*tensor 'hidden' runs past the end of the file/,
+  ],
+  ['truncated data', train(truncated), /truncated\.safetensors: .*runs past the end of the file/],
+  [
+    'overlapping offsets',
+    train(rawFile('overlap', JSON.stringify({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [4], data_offsets: [8, 24] } }), 24)),
+    /overlap\.safetensors: .*tensors 'a' and 'b' overlap/,
+  ],
+  ['unknown dtype', train(rawFile('dtype', JSON.stringify({ hidden: { dtype: 'F8', shape: [2], data_offsets: [0, 2] } }), 2)), /dtype\.safetensors: .*unknown dtype "F8"/],
+  ['missing tensor', train(variant('notarget', good.train, (ts) => ts.filter((t) => t.name !== 'target'))), /notarget\.safetensors: no tensor 'target'/],
+  [
+    'wrong dtype: float targets',
+    train(variant('floattarget', good.train, withTensor({ name: 'target', dtype: 'F32', shape: [N], data: new Float32Array(N) }))),
+    /floattarget\.safetensors: tensor 'target' is F32; I32 or I64 expected/,
+  ],
+  [
+    'wrong dtype: integer hidden states',
+    train(variant('inthidden', good.train, withTensor({ name: 'hidden', dtype: 'I32', shape: [N, d], data: new Int32Array(N * d) }))),
+    /inthidden\.safetensors: tensor 'hidden' is I32; F32, F16 or BF16 expected/,
+  ],
+  [
+    'lengths differ',
+    train(variant('shortlayer', good.train, withTensor({ name: 'layer', dtype: 'I32', shape: [N - 1], data: new Int32Array(N - 1) }))),
+    /shortlayer\.safetensors: 'layer' is \[767\], expected \[768\] to match 'hidden'/,
+  ],
+  [
+    'hidden size differs from the head',
+    head(variant('head50', good.head, (ts) => ts.map((t) => (t.name === 'norm.weight' ? { ...t, shape: [50], data: new Float32Array(50) } : t.name === 'lm_head.weight' ? { ...t, shape: [509, 50], data: new Float32Array(509 * 50) } : t)))),
+    /train\.safetensors: hidden size 48 does not match the head's 50/,
+  ],
+  ['target outside the vocabulary', train(variant('bigtarget', good.train, editValues('target', BigInt64Array, (a) => (a[5] = 509n)))), /bigtarget\.safetensors: target\[5\] = 509 is outside the vocabulary \(V = 509\)/],
+  ['negative layer id', train(variant('neglayer', good.train, editValues('layer', BigInt64Array, (a) => (a[7] = -1n)))), /neglayer\.safetensors: layer\[7\] = -1 is negative/],
+  ['too large a layer id', train(variant('biglayer', good.train, editValues('layer', BigInt64Array, (a) => (a[3] = 70000n)))), /biglayer\.safetensors: layer\[3\] = 70000 is too large for a layer id/],
+  ['negative position id', train(variant('negpos', good.train, editValues('position', Int32Array, (a) => (a[2] = -4)))), /negpos\.safetensors: position\[2\] = -4 is negative/],
+  ['too large a position id', train(variant('bigpos', good.train, editValues('position', Int32Array, (a) => (a[9] = 1 << 20)))), /bigpos\.safetensors: position\[9\] = 1048576 is too large/],
+  ['NaN in the hidden states', train(variant('nan', good.train, editValues('hidden', Float32Array, (a) => (a[3 * d + 4] = NaN)))), /nan\.safetensors: hidden\[3, 4\] is NaN \(values must be finite\)/],
+  ['Inf in the head', head(variant('infhead', good.head, editValues('lm_head.weight', Float32Array, (a) => (a[100] = Infinity)), { norm_eps: '1e-5' })), /infhead\.safetensors: lm_head\.weight has a non-finite value at element 100/],
+  ['batch size 0', [...train(good.train), '--batch-size', '0'], /option '--batch-size <n>' argument '0' is invalid\. expected an integer ≥ 1/],
+  ['negative batch size', [...train(good.train), '--batch-size', '-3'], /--batch-size.*expected an integer ≥ 1/],
+  ['lr 0', [...train(good.train), '--lr', '0'], /option '--lr <x>' argument '0' is invalid\. expected a positive number/],
+  ['lr not a number', [...train(good.train), '--lr', 'fast'], /--lr.*expected a positive number, got 'fast'/],
+  ['unknown preset', [...train(good.train), '--preset', 'huge'], /--preset.*'huge' is invalid.*baseline, lite, full/],
+  ['critical layers absent from the data', [...train(good.train), '--critical-layers', '6,20'], /--critical-layers: layer 20 has no samples in .*train\.safetensors/],
+  ['layers absent from the data', [...train(good.train), '--layers', '99'], /no samples of layer\(s\) 99/],
+  ['a head file that is a data file', head(good.train), /train\.safetensors: no tensor 'norm\.weight'/],
+  ['--resume and --overwrite together', [...train(good.train), '--resume', '--overwrite'], /--resume continues the run in --out, --overwrite replaces it/],
+  ['too little GPU memory', [...train(good.train), '--gpu-memory', '0.001'], /this run needs .* on the GPU, more than --gpu-memory 0\.001 allows \(1\.0 MiB\)/],
+];
+
+test('each bad input: one line naming what is wrong, exit status 1, nothing written', () => {
+  cases.forEach(([name, args, expected], i) => {
+    const out = join(tmp, `out-${i}`);
+    const extra = args.includes('--out') ? [] : ['--out', out];
+    const r = cli('train', ...args, ...extra, '--quiet');
+    assert.is(r.status, 1, `${name}: exit status ${r.status}\n${r.stderr}`);
+    const lines = r.stderr.split('\n').filter((l) => l && !l.startsWith('(add --help'));
+    assert.is(lines.length, 1, `${name}: expected one line, got:\n${r.stderr}`);
+    assert.match(lines[0]!, expected, `${name}: ${lines[0]}`);
+    assert.not.match(r.stderr, /\n\s+at /, `${name}: a stack trace`);
+    assert.not.ok(existsSync(out), `${name}: ${out} was created`);
+  });
+});
+
+test('an output folder that holds a run is refused and left as it was, unless --overwrite', () => {
+  const out = join(tmp, 'taken');
+  mkdirSync(out);
+  writeFileSync(join(out, 'metrics.json'), '{"kept": true}\n');
+  const r = cli('train', ...train(good.train), '--out', out, '--quiet', '--epochs', '1');
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /taken already holds a run: pass --resume to continue it, --overwrite to replace it/);
+  assert.is(readFileSync(join(out, 'metrics.json'), 'utf8'), '{"kept": true}\n');
+  const o = cli('train', ...train(good.train), '--out', out, '--quiet', '--epochs', '1', '--overwrite');
+  assert.is(o.status, 0, o.stderr);
+  assert.is(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).epochs.length, 1);
+});
+
+test('--debug shows the stack trace', () => {
+  const r = cli('--debug', 'train', ...train(join(tmp, 'missing.safetensors')), '--out', join(tmp, 'dbg'));
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /InputError: .*missing\.safetensors: cannot open/);
+  assert.match(r.stderr, /\n\s+at /);
+});
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.run();

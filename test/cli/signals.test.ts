@@ -1,0 +1,63 @@
+// Interrupted runs, as a user interrupts them: SIGTERM stops after the current step with a
+// checkpoint and exit status 143; `kill -9` at a random moment leaves the last checkpoint
+// valid. Either way `--resume` ends with the same lens and metrics as a run never stopped.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cli, cliAsync } from '../helpers/cli.ts';
+
+const test = suite('signals');
+const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-signals-'));
+const common = [
+  'train',
+  ...['--train', join(DATA, 'train.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors')],
+  ...['--seed', '5', '--batch-size', '24', '--epochs', '3', '--quiet'],
+];
+const whole = join(tmp, 'whole');
+
+function sameRun(dir: string) {
+  assert.ok(readFileSync(join(whole, 'lens.safetensors')).equals(readFileSync(join(dir, 'lens.safetensors'))), 'lens.safetensors differs');
+  assert.equal(JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')), JSON.parse(readFileSync(join(whole, 'metrics.json'), 'utf8')));
+}
+
+test('the uninterrupted run', () => {
+  const r = cli(...common, '--out', whole);
+  assert.is(r.status, 0, r.stderr);
+});
+
+test('SIGTERM: stops after the current step, writes a checkpoint, exits 143; --resume finishes the same run', async () => {
+  const out = join(tmp, 'term');
+  const run = cliAsync(...common, '--out', out);
+  while (!run.stdout().includes('Epoch |')) {
+    if (run.child.exitCode !== null) break;
+    await sleep(10);
+  }
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  assert.is(r.status, 143, `exit status ${r.status} (${r.signal})\n${r.stderr}`);
+  assert.match(r.stderr, /SIGTERM: stopping after the current step and writing a checkpoint/);
+  assert.match(r.stdout, /stopped by SIGTERM; checkpoint \((epoch \d+, step \d+|after epoch \d+)\) written to .*checkpoint\.safetensors: continue with --resume/);
+  const resumed = cli(...common, '--out', out, '--resume');
+  assert.is(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /resuming after epoch \d/);
+  sameRun(out);
+});
+
+test('kill -9 just after the first checkpoint: the checkpoint is valid and --resume finishes the same run', async () => {
+  const out = join(tmp, 'killed');
+  const run = cliAsync(...common, '--out', out);
+  while (!existsSync(join(out, 'checkpoint.safetensors')) && run.child.exitCode === null) await sleep(5);
+  run.child.kill('SIGKILL');
+  const r = await run.done;
+  assert.is(r.signal, 'SIGKILL', `the run ended before it was killed (status ${r.status})`);
+  const resumed = cli(...common, '--out', out, '--resume');
+  assert.is(resumed.status, 0, resumed.stderr);
+  sameRun(out);
+});
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.run();

@@ -1,0 +1,60 @@
+// The memory plan: what a run allocates, and the advice when it does not fit. No GPU.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { memoryBudget, memoryPlan, planProblem, planTotal, type PlanInputs } from '../../src/train/plan.ts';
+
+const test = suite('memory plan');
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+// The seed's run: lite at d 2,048, V 32,000, 16 layers × 6 positions, 4,800 + 1,200 samples a layer.
+const seed: PlanInputs = { d: 2048, V: 32000, numGroups: 36, headDtype: 'f32', trainCount: 76_800, testCount: 19_200, maxBatch: 256 };
+
+test('the seed run: every buffer counted, 4 copies of the 151 M parameters', () => {
+  const plan = memoryPlan(seed);
+  const item = (name: string) => plan.find((it) => it.name.startsWith(name))!;
+  const state = 36 * Math.ceil((2048 * 2048 + 2048) / 64) * 64 * 4;
+  assert.is(item('translator parameters').bytes, state);
+  assert.is(item('gradients').bytes, state);
+  assert.is(item('AdamW').bytes, 2 * state);
+  assert.is(item('AdamW').largest, state);
+  assert.is(item('train set').bytes, 76_800 * 2050 * 4);
+  assert.is(item('train set').largest, 76_800 * 2048 * 4);
+  assert.is(item('head').largest, 32000 * 2048 * 4);
+  assert.is(memoryPlan({ ...seed, headDtype: 'f16' }).find((it) => it.name.startsWith('head'))!.largest, 32000 * 2048 * 2);
+  assert.ok(planTotal(plan) > 3.3 * GiB && planTotal(plan) < 3.5 * GiB, `${planTotal(plan) / GiB} GiB`);
+});
+
+test('a run over the budget names the settings that would fit, or what each saves', () => {
+  const fullSeed = { ...seed, numGroups: 96 };
+  const alternatives = [
+    { flag: '--head-dtype f16', inputs: { ...fullSeed, headDtype: 'f16' as const } },
+    { flag: '--preset lite', inputs: seed },
+  ];
+  const total = planTotal(memoryPlan(fullSeed));
+  const budget = { bytes: total - 1, source: '--gpu-memory X' };
+  const msg = planProblem(memoryPlan(fullSeed), 4 * GiB, budget, alternatives)!;
+  assert.match(msg, /^this run needs 7\.\d+ GiB on the GPU, more than --gpu-memory X allows/);
+  assert.match(msg, /it would fit with --head-dtype f16 \(7\.\d+ GiB\), or --preset lite \(3\.\d+ GiB\)$/);
+  const tight = planProblem(memoryPlan(fullSeed), 4 * GiB, { bytes: GiB, source: 'Y' }, alternatives)!;
+  assert.match(tight, /smaller runs: --head-dtype f16 saves 125\.0 MiB, --preset lite saves 3\.75 GiB/);
+  assert.is(planProblem(memoryPlan(seed), 4 * GiB, { bytes: 8 * GiB, source: 'Z' }, alternatives), undefined);
+});
+
+test("a buffer past the device's largest is named, with a way out where one exists", () => {
+  const small = { ...seed, numGroups: 4, trainCount: 1000, testCount: 100 }; // 4 × 16 MiB of parameters
+  const alternatives = [{ flag: '--head-dtype f16', inputs: { ...small, headDtype: 'f16' as const } }];
+  const msg = planProblem(memoryPlan(small), 200 * MiB, undefined, alternatives)!;
+  assert.match(msg, /^the head \(U f32\) needs a 250\.0 MiB buffer, more than this device's largest \(200\.0 MiB\); it would fit with --head-dtype f16/);
+  const data = planProblem(memoryPlan(seed), 256 * MiB, undefined, [{ flag: '--head-dtype f16', inputs: { ...seed, headDtype: 'f16' } }])!;
+  assert.match(data, /^the train set needs a 600\.0 MiB buffer, .*; keep fewer samples \(--layers\) or use a device with larger buffers$/);
+});
+
+test('the budget: --gpu-memory, else system memory for a software adapter, else unknown', () => {
+  const sw = { name: 'llvmpipe: Mesa 25', vendor: 'mesa', architecture: '', description: '' };
+  const hw = { name: 'NVIDIA H100', vendor: 'nvidia', architecture: 'hopper', description: '' };
+  assert.is(memoryBudget(hw, 80)!.bytes, 80 * GiB);
+  assert.ok(memoryBudget(sw, undefined)!.source.includes('software adapter'));
+  assert.is(memoryBudget(hw, undefined), undefined);
+});
+
+test.run();
