@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/data/safetensors.ts';
+import { fmtBytes } from '../src/gpu/buffers.ts';
 
 interface Result {
   date: string;
@@ -79,7 +80,7 @@ function render(r: Result): string {
     const pt = torch?.steps.find((p) => p.preset === st.preset);
     const side = torch ? (pt ? ` ${fix(pt.medianMs)} | ${(st.medianMs / pt.medianMs).toFixed(2)} |` : ' – | – |') : '';
     out.push(
-      `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} | ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${(st.memory / 2 ** 20).toFixed(1)} MiB |${side}`,
+      `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} | ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${fmtBytes(st.memory)} |${side}`,
     );
   }
   out.push('');
