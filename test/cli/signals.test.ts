@@ -1,5 +1,5 @@
-// Interrupted runs, as a user interrupts them: SIGTERM stops after the current step with a
-// checkpoint and exit status 143; `kill -9` at a random moment leaves the last checkpoint
+// Interrupted runs, as a user interrupts them: Ctrl-C (SIGINT) or SIGTERM stops after the current step with a
+// checkpoint and exit status 130 or 143; `kill -9` at a random moment leaves the last checkpoint
 // valid. Either way `--resume` ends with the same lens and metrics as a run never stopped.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,23 +29,25 @@ test('the uninterrupted run', () => {
   assert.is(r.status, 0, r.stderr);
 });
 
-test('SIGTERM: stops after the current step, writes a checkpoint, exits 143; --resume finishes the same run', async () => {
-  const out = join(tmp, 'term');
-  const run = cliAsync(...common, '--out', out);
-  while (!run.stdout().includes('Epoch |')) {
-    if (run.child.exitCode !== null) break;
-    await sleep(10);
-  }
-  run.child.kill('SIGTERM');
-  const r = await run.done;
-  assert.is(r.status, 143, `exit status ${r.status} (${r.signal})\n${r.stderr}`);
-  assert.match(r.stderr, /SIGTERM: stopping after the current step and writing a checkpoint/);
-  assert.match(r.stdout, /stopped by SIGTERM; checkpoint \((epoch \d+, step \d+|after epoch \d+)\) written to .*checkpoint\.safetensors: continue with --resume/);
-  const resumed = cli(...common, '--out', out, '--resume');
-  assert.is(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stdout, /resuming after epoch \d/);
-  sameRun(out);
-});
+for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+  test(`${signal}: stops after the current step, writes a checkpoint, exits ${status}; --resume finishes the same run`, async () => {
+    const out = join(tmp, signal);
+    const run = cliAsync(...common, '--out', out);
+    while (!run.stdout().includes('Epoch |')) {
+      if (run.child.exitCode !== null) break;
+      await sleep(10);
+    }
+    run.child.kill(signal);
+    const r = await run.done;
+    assert.is(r.status, status, `exit status ${r.status} (${r.signal})\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`${signal}: stopping after the current step and writing a checkpoint`));
+    assert.match(r.stdout, new RegExp(`stopped by ${signal}; checkpoint \\((epoch \\d+, step \\d+|after epoch \\d+)\\) written to .*checkpoint\\.safetensors: continue with --resume`));
+    const resumed = cli(...common, '--out', out, '--resume');
+    assert.is(resumed.status, 0, resumed.stderr);
+    assert.match(resumed.stdout, /resuming after epoch \d/);
+    sameRun(out);
+  });
+}
 
 test('kill -9 just after the first checkpoint: the checkpoint is valid and --resume finishes the same run', async () => {
   const out = join(tmp, 'killed');
