@@ -1,5 +1,5 @@
 #!/usr/bin/env -S node --import tsx
-// The command line: flags → calls. `train`, `eval`, `synth`, `inspect`.
+// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `synth`, `inspect`.
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
 // checkpoint, exit status 130 or 143; a second Ctrl-C quits at once.
@@ -7,15 +7,18 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
+import { compareMarkdown } from '../report/compare.ts';
+import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
 import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
-import { writeSafetensors } from '../data/safetensors.ts';
+import { writeFileAtomic, writeSafetensors } from '../data/safetensors.ts';
 import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
 import { f16Bits } from '../ops/f16.ts';
 import type { HeadDtype } from '../ops/unembed.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
-import { SEED_SETTINGS, trainLens } from '../train/trainer.ts';
+import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
+import { runSweep, sweepConfigs, type TrainingData } from '../train/sweep.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
 import { inspect } from './inspect.ts';
 
@@ -35,6 +38,13 @@ const positive = (text: string) => {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got '${text}'`);
   return n;
 };
+const presetList = (text: string) => {
+  const names = text.split(',').map((s) => s.trim());
+  const bad = names.find((n) => !PRESETS.includes(n as PresetName));
+  if (bad !== undefined) throw new InvalidArgumentError(`'${bad}' is not a preset (${PRESETS.join(', ')})`);
+  return names as PresetName[];
+};
+const layerSets = (text: string) => text.split(';').map((set) => idList(set));
 const idList = (text: string) => {
   const ids = text.split(',').map((s) => s.trim());
   if (!ids.length || ids.some((s) => !/^\d+$/.test(s))) throw new InvalidArgumentError(`expected comma-separated layer ids like 6,9,14,15, got '${text}'`);
@@ -76,75 +86,24 @@ const program = new Command()
   .showHelpAfterError('(add --help for the options)');
 
 // ---- train ----
-gpuOptions(
-  headOptions(
-    program
-      .command('train')
-      .description('train a lens; with no data flags, on a built-in synthetic demo set')
-      .option('--train <file>', 'training data (safetensors: hidden, layer, position, target)')
-      .option('--test <file>', 'validation data, same format'),
-  ),
-)
+trainingOptions(program.command('train').description('train a lens; with no data flags, on a built-in synthetic demo set'))
   .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite'))
-  .option('--critical-layers <ids>', 'layers with position-specific translators under lite', idList, DEFAULT_CRITICAL_LAYERS)
   .option('--layers <ids>', 'keep only samples of these layers (train and test)', idList)
-  .option('--epochs <n>', 'maximum epochs', int(1), SEED_SETTINGS.epochs)
-  .option('--patience <n>', 'stop after this many epochs without a better val loss', int(1), SEED_SETTINGS.patience)
-  .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
-  .option('--lr <x>', 'AdamW learning rate', positive, SEED_SETTINGS.lr)
-  .option('--weight-decay <x>', 'AdamW decoupled weight decay', nonNegative, SEED_SETTINGS.weightDecay)
-  .option('--clip <x>', 'max global gradient norm (0: no clipping)', nonNegative, SEED_SETTINGS.clip)
-  .option('--seed <n>', 'seed of the per-epoch shuffle', int(0), SEED_SETTINGS.seed)
-  .option('--no-shuffle', 'take training batches in file order')
   .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
   .option('--resume', 'continue the run whose checkpoint is in --out')
   .option('--overwrite', 'replace the run already in --out')
-  .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
-  .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
-  .option('--quiet', 'no progress bar')
   .action(async (o, cmd: Command) => {
-    const demo = !o.train && !o.test && !o.head && !o.modelDir;
-    if (!demo && (!o.train || !o.test)) throw new InputError('give both --train and --test (or neither, for the built-in demo)');
-    if (o.resume && !o.out) throw new InputError('--resume needs --out, the folder of the run to continue');
-    if (o.resume && o.overwrite) throw new InputError('--resume continues the run in --out, --overwrite replaces it: give one');
-    if (o.out && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new InputError(`--out ${o.out} is a file, not a folder`);
-    let head: Head;
-    let train: Dataset;
-    let test: Dataset;
-    const provenance: Record<string, unknown> = {};
-    if (demo) {
-      console.log(`no data given: training on the built-in synthetic demo (${describeShape(DEMO_SHAPE)})`);
-      head = headFromSynth(DEMO_SHAPE, o.headDtype);
-      ({ train, test } = synthData(DEMO_SHAPE, synthHead(DEMO_SHAPE)));
-      provenance.data = { synthetic: DEMO_SHAPE };
-    } else {
-      head = loadHeadFrom(o);
-      train = loadDataset(o.train);
-      test = loadDataset(o.test);
-      provenance.data = {
-        train: { path: resolve(o.train), sha256: await sha256File(o.train) },
-        test: { path: resolve(o.test), sha256: await sha256File(o.test) },
-        ...(o.head ? { head: { path: resolve(o.head), sha256: await sha256File(o.head) } } : { model_dir: resolve(o.modelDir) }),
-      };
-    }
-    if (cmd.getOptionValueSource('criticalLayers') === 'cli') {
-      const absent = (o.criticalLayers as number[]).filter((l) => !train.layer.includes(l));
-      if (absent.length) {
-        const have = [...new Set(train.layer)].sort((a, b) => a - b);
-        throw new InputError(`--critical-layers: layer ${absent.join(',')} has no samples in ${train.source} (layers present: ${have.join(',')})`);
-      }
-    }
-    train = selectLayers(train, o.layers);
-    test = selectLayers(test, o.layers);
-    checkAgainstHead(train, head.d, head.V, head.numLayers);
-    checkAgainstHead(test, head.d, head.V, head.numLayers);
-    const out = o.out ?? join('runs', `${demo ? 'demo' : o.preset}-${timestamp()}`);
+    checkOutFlags(o);
+    const data = await loadTrainingData(o, cmd);
+    const train = selectLayers(data.train, o.layers);
+    const test = selectLayers(data.test, o.layers);
+    const out = o.out ?? join('runs', `${data.demo ? 'demo' : o.preset}-${timestamp()}`);
     const gpu = await openGpu(o);
     const stop = onStopSignals();
     try {
       const result = await trainLens({
         gpu,
-        head,
+        head: data.head,
         train,
         test,
         out,
@@ -153,26 +112,67 @@ gpuOptions(
         gpuMemoryGiB: o.gpuMemory,
         stop: stop.request,
         quiet: Boolean(o.quiet),
-        provenance: { command: process.argv.slice(2).join(' '), ...provenance },
-        settings: {
-          preset: o.preset as PresetName,
-          criticalLayers: o.criticalLayers,
-          layers: o.layers,
-          epochs: o.epochs,
-          patience: o.patience,
-          batchSize: o.batchSize,
-          lr: o.lr,
-          weightDecay: o.weightDecay,
-          clip: o.clip,
-          seed: o.seed,
-          shuffle: o.shuffle,
-          checkpoint: o.checkpoint,
-        },
+        provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
+        settings: trainSettings(o, o.preset, o.layers),
       });
-      if (result.interrupted) process.exitCode = result.interrupted === 'SIGINT' ? 130 : 143;
+      if (result.interrupted) process.exitCode = exitStatus(result.interrupted);
     } finally {
       stop.remove();
       gpu.destroy();
+    }
+  });
+
+// ---- sweep ----
+trainingOptions(
+  program
+    .command('sweep')
+    .description("train several configurations on the same data and compare them (the seed's experiment in one command)"),
+)
+  .option('--presets <names>', 'presets to train, comma-separated', presetList, ['baseline', 'lite', 'full'])
+  .option('--layers-only <sets>', "also train lite on only these layers' samples, e.g. 15 (several sets: '15;14,15')", layerSets)
+  .option('--out <dir>', 'folder for the runs and comparison.md (default: runs/sweep-<time>)')
+  .option('--resume', 'continue an interrupted sweep in --out (finished runs are kept)')
+  .option('--overwrite', 'replace the sweep already in --out')
+  .action(async (o, cmd: Command) => {
+    checkOutFlags(o);
+    const data = await loadTrainingData(o, cmd);
+    const out = o.out ?? join('runs', `sweep-${timestamp()}`);
+    const gpu = await openGpu(o);
+    const stop = onStopSignals();
+    try {
+      const result = await runSweep({
+        gpu,
+        data,
+        out,
+        configs: sweepConfigs(o.presets, o.layersOnly ?? []),
+        settings: trainSettings(o, 'lite', undefined),
+        resume: Boolean(o.resume),
+        overwrite: Boolean(o.overwrite),
+        gpuMemoryGiB: o.gpuMemory,
+        stop: stop.request,
+        quiet: Boolean(o.quiet),
+        command: process.argv.slice(2).join(' '),
+        print: (l) => console.log(l),
+      });
+      if (result.interrupted) process.exitCode = exitStatus(result.interrupted);
+    } finally {
+      stop.remove();
+      gpu.destroy();
+    }
+  });
+
+// ---- compare ----
+program
+  .command('compare')
+  .description('compare finished runs as a markdown table: accuracy, loss, parameters, best epoch, time, and per position')
+  .argument('<runs...>', 'run folders (the first is the reference for the differences)')
+  .option('--out <file>', 'also write the comparison to this markdown file')
+  .action((dirs: string[], o) => {
+    const md = compareMarkdown(dirs.map(readRun));
+    process.stdout.write(md);
+    if (o.out) {
+      writeFileAtomic(o.out, md);
+      console.log(`wrote ${o.out}`);
     }
   });
 
@@ -188,13 +188,14 @@ gpuOptions(
 )
   .option('--batch-size <n>', 'samples per forward pass', int(1), 256)
   .option('--json <file>', 'also write the metrics as JSON')
+  .option('--heatmap <file>', 'also draw top-1/5/10 by layer × position as SVG')
   .action(async (o) => {
     const head = loadHeadFrom(o);
     const test = loadDataset(o.test);
     checkAgainstHead(test, head.d, head.V, head.numLayers);
     const gpu = await openGpu(o);
     try {
-      await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, o.json, (l) => console.log(l));
+      await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l));
     } finally {
       gpu.destroy();
     }
@@ -256,6 +257,92 @@ program
   .description('show the tensors of a safetensors file (data, head, lens, checkpoint) or a model folder')
   .argument('<file>', 'a .safetensors file or a Hugging Face model folder')
   .action((file: string) => inspect(file, (l) => console.log(l)));
+
+/** Flags shared by train and sweep: data, head, GPU, and the optimisation settings. */
+function trainingOptions(cmd: Command): Command {
+  return gpuOptions(
+    headOptions(
+      cmd
+        .option('--train <file>', 'training data (safetensors: hidden, layer, position, target)')
+        .option('--test <file>', 'validation data, same format'),
+    ),
+  )
+    .option('--critical-layers <ids>', 'layers with position-specific translators under lite', idList, DEFAULT_CRITICAL_LAYERS)
+    .option('--epochs <n>', 'maximum epochs', int(1), SEED_SETTINGS.epochs)
+    .option('--patience <n>', 'stop after this many epochs without a better val loss', int(1), SEED_SETTINGS.patience)
+    .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
+    .option('--lr <x>', 'AdamW learning rate', positive, SEED_SETTINGS.lr)
+    .option('--weight-decay <x>', 'AdamW decoupled weight decay', nonNegative, SEED_SETTINGS.weightDecay)
+    .option('--clip <x>', 'max global gradient norm (0: no clipping)', nonNegative, SEED_SETTINGS.clip)
+    .option('--seed <n>', 'seed of the per-epoch shuffle', int(0), SEED_SETTINGS.seed)
+    .option('--no-shuffle', 'take training batches in file order')
+    .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
+    .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
+    .option('--quiet', 'no progress bar');
+}
+
+function trainSettings(o: Record<string, any>, preset: PresetName, layers: number[] | undefined): TrainSettings {
+  return {
+    preset,
+    criticalLayers: o.criticalLayers,
+    layers,
+    epochs: o.epochs,
+    patience: o.patience,
+    batchSize: o.batchSize,
+    lr: o.lr,
+    weightDecay: o.weightDecay,
+    clip: o.clip,
+    seed: o.seed,
+    shuffle: o.shuffle,
+    checkpoint: o.checkpoint,
+  };
+}
+
+function checkOutFlags(o: { out?: string; resume?: boolean; overwrite?: boolean }): void {
+  if (o.resume && !o.out) throw new InputError('--resume needs --out, the folder of the run to continue');
+  if (o.resume && o.overwrite) throw new InputError('--resume continues the run in --out, --overwrite replaces it: give one');
+  if (o.out && existsSync(o.out) && !statSync(o.out).isDirectory()) throw new InputError(`--out ${o.out} is a file, not a folder`);
+}
+
+/**
+ * The head and both data sets, checked against each other (before the GPU is touched): the
+ * files given, or the built-in demo when no data flag is. Records where they came from.
+ */
+async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<TrainingData> {
+  const demo = !o.train && !o.test && !o.head && !o.modelDir;
+  if (!demo && (!o.train || !o.test)) throw new InputError('give both --train and --test (or neither, for the built-in demo)');
+  let data: TrainingData;
+  if (demo) {
+    console.log(`no data given: training on the built-in synthetic demo (${describeShape(DEMO_SHAPE)})`);
+    const { train, test } = synthData(DEMO_SHAPE, synthHead(DEMO_SHAPE));
+    data = { demo, head: headFromSynth(DEMO_SHAPE, o.headDtype), train, test, provenance: { data: { synthetic: DEMO_SHAPE } } };
+  } else {
+    data = {
+      demo,
+      head: loadHeadFrom(o as { head?: string; modelDir?: string; headDtype: HeadDtype }),
+      train: loadDataset(o.train),
+      test: loadDataset(o.test),
+      provenance: {
+        data: {
+          train: { path: resolve(o.train), sha256: await sha256File(o.train) },
+          test: { path: resolve(o.test), sha256: await sha256File(o.test) },
+          ...(o.head ? { head: { path: resolve(o.head), sha256: await sha256File(o.head) } } : { model_dir: resolve(o.modelDir) }),
+        },
+      },
+    };
+  }
+  if (cmd.getOptionValueSource('criticalLayers') === 'cli') {
+    const absent = (o.criticalLayers as number[]).filter((l) => !data.train.layer.includes(l));
+    if (absent.length) {
+      const have = [...new Set(data.train.layer)].sort((a, b) => a - b);
+      throw new InputError(`--critical-layers: layer ${absent.join(',')} has no samples in ${data.train.source} (layers present: ${have.join(',')})`);
+    }
+  }
+  for (const ds of [data.train, data.test]) checkAgainstHead(ds, data.head.d, data.head.V, data.head.numLayers);
+  return data;
+}
+
+const exitStatus = (signal: NodeJS.Signals) => (signal === 'SIGINT' ? 130 : 143);
 
 /**
  * The first Ctrl-C (or SIGTERM) asks the run to stop after its current step and write a

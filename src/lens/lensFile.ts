@@ -1,10 +1,11 @@
 // lens.safetensors (contract): each translator in PyTorch's nn.Linear layout,
 // `translators.{layer}.weight` [d, d] / `.bias` [d] for a shared translator and
-// `translators.{layer}.{position}.…` for a position-specific one. Metadata names the preset.
+// `translators.{layer}.{position}.…` for a position-specific one. Metadata names the preset
+// (for people; reading needs only the tensor names).
 import { InputError } from '../data/errors.ts';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
 import { blockStride } from '../ops/groups.ts';
-import { groupName, groupTable, type GroupTable, type PresetName, PRESETS } from './preset.ts';
+import { groupName, tableOfGroups, type GroupInfo, type GroupTable } from './preset.ts';
 
 export function writeLensFile(path: string, table: GroupTable, d: number, blocks: Float32Array, metadata: Record<string, string> = {}): void {
   const stride = blockStride(d);
@@ -31,27 +32,38 @@ export interface LensFile {
   metadata: Record<string, string>;
 }
 
-/** Reads a lens written by writeLensFile back into parameter blocks. */
+/**
+ * Reads a lens back into parameter blocks: one written by train, or one a PyTorch user saved
+ * from a state dict in the same layout (no metadata needed). The groups come from the tensor
+ * names: `translators.{l}.{p}` serves (l, p), `translators.{l}` every other position of l.
+ */
 export function readLensFile(path: string): LensFile {
   const file = SafetensorsFile.open(path);
   try {
-    const meta = file.metadata;
-    const preset = meta.preset as PresetName;
-    if (!PRESETS.includes(preset)) throw new InputError(`${path}: not a lens file (metadata preset = ${JSON.stringify(meta.preset)})`);
-    const ids = (s: string | undefined) => (s ? s.split(',').map(Number) : []);
-    const table = groupTable(preset, ids(meta.layers), ids(meta.positions), ids(meta.critical_layers));
-    const first = file.get(`${groupName(table.groups[0]!)}.bias`);
-    const d = first.shape[0]!;
+    const groups: GroupInfo[] = [];
+    for (const name of file.tensors.keys()) {
+      const m = /^translators\.(\d+)(?:\.(\d+))?\.weight$/.exec(name);
+      if (m) groups.push({ layer: Number(m[1]), position: m[2] === undefined ? null : Number(m[2]) });
+    }
+    if (!groups.length) throw new InputError(`${path}: not a lens file (no translators.{layer}[.{position}].weight tensors)`);
+    // Layer order; a layer's shared translator first, then its positions in order (as train numbers them).
+    groups.sort((a, b) => a.layer - b.layer || (a.position ?? -1) - (b.position ?? -1));
+    const table = tableOfGroups(groups);
+    const first = file.get(`${groupName(groups[0]!)}.weight`);
+    const d = first.shape[1] ?? 0;
     const stride = blockStride(d);
-    const blocks = new Float32Array(table.groups.length * stride);
-    table.groups.forEach((g, i) => {
-      const W = file.readF32(`${groupName(g)}.weight`);
-      const b = file.readF32(`${groupName(g)}.bias`);
-      if (W.length !== d * d || b.length !== d) throw new InputError(`${path}: ${groupName(g)} is not ${d}×${d} + ${d}`);
-      blocks.set(W, i * stride);
-      blocks.set(b, i * stride + d * d);
+    const blocks = new Float32Array(groups.length * stride);
+    groups.forEach((g, i) => {
+      const name = groupName(g);
+      const W = file.get(`${name}.weight`);
+      const b = file.get(`${name}.bias`);
+      if (W.shape.length !== 2 || W.shape[0] !== d || W.shape[1] !== d || b.shape.length !== 1 || b.shape[0] !== d) {
+        throw new InputError(`${path}: ${name} is weight [${W.shape}] and bias [${b.shape}], expected [${d}, ${d}] and [${d}] like ${groupName(groups[0]!)}`);
+      }
+      blocks.set(file.readF32(`${name}.weight`), i * stride);
+      blocks.set(file.readF32(`${name}.bias`), i * stride + d * d);
     });
-    return { table, d, blocks, metadata: meta };
+    return { table, d, blocks, metadata: file.metadata };
   } finally {
     file.close();
   }

@@ -57,6 +57,26 @@ export function groupTable(
   };
 }
 
+/**
+ * The table of an existing list of groups (as a lens file names them, sorted by layer, then
+ * position with a layer's shared group first). A position-specific group serves its
+ * (layer, position); a layer's shared group serves its other positions, whichever they are.
+ */
+export function tableOfGroups(groups: GroupInfo[]): GroupTable {
+  const specific = new Map<string, number>();
+  const shared = new Map<number, number>();
+  groups.forEach((g, i) => (g.position === null ? shared.set(g.layer, i) : specific.set(`${g.layer},${g.position}`, i)));
+  const kinds = new Set(groups.map((g) => g.position === null));
+  const preset: PresetName = kinds.size === 2 ? 'lite' : kinds.has(true) ? 'baseline' : 'full';
+  return {
+    preset,
+    layers: [...new Set(groups.map((g) => g.layer))],
+    positions: [...new Set(groups.filter((g) => g.position !== null).map((g) => g.position!))].sort((a, b) => a - b),
+    groups,
+    groupOf: (l, p) => specific.get(`${l},${p}`) ?? shared.get(l) ?? -1,
+  };
+}
+
 /** Trainable parameters of a lens with `numGroups` translators of width d (W and b). */
 export function parameterCount(numGroups: number, d: number): number {
   return numGroups * (d * d + d);

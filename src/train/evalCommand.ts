@@ -1,8 +1,12 @@
-// `eval`: a saved lens on a test set, with the same metrics as training reports.
+// `eval`: a saved lens (written by train, or by PyTorch in the same layout) on a test set, with
+// the same metrics and breakdowns as training reports: overall, per layer, per position and
+// per (layer, position), as tables, JSON and a heatmap.
 import type { Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
+import { basename } from 'node:path';
+import { heatmapSvg } from '../report/heatmap.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
@@ -16,7 +20,7 @@ export async function evaluateLensFile(
   lensPath: string,
   test: Dataset,
   batchSize: number,
-  jsonPath: string | undefined,
+  outputs: { json?: string; heatmap?: string },
   print: (line: string) => void,
 ): Promise<void> {
   const lensFile = readLensFile(lensPath);
@@ -47,6 +51,20 @@ export async function evaluateLensFile(
     print('');
     print(' position | samples | val loss |  top-1  |  top-5  |  top-10');
     for (const r of b.perPosition) print(`${String(r.position).padStart(9)} | ${row(r)}`);
+    print('');
+    print('top-1 by layer (rows) × position (columns):');
+    const positions = b.perPosition.map((r) => r.position);
+    print(`${'layer'.padStart(6)} |${positions.map((p) => String(p).padStart(8)).join('')}`);
+    for (const l of b.perLayer.map((r) => r.layer)) {
+      const cells = positions.map((p) => b.perGroup.find((c) => c.layer === l && c.position === p));
+      print(`${String(l).padStart(6)} |${cells.map((c) => (c ? pct(c.top1) : '–'.padStart(7)).padStart(8)).join('')}`);
+    }
+    const jsonPath = outputs.json;
+    if (outputs.heatmap) {
+      const m = { params: 0, best_epoch: 0, epochs: [], per_layer: [], per_position: [], per_group: b.perGroup.map(scoresJson) };
+      writeFileAtomic(outputs.heatmap, heatmapSvg(m, `Accuracy by layer and position: ${basename(lensPath)} on ${basename(test.source)}`));
+      print(`wrote ${outputs.heatmap}`);
+    }
     if (jsonPath) {
       const json = {
         lens: lensPath,

@@ -11,8 +11,8 @@
 // checkpoint that resumes mid-epoch; a non-finite loss stops the run before anything diverged
 // is written; a lost device is reported with the last checkpoint, which is always whole
 // (files are written to a temporary name, synced, then renamed).
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { createBuffer, fmtBytes, readF32, writeBuffer } from '../gpu/buffers.ts';
 import { GpuError, type Gpu } from '../gpu/device.ts';
 import type { Dataset } from '../data/dataset.ts';
@@ -30,6 +30,8 @@ import { Evaluator } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
+import { writeReport } from '../report/write.ts';
+import type { RunMetrics } from '../report/run.ts';
 
 export interface TrainSettings {
   preset: PresetName;
@@ -225,8 +227,11 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     printHeader(print, state);
     if (state.stoppedEarly || state.epochsDone >= s.epochs) print(`the run had already finished after epoch ${state.epochsDone}`);
     let interrupted: NodeJS.Signals | undefined;
+    // Wall-clock time of the run's epochs, over every session (a resumed run adds to it).
+    let trainSeconds = restored ? previousTrainSeconds(out) : 0;
     const stopRequested = () => (interrupted = inputs.stop?.signal);
     for (let epoch = state.epochsDone + 1; epoch <= s.epochs && !state.stoppedEarly && !interrupted; epoch++) {
+      const epochStarted = performance.now();
       await gpu.checked(`epoch ${epoch}`, async () => {
         // ---- train ----
         const order = s.shuffle ? shuffled(train.count, s.seed, epoch) : rowRange(0, train.count);
@@ -305,7 +310,8 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
           }
         }
         printRow(print, record, note);
-        writeResults(out, inputs, table, params, state, breakdown(bestLoss!, bestRank!, test.layer, test.position));
+        trainSeconds += (performance.now() - epochStarted) / 1000;
+        writeResults(out, inputs, table, params, state, breakdown(bestLoss!, bestRank!, test.layer, test.position), trainSeconds);
         if (s.checkpoint) await saveCheckpoint();
         stopRequested();
       }).catch((e) => {
@@ -387,8 +393,17 @@ function runFingerprint(inputs: RunInputs, table: GroupTable): string {
   });
 }
 
-function writeResults(out: string, inputs: RunInputs, table: GroupTable, params: number, state: RunState, best: Breakdown): void {
-  const metrics = {
+function previousTrainSeconds(out: string): number {
+  try {
+    return Number(JSON.parse(readFileSync(join(out, BEST_METRICS), 'utf8')).train_seconds) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** metrics.json, config.json and the report (report.md, heatmap.svg, curves.svg). */
+function writeResults(out: string, inputs: RunInputs, table: GroupTable, params: number, state: RunState, best: Breakdown, trainSeconds: number): void {
+  const metrics: RunMetrics = {
     params,
     best_epoch: state.bestEpoch,
     epochs: state.history,
@@ -396,6 +411,7 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     per_layer: best.perLayer.map(scoresJson),
     per_position: best.perPosition.map(scoresJson),
     per_group: best.perGroup.map(scoresJson),
+    train_seconds: trainSeconds,
   };
   writeFileAtomic(join(out, BEST_METRICS), JSON.stringify(metrics, null, 2) + '\n');
   const config = {
@@ -410,6 +426,7 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     ...inputs.provenance,
   };
   writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  writeReport(out, { dir: out, name: basename(resolve(out)), metrics, config });
 }
 
 /** Settings that shrink the run, for the message when it does not fit. */

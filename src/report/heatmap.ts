@@ -1,0 +1,70 @@
+// heatmap.svg: the best lens's top-1, top-5 and top-10 accuracy by layer (rows) × position
+// (columns), one panel each, every cell coloured on its panel's scale and labelled with its
+// value; a cell without test samples is grey. Hovering a cell shows its sample count and loss.
+// Each cell carries data-layer, data-position and data-value (the fraction) for tools and tests.
+import type { RunMetrics } from './run.ts';
+import { el, esc, inkOn, svgDocument, text, viridis } from './svg.ts';
+
+export type Metric = 'top1' | 'top5' | 'top10';
+const LABEL: Record<Metric, string> = { top1: 'top-1', top5: 'top-5', top10: 'top-10' };
+
+const CELL_W = 46;
+const CELL_H = 22;
+const LEFT = 64; // room for the layer labels
+const TOP = 84; // title, panel titles and position labels
+const GAP = 44; // between panels
+const BAR_H = 10;
+
+export function heatmapSvg(m: RunMetrics, title: string, metrics: Metric[] = ['top1', 'top5', 'top10']): string {
+  const layers = [...new Set(m.per_group.map((c) => c.layer))].sort((a, b) => a - b);
+  const positions = [...new Set(m.per_group.map((c) => c.position))].sort((a, b) => a - b);
+  const cell = new Map(m.per_group.map((c) => [`${c.layer},${c.position}`, c]));
+  const panelW = positions.length * CELL_W;
+  const gridH = layers.length * CELL_H;
+  const width = LEFT + metrics.length * panelW + (metrics.length - 1) * GAP + 20;
+  const height = TOP + gridH + 70;
+  const body: string[] = [text(LEFT, 22, title, { 'font-size': 15, 'font-weight': 'bold' })];
+
+  metrics.forEach((metric, k) => {
+    const x0 = LEFT + k * (panelW + GAP);
+    const values = m.per_group.filter((c) => c.count > 0).map((c) => c[metric]);
+    // Each panel's scale runs from 0 to its largest value (rounded up to 10 %), so that the
+    // differences between positions stay visible in top-1 as in top-10.
+    const max = Math.max(0.1, Math.ceil(Math.max(0, ...values) * 10) / 10);
+    body.push(text(x0 + panelW / 2, TOP - 28, `${LABEL[metric]} accuracy (%)`, { 'text-anchor': 'middle', 'font-size': 13, 'font-weight': 'bold' }));
+    positions.forEach((p, j) => body.push(text(x0 + j * CELL_W + CELL_W / 2, TOP - 8, `pos ${p}`, { 'text-anchor': 'middle', 'font-size': 11 })));
+    layers.forEach((l, i) => {
+      const y = TOP + i * CELL_H;
+      if (k === 0) body.push(text(LEFT - 8, y + CELL_H / 2 + 4, `layer ${l}`, { 'text-anchor': 'end', 'font-size': 11 }));
+      positions.forEach((p, j) => {
+        const c = cell.get(`${l},${p}`);
+        const x = x0 + j * CELL_W;
+        if (!c || c.count === 0) {
+          body.push(el('rect', { x, y, width: CELL_W, height: CELL_H, fill: '#d9d9d9', stroke: '#ffffff' }, el('title', {}, esc(`layer ${l}, position ${p}: no test samples`))));
+          body.push(text(x + CELL_W / 2, y + CELL_H / 2 + 4, '–', { 'text-anchor': 'middle', 'font-size': 11, fill: '#555555' }));
+          return;
+        }
+        const t = c[metric] / max;
+        const hover = `layer ${l}, position ${p}: ${LABEL[metric]} ${(100 * c[metric]).toFixed(1)} % of ${c.count} samples, val loss ${c.val_loss.toFixed(4)}`;
+        body.push(
+          el(
+            'g',
+            { class: 'cell', 'data-metric': metric, 'data-layer': l, 'data-position': p, 'data-value': String(c[metric]) },
+            el('rect', { x, y, width: CELL_W, height: CELL_H, fill: viridis(t), stroke: '#ffffff' }),
+            text(x + CELL_W / 2, y + CELL_H / 2 + 4, (100 * c[metric]).toFixed(1), { 'text-anchor': 'middle', 'font-size': 11, fill: inkOn(t) }),
+            el('title', {}, esc(hover)),
+          ),
+        );
+      });
+    });
+    // The colour scale under the panel: 0 … max, in 20 steps.
+    const yBar = TOP + gridH + 16;
+    for (let s = 0; s < 20; s++) {
+      body.push(el('rect', { x: x0 + (s * panelW) / 20, y: yBar, width: panelW / 20 + 0.5, height: BAR_H, fill: viridis((s + 0.5) / 20) }));
+    }
+    body.push(el('rect', { x: x0, y: yBar, width: panelW, height: BAR_H, fill: 'none', stroke: '#888888' }));
+    body.push(text(x0, yBar + BAR_H + 14, '0 %', { 'font-size': 10 }));
+    body.push(text(x0 + panelW, yBar + BAR_H + 14, `${Math.round(100 * max)} %`, { 'font-size': 10, 'text-anchor': 'end' }));
+  });
+  return svgDocument(width, height, title, body);
+}

@@ -1,0 +1,17 @@
+// Writes a run's report beside its metrics: report.md, heatmap.svg and curves.svg.
+import { join } from 'node:path';
+import { writeFileAtomic } from '../data/safetensors.ts';
+import { curvesSvg } from './curves.ts';
+import { heatmapSvg } from './heatmap.ts';
+import { reportMarkdown } from './markdown.ts';
+import { describeRun, type RunRecord } from './run.ts';
+
+export const REPORT_FILES = ['report.md', 'heatmap.svg', 'curves.svg'];
+
+export function writeReport(dir: string, run: RunRecord): void {
+  const what = `${run.name} (${describeRun(run)})`;
+  const best = run.metrics.best_epoch;
+  writeFileAtomic(join(dir, 'heatmap.svg'), heatmapSvg(run.metrics, `Validation accuracy by layer and position: ${what}, best epoch ${best}`));
+  writeFileAtomic(join(dir, 'curves.svg'), curvesSvg(run.metrics, `Training curves: ${what}`));
+  writeFileAtomic(join(dir, 'report.md'), reportMarkdown(run));
+}

@@ -1,0 +1,95 @@
+// What a user reads after training, through the command line: the run's report (its SVGs'
+// numbers are metrics.json's), `compare`, a `sweep` with its comparison, and `eval` of a lens
+// that PyTorch trained and saved (its breakdowns are PyTorch's own).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadDataset } from '../../src/data/dataset.ts';
+import { breakdown } from '../../src/train/metrics.ts';
+import { cli } from '../helpers/cli.ts';
+import { expectClose } from '../helpers/close.ts';
+import { fixture } from '../helpers/fixtures.ts';
+import { findAll, parseXml } from '../helpers/xml.ts';
+
+const test = suite('reports');
+const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-reports-'));
+const files = { train: join(DATA, 'train.safetensors'), test: join(DATA, 'test.safetensors'), head: join(DATA, 'head.safetensors') };
+const data = ['--train', files.train, '--test', files.test, '--head', files.head];
+const read = (...p: string[]) => readFileSync(join(...p), 'utf8');
+
+test('train writes report.md, heatmap.svg and curves.svg whose numbers are metrics.json’s', () => {
+  const out = join(tmp, 'run');
+  const r = cli('train', ...data, '--epochs', '2', '--quiet', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  const m = JSON.parse(read(out, 'metrics.json'));
+  const cells = findAll(parseXml(read(out, 'heatmap.svg')), (e) => e.attrs.class === 'cell');
+  assert.is(cells.length, 3 * 96);
+  for (const c of cells) {
+    const ref = m.per_group.find((g: any) => g.layer === Number(c.attrs['data-layer']) && g.position === Number(c.attrs['data-position']));
+    assert.is(Number(c.attrs['data-value']), ref[c.attrs['data-metric']!]);
+  }
+  const points = findAll(parseXml(read(out, 'curves.svg')), (e) => e.attrs.class === 'point' && e.attrs['data-series'] === 'val loss');
+  assert.equal(points.map((p) => Number(p.attrs['data-value'])), [m.untrained.val_loss, ...m.epochs.map((e: any) => e.val_loss)]);
+  const md = read(out, 'report.md');
+  for (const e of m.epochs) assert.ok(md.includes(`| ${e.epoch} | ${e.train_loss.toFixed(4)} | ${e.val_loss.toFixed(4)} |`), `epoch ${e.epoch} row`);
+  assert.match(md, /## By position \(best epoch\)/);
+});
+
+test('compare prints each run with its differences against the first, and writes them with --out', () => {
+  const other = join(tmp, 'baseline');
+  assert.is(cli('train', ...data, '--epochs', '1', '--preset', 'baseline', '--quiet', '--out', other).status, 0);
+  const r = cli('compare', other, join(tmp, 'run'), '--out', join(tmp, 'cmp.md'));
+  assert.is(r.status, 0, r.stderr);
+  const m = JSON.parse(read(tmp, 'run', 'metrics.json'));
+  const best = m.epochs.find((e: any) => e.epoch === m.best_epoch);
+  assert.match(r.stdout, /\| \*\*baseline\*\* \| baseline \| 37,632 \| 1 \|/);
+  assert.ok(r.stdout.includes(`| run | lite, critical 6,9,14,15 | 84,672 (×2.25) | ${m.best_epoch} | ${best.val_loss.toFixed(4)} (`), r.stdout);
+  assert.match(r.stdout, /### Top-1 by position/);
+  assert.is(read(tmp, 'cmp.md'), r.stdout.slice(0, r.stdout.indexOf('wrote ')));
+  const missing = cli('compare', join(tmp, 'nowhere'));
+  assert.is(missing.status, 1);
+  assert.match(missing.stderr, /nowhere: no such run folder/);
+});
+
+test('sweep trains each configuration on the same data and writes one comparison', () => {
+  const out = join(tmp, 'sweep');
+  const r = cli('sweep', ...data, '--presets', 'baseline,full', '--layers-only', '15', '--epochs', '1', '--quiet', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  const md = read(out, 'comparison.md');
+  assert.match(md, /## Comparison with baseline/);
+  for (const name of ['baseline', 'full', 'lite-layers-15']) {
+    assert.ok(md.includes(`(${name}/heatmap.svg)`), name);
+    const m = JSON.parse(read(out, name, 'metrics.json'));
+    assert.ok(md.includes(m.epochs[0].val_loss.toFixed(4)), `${name}'s val loss in the comparison`);
+  }
+  assert.is(JSON.parse(read(out, 'lite-layers-15', 'config.json')).samples.test, 12);
+  const bars = findAll(parseXml(read(out, 'positions.svg')), (e) => e.attrs.class === 'bar');
+  assert.is(bars.length, 3 * 6);
+  const again = cli('sweep', ...data, '--presets', 'baseline', '--epochs', '1', '--quiet', '--out', out);
+  assert.is(again.status, 1);
+  assert.match(again.stderr, /already holds a sweep: pass --resume/);
+});
+
+test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's, as text, JSON and a heatmap", () => {
+  const r = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', files.test, '--head', files.head, '--json', join(tmp, 'eval.json'), '--heatmap', join(tmp, 'eval.svg'));
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\(lite, 36 translators\)/);
+  assert.match(r.stdout, /top-1 by layer \(rows\) × position \(columns\)/);
+  const got = JSON.parse(read(tmp, 'eval.json'));
+  const fx = fixture('parity_lite');
+  const testSet = loadDataset(files.test);
+  const ref = breakdown(fx.f32('best_loss'), fx.i32('best_rank'), testSet.layer, testSet.position);
+  expectClose('overall val loss', [got.overall.val_loss], [ref.overall.loss], { atol: 0, rtol: 1e-5 });
+  for (const [key, field] of [['per_layer', 'perLayer'], ['per_position', 'perPosition'], ['per_group', 'perGroup']] as const) {
+    assert.equal(got[key].map((x: any) => x.count), ref[field].map((x) => x.count), `${key} counts`);
+    expectClose(`${key} val loss`, got[key].map((x: any) => x.val_loss), ref[field].map((x) => x.loss), { atol: 0, rtol: 1e-5 });
+    expectClose(`${key} top-1`, got[key].map((x: any) => x.top1), ref[field].map((x) => x.top1), { atol: 1.01 / Math.min(...ref[field].map((x) => x.count)), rtol: 0 });
+  }
+  assert.is(findAll(parseXml(read(tmp, 'eval.svg')), (e) => e.attrs.class === 'cell').length, 3 * 96);
+});
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.run();

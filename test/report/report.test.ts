@@ -1,0 +1,118 @@
+// The report's pictures and tables from a run's metrics (no GPU): well-formed SVG whose
+// numbers are the metrics', markdown tables with the right differences, and the XML checker
+// itself rejecting what a browser would.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { compareMarkdown } from '../../src/report/compare.ts';
+import { curvesSvg } from '../../src/report/curves.ts';
+import { heatmapSvg } from '../../src/report/heatmap.ts';
+import { reportMarkdown } from '../../src/report/markdown.ts';
+import { positionsSvg } from '../../src/report/positions.ts';
+import type { RunMetrics, RunRecord } from '../../src/report/run.ts';
+import { ticks } from '../../src/report/svg.ts';
+import { findAll, parseXml } from '../helpers/xml.ts';
+
+const test = suite('report');
+
+/** A run's metrics with distinct values everywhere (cell (l, p) has top-1 (l·6 + p)/100). */
+function metrics(shift = 0): RunMetrics {
+  const cells = [];
+  for (let l = 0; l < 4; l++) for (let p = 0; p < 6; p++) {
+    if (l === 2 && p === 5) continue; // an empty cell
+    cells.push({ layer: l, position: p, count: 10 + p, val_loss: 3 + l / 10 + p / 100, top1: (l * 6 + p) / 100 + shift, top5: (l * 6 + p) / 50 + shift, top10: Math.min(1, (l * 6 + p) / 25 + shift) });
+  }
+  const epochs = [1, 2, 3, 4].map((epoch) => ({ epoch, train_loss: 5 - epoch, val_loss: 4 - epoch / 10 + (epoch === 4 ? 0.3 : 0), top1: 0.1 * epoch + shift, top5: 0.15 * epoch, top10: 0.2 * epoch }));
+  return {
+    params: 1000,
+    best_epoch: 3,
+    epochs,
+    untrained: { val_loss: 4.5, top1: 0.05, top5: 0.1, top10: 0.15 },
+    per_layer: [0, 1, 2, 3].map((layer) => ({ layer, count: 60, val_loss: 3 + layer / 10, top1: layer / 10 + shift, top5: 0.5, top10: 0.6 })),
+    per_position: [0, 1, 2, 3, 4, 5].map((position) => ({ position, count: 40, val_loss: 3.1, top1: position / 20 + shift, top5: 0.5, top10: 0.6 })),
+    per_group: cells,
+    train_seconds: 12.5,
+  };
+}
+const run = (name: string, m: RunMetrics, preset = 'lite'): RunRecord => ({ dir: `/runs/${name}`, name, metrics: m, config: { settings: { preset, criticalLayers: [1, 3] }, samples: { train: 100, test: 40 } } });
+
+test('heatmap: well-formed, one labelled cell per (layer, position) and metric with its value, the empty cell grey', () => {
+  const m = metrics();
+  const svg = heatmapSvg(m, 'a <title> & more');
+  const root = parseXml(svg);
+  assert.is(root.name, 'svg');
+  const cells = findAll(root, (e) => e.attrs.class === 'cell');
+  assert.is(cells.length, 3 * m.per_group.length);
+  for (const c of cells) {
+    const ref = m.per_group.find((g) => g.layer === Number(c.attrs['data-layer']) && g.position === Number(c.attrs['data-position']))!;
+    const metric = c.attrs['data-metric'] as 'top1' | 'top5' | 'top10';
+    assert.is(Number(c.attrs['data-value']), ref[metric]);
+    const label = c.children.find((e) => e.name === 'text')!.text;
+    assert.is(label, (100 * ref[metric]).toFixed(1));
+    assert.match(c.children.find((e) => e.name === 'title')!.text, `of ${ref.count} samples`);
+  }
+  assert.ok(svg.includes('layer 2, position 5: no test samples'));
+  assert.ok(svg.includes('a &lt;title&gt; &amp; more'));
+});
+
+test('curves: a point per epoch and series (epoch 0 the untrained lens), the best epoch marked', () => {
+  const m = metrics();
+  const root = parseXml(curvesSvg(m, 'curves'));
+  const points = findAll(root, (e) => e.attrs.class === 'point');
+  const value = (series: string, epoch: number) => Number(points.find((p) => p.attrs['data-series'] === series && Number(p.attrs['data-epoch']) === epoch)?.attrs['data-value']);
+  for (const e of m.epochs) {
+    assert.is(value('train loss', e.epoch), e.train_loss);
+    assert.is(value('val loss', e.epoch), e.val_loss);
+    assert.ok(Math.abs(value('val top-1', e.epoch) - e.top1) < 1e-12);
+  }
+  assert.is(value('val loss', 0), 4.5);
+  assert.is(points.length, 4 + 5 + 3 * 5);
+  assert.equal(findAll(root, (e) => e.attrs.class === 'best-epoch').map((e) => e.attrs['data-epoch']), ['3', '3']);
+});
+
+test('positions: a bar per run and position with its top-1', () => {
+  const runs = [run('a', metrics()), run('b', metrics(0.02))];
+  const bars = findAll(parseXml(positionsSvg(runs, 't')), (e) => e.attrs.class === 'bar');
+  assert.is(bars.length, 12);
+  for (const b of bars) {
+    const r = runs.find((x) => x.name === b.attrs['data-run'])!;
+    assert.is(Number(b.attrs['data-value']), r.metrics.per_position.find((p) => p.position === Number(b.attrs['data-position']))!.top1);
+  }
+});
+
+test('report.md: the epoch table with epoch 0 and the best epoch, per-position and per-layer tables, the pictures', () => {
+  const md = reportMarkdown(run('r', metrics()));
+  assert.match(md, /\| 0 \| – \| 4\.5000 \| 5\.0 % \| 10\.0 % \| 15\.0 % \| untrained \|/);
+  assert.match(md, /\| 3 \| 2\.0000 \| 3\.7000 \| 30\.0 % \| 45\.0 % \| 60\.0 % \| \*\*best\*\* \|/);
+  assert.match(md, /\*\*Best epoch 3\*\*: val loss 3\.7000, top-1 \/ 5 \/ 10 30\.0 % \/ 45\.0 % \/ 60\.0 %/);
+  assert.match(md, /\| 5 \| 40 \| 3\.1000 \| 25\.0 % \| 50\.0 % \| 60\.0 % \|/);
+  assert.match(md, /\| 3 \| 60 \| 3\.3000 \| 30\.0 % \|/);
+  assert.match(md, /!\[[^\]]*\]\(heatmap\.svg\)/);
+  assert.match(md, /!\[[^\]]*\]\(curves\.svg\)/);
+  assert.match(md, /\| training time \| 12\.5 s \|/);
+});
+
+test('compare: differences against the first run, in percentage points and loss, and per position', () => {
+  const a = metrics();
+  const b = metrics(0.014);
+  b.params = 2250;
+  b.epochs[2]!.val_loss = 3.6;
+  const md = compareMarkdown([run('base', a, 'baseline'), run('lite', b)]);
+  assert.match(md, /\| \*\*base\*\* \| baseline \| 1,000 \| 3 \| 3\.7000 \| 30\.0 % \| 45\.0 % \| 60\.0 % \| 12\.5 s \|/);
+  assert.match(md, /\| lite \| lite, critical 1,3 \| 2,250 \(×2\.25\) \| 3 \| 3\.6000 \(−0\.1000\) \| 31\.4 % \(\+1\.4 pp\) \| 45\.0 % \(±0\.0 pp\) \|/);
+  assert.match(md, /\| 3 \| 15\.0 % \| 16\.4 % \(\+1\.4 pp\) \|/);
+});
+
+test('the XML check rejects what a browser would', () => {
+  for (const bad of ['<svg><g></svg>', '<svg a="1" a="2"/>', '<svg>a & b</svg>', '<svg a=1/>', '<svg><text>x</svg>', '<svg/><svg/>']) {
+    assert.throws(() => parseXml(bad), undefined, bad);
+  }
+  assert.is(parseXml('<svg a="&lt;&amp;"><t>x &gt; y</t></svg>').children[0]!.text, 'x > y');
+});
+
+test('axis ticks are round numbers covering the range', () => {
+  assert.equal(ticks(0, 100, 5), [0, 20, 40, 60, 80, 100]);
+  assert.equal(ticks(3.4, 4.3, 5), [3.4, 3.6, 3.8, 4, 4.2]);
+  assert.equal(ticks(0, 3, 3), [0, 1, 2, 3]);
+});
+
+test.run();
