@@ -144,7 +144,8 @@ await add('rmsnorm forward', (p) => norm.forward(p, { y: x, gamma, z, rstd }, B)
 await add('rmsnorm backward', (p) => norm.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
 await add('unembed logits', (p) => unembed.logits(p, { z: x, U, logits }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
 await add('unembed backward', (p) => unembed.backward(p, { dlogits: logits, U, dz }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
-await add('cross-entropy', (p) => ce.encode(p, { logits, targets, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
+const ones = upload(gpu, 'target weights', new Float32Array(B).fill(1));
+await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
 await add('top-k', (p) => topk.encode(p, { logits, targets, rank, ids }, B, V), 2 * B * V, 4 * B * V);
 await add(`AdamW + clip (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
 
@@ -157,7 +158,7 @@ for (const r of rows) {
       `${r.gflops.toFixed(1).padStart(8)} | ${r.gbps.toFixed(1).padStart(7)} | ${(100 * r.roofline).toFixed(1).padStart(6)} %`,
   );
 }
-for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, dlogits, loss, targets, rank, ids, src, dst, fmaOut]) b.destroy();
+for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, dlogits, loss, targets, ones, rank, ids, src, dst, fmaOut]) b.destroy();
 unembed.destroy();
 adamw.destroy();
 

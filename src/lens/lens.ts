@@ -101,6 +101,8 @@ export class Lens {
   private dz: GPUBuffer;
   private dy: GPUBuffer;
   private slotTargets: GPUBuffer;
+  /** Each slot's target weight: 1, one target a row. */
+  private slotWeights: GPUBuffer;
 
   private constructor(
     private gpu: Gpu,
@@ -133,11 +135,13 @@ export class Lens {
       (this.dz = make('dz', rowBytes)),
       (this.dy = make('dy', rowBytes)),
       (this.slotTargets = make('targets', maxBatch * 4)),
+      (this.slotWeights = make('target weights', maxBatch * 4)),
       (this.loss = make('loss', maxBatch * 4)),
       (this.rank = make('target rank', maxBatch * 4)),
       (this.topIds = make('top ids', maxBatch * TOP_K * 4)),
     ];
     this.steps = new Uint32Array(numGroups);
+    writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
   }
 
   static async create(gpu: Gpu, head: HeadOnGpu, options: LensOptions): Promise<Lens> {
@@ -193,7 +197,7 @@ export class Lens {
     this.unembed.logits(pass, { z: this.z, U: this.head.U, logits: this.logits }, B);
     this.crossEntropy.encode(
       pass,
-      { logits: this.logits, targets: this.slotTargets, loss: this.loss, dlogits: this.dlogits },
+      { logits: this.logits, targets: this.slotTargets, weights: this.slotWeights, loss: this.loss, dlogits: this.dlogits },
       B,
       this.head.V,
       B,

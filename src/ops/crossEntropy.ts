@@ -1,51 +1,122 @@
-// Softmax cross-entropy over the vocabulary: per-row loss and dlogits = (softmax − onehot) / B.
+// Softmax cross-entropy against a target distribution q, per row: loss and
+// dlogits = (softmax − q) / B. q is sparse (up to K weighted token ids a row, −1 pads; K = 1
+// with weight 1 is the one-hot cross-entropy) or dense (the softmax of teacher logits: the
+// loss is then the KL divergence to the teacher).
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+
+/** The most targets a row may carry (the kernel keeps them in workgroup memory). */
+export const MAX_TARGETS = 64;
+
+export type TargetKind = { kind: 'sparse'; K: number } | { kind: 'teacher' };
 
 export class CrossEntropy {
   private constructor(
     private gpu: Gpu,
     private pipe: GPUComputePipeline,
+    readonly target: TargetKind,
   ) {}
 
-  static async create(gpu: Gpu): Promise<CrossEntropy> {
-    return new CrossEntropy(gpu, await pipeline(gpu, 'cross_entropy', 'main'));
+  static async create(gpu: Gpu, target: TargetKind = { kind: 'sparse', K: 1 }): Promise<CrossEntropy> {
+    if (target.kind === 'sparse' && !(Number.isInteger(target.K) && target.K >= 1 && target.K <= MAX_TARGETS)) {
+      throw new RangeError(`cross-entropy: ${target.K} targets a row (1 to ${MAX_TARGETS})`);
+    }
+    const defines = target.kind === 'sparse' ? { K: target.K, TEACHER: false } : { K: 1, TEACHER: true };
+    return new CrossEntropy(gpu, await pipeline(gpu, 'cross_entropy', 'main', defines), target);
   }
 
   /**
-   * loss [rows] and dlogits [rows, V] from logits [rows, V] and targets [rows] (i32; −1 pads).
+   * loss [rows] and dlogits [rows, V] from logits [rows, V] and, sparse, targets and weights
+   * [rows, K] (weights normalised per row), or, dense, teacher logits [rows, V].
    * `count` is the number of real rows, the B of the mean.
    */
   encode(
     pass: GPUComputePassEncoder,
-    buf: { logits: GPUBuffer; targets: GPUBuffer; loss: GPUBuffer; dlogits: GPUBuffer },
+    buf: { logits: GPUBuffer; targets?: GPUBuffer; weights?: GPUBuffer; teacher?: GPUBuffer; loss: GPUBuffer; dlogits: GPUBuffer },
     rows: number,
     V: number,
     count: number,
   ): void {
+    const sparse = this.target.kind === 'sparse';
+    if (sparse ? !buf.targets || !buf.weights : !buf.teacher) {
+      throw new RangeError(`cross-entropy (${this.target.kind}): ${sparse ? 'targets and weights' : 'teacher logits'} needed`);
+    }
     const u = uniform(this.gpu, 'cross entropy', params(V, { f32: count > 0 ? 1 / count : 0 }));
-    const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, buf.targets, buf.loss, buf.dlogits]);
+    const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, sparse ? buf.targets : buf.teacher, sparse ? buf.weights : undefined, buf.loss, buf.dlogits]);
     dispatch(this.gpu, pass, this.pipe, bg, rows);
   }
 }
 
-// ---- Plain TypeScript reference (float64) ----
+/**
+ * Normalises each row's weights to sum to 1 (float64, then rounded), zero for padding (−1).
+ * A row whose first target is padding is a padded row and keeps zeros; any other row with
+ * no positive weight is an error the caller reports.
+ */
+export function normaliseWeights(targets: Int32Array, weights: Float32Array | undefined, K: number): { weights: Float32Array; badRow: number } {
+  const rows = targets.length / K;
+  const out = new Float32Array(targets.length);
+  let badRow = -1;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let k = 0; k < K; k++) if (targets[r * K + k]! >= 0) sum += weights ? weights[r * K + k]! : 1;
+    if (targets[r * K]! < 0) continue;
+    if (!(sum > 0)) {
+      if (badRow < 0) badRow = r;
+      continue;
+    }
+    for (let k = 0; k < K; k++) if (targets[r * K + k]! >= 0) out[r * K + k] = (weights ? weights[r * K + k]! : 1) / sum;
+  }
+  return { weights: out, badRow };
+}
 
-export function crossEntropyRef(logits: Float32Array, targets: Int32Array, rows: number, V: number, count: number) {
+// ---- Plain TypeScript references (float64) ----
+
+function logSoftmax(logits: Float32Array, s: number, V: number): Float64Array {
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) max = Math.max(max, logits[s * V + v]!);
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += Math.exp(logits[s * V + v]! - max);
+  const logSum = Math.log(sum);
+  return Float64Array.from({ length: V }, (_, v) => logits[s * V + v]! - max - logSum);
+}
+
+/** Sparse q: targets and normalised weights [rows, K]; K = 1 with weights 1 is the one-hot CE. */
+export function crossEntropyRef(logits: Float32Array, targets: Int32Array, rows: number, V: number, count: number, weights?: Float32Array) {
+  const K = targets.length / rows;
   const loss = new Float32Array(rows);
   const dlogits = new Float32Array(rows * V);
   for (let s = 0; s < rows; s++) {
-    const t = targets[s]!;
-    if (t < 0 || t >= V) continue;
-    let max = -Infinity;
-    for (let v = 0; v < V; v++) max = Math.max(max, logits[s * V + v]!);
-    let sum = 0;
-    for (let v = 0; v < V; v++) sum += Math.exp(logits[s * V + v]! - max);
-    const logSum = Math.log(sum);
-    loss[s] = logSum - (logits[s * V + t]! - max);
-    for (let v = 0; v < V; v++) {
-      dlogits[s * V + v] = (Math.exp(logits[s * V + v]! - max - logSum) - (v === t ? 1 : 0)) / count;
+    if (targets[s * K]! < 0) continue;
+    const q = new Float64Array(V);
+    for (let k = 0; k < K; k++) {
+      const t = targets[s * K + k]!;
+      if (t >= 0 && t < V) q[t] += weights ? weights[s * K + k]! : 1;
     }
+    const ls = logSoftmax(logits, s, V);
+    let l = 0;
+    for (let v = 0; v < V; v++) {
+      if (q[v]) l -= q[v]! * ls[v]!;
+      dlogits[s * V + v] = (Math.exp(ls[v]!) - q[v]!) / count;
+    }
+    loss[s] = l;
+  }
+  return { loss, dlogits };
+}
+
+/** Dense q = softmax(teacher): loss = KL(q ‖ softmax(logits)). */
+export function klRef(logits: Float32Array, teacher: Float32Array, rows: number, V: number, count: number) {
+  const loss = new Float32Array(rows);
+  const dlogits = new Float32Array(rows * V);
+  for (let s = 0; s < rows; s++) {
+    const ls = logSoftmax(logits, s, V);
+    const lq = logSoftmax(teacher, s, V);
+    let l = 0;
+    for (let v = 0; v < V; v++) {
+      const q = Math.exp(lq[v]!);
+      l += q * (lq[v]! - ls[v]!);
+      dlogits[s * V + v] = (Math.exp(ls[v]!) - q) / count;
+    }
+    loss[s] = l;
   }
   return { loss, dlogits };
 }

@@ -85,6 +85,7 @@ async function ceCase(name: string) {
   const b = {
     logits: buf(gpu, 'logits', logitsFor(fx)),
     targets: buf(gpu, 'targets', targets),
+    weights: buf(gpu, 'weights', new Float32Array(B).fill(1)),
     loss: buf(gpu, 'loss', new Float32Array(B)),
     dlogits: buf(gpu, 'dlogits', new Float32Array(B * V)),
   };
