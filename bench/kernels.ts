@@ -146,7 +146,7 @@ await add('unembed logits', (p) => unembed.logits(p, { z: x, U, logits }, B), 2 
 await add('unembed backward', (p) => unembed.backward(p, { dlogits: logits, U, dz }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
 const ones = upload(gpu, 'target weights', new Float32Array(B).fill(1));
 await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
-await add('top-k', (p) => topk.encode(p, { logits, targets, rank, ids }, B, V), 2 * B * V, 4 * B * V);
+await add('top-k', (p) => topk.encode(p, { logits, targets, weights: ones, rank, anyRank: rank, ids }, B, V), 2 * B * V, 4 * B * V);
 await add(`AdamW + clip (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
 
 log('');

@@ -1,14 +1,19 @@
-// topk: for each row, the target's rank and the K best token ids.
-//   rank[s] = #{v : l[s, v] > l[s, t_s]}   (the target is in the top k iff rank < k;
-//             rows with a target outside [0, V) get rank 0xffffffff)
+// topk: for each row, its targets' ranks and the K best token ids.
+//   rank[s]     = #{v : l[s, v] > l[s, t_0]}, the first target's rank (top-k metrics: the
+//                 target is in the top k iff rank < k);
+//   anyRank[s]  = the smallest rank among the row's T targets with positive weight (any-k
+//                 metrics). Padding (−1) and ids outside [0, V) rank 0xffffffff.
 //   ids[s, 0..K) = the ids of the K largest logits, best first; equal logits: lower id first.
-// Layout: logits [rows, V] f32; target [rows] i32; rank [rows] u32; ids [rows, K] u32.
+// Layout: logits [rows, V] f32; targets, weights [rows, T] i32, f32; rank, anyRank [rows]
+//   u32; ids [rows, K] u32.
 // Idea: one workgroup per row. Each thread keeps a sorted top-K of its strided slice in
 //   registers; K rounds of a workgroup argmax over the 256 list heads pop the row's best,
-//   and the thread that owned it advances its head. The rank is a workgroup sum of counts.
+//   and the thread that owned it advances its head. Each thread counts the logits above
+//   every target; the counts meet in workgroup atomics.
 // Launch: workgroup 256; dispatch (rows).
 
 const K = ${K}u;
+const T = ${T}u;
 const NONE = 0xffffffffu;
 
 struct Params { V: u32 }
@@ -16,12 +21,15 @@ struct Params { V: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
-@group(0) @binding(3) var<storage, read_write> rank: array<u32>;
-@group(0) @binding(4) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(3) var<storage, read> weights: array<f32>;
+@group(0) @binding(4) var<storage, read_write> rank: array<u32>;
+@group(0) @binding(5) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(6) var<storage, read_write> anyRank: array<u32>;
 
 var<workgroup> hv: array<f32, 256>;
 var<workgroup> hi: array<u32, 256>;
-var<workgroup> counts: array<u32, 256>;
+var<workgroup> above: array<atomic<u32>, T>;
+var<workgroup> targetLogit: array<f32, T>;
 
 // (va, ia) ranks before (vb, ib): larger logit, or the same logit and a lower id.
 fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
@@ -31,17 +39,23 @@ fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let row = wg.x * p.V;
-  let t = targets[wg.x];
-  let valid = t >= 0 && u32(t) < p.V;
-  let targetLogit = logits[row + u32(max(t, 0))];
+  for (var j = lid; j < T; j += 256u) {
+    let t = targets[wg.x * T + j];
+    // A padding target's logit is +max: nothing counts above it.
+    targetLogit[j] = select(0x1.fffffep+127f, logits[row + u32(max(t, 0))], t >= 0 && u32(t) < p.V);
+    atomicStore(&above[j], 0u);
+  }
+  workgroupBarrier();
 
   var bv: array<f32, K>;
   var bi: array<u32, K>;
   for (var j = 0u; j < K; j++) { bv[j] = -0x1.fffffep+127f; bi[j] = NONE; }
-  var above = 0u;
+  var mine = array<u32, T>();
   for (var v = lid; v < p.V; v += 256u) {
     let x = logits[row + v];
-    if (x > targetLogit) { above++; }
+    for (var j = 0u; j < T; j++) {
+      if (x > targetLogit[j]) { mine[j]++; }
+    }
     // Ascending ids per thread: an equal logit seen later has a higher id and ranks after.
     if (before(x, v, bv[K - 1u], bi[K - 1u])) {
       var j = K - 1u;
@@ -55,13 +69,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     }
   }
 
-  counts[lid] = above;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { counts[lid] += counts[lid + stride]; }
-    workgroupBarrier();
+  for (var j = 0u; j < T; j++) {
+    if (mine[j] > 0u) { atomicAdd(&above[j], mine[j]); }
   }
-  if (lid == 0u) { rank[wg.x] = select(NONE, counts[0], valid); }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var best = NONE;
+    for (var j = 0u; j < T; j++) {
+      let t = targets[wg.x * T + j];
+      let r = select(NONE, atomicLoad(&above[j]), t >= 0 && u32(t) < p.V);
+      if (j == 0u) { rank[wg.x] = r; }
+      if (weights[wg.x * T + j] > 0.0 && r < best) { best = r; }
+    }
+    anyRank[wg.x] = best;
+  }
 
   var head = 0u;
   for (var r = 0u; r < K; r++) {

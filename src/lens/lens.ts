@@ -89,6 +89,8 @@ export class Lens {
   readonly loss: GPUBuffer;
   /** Target rank and top-10 ids of the last evaluated batch: [maxBatch] and [maxBatch, 10] u32. */
   readonly rank: GPUBuffer;
+  /** Best rank of each slot's positive-weight targets (any-k), [maxBatch] u32. */
+  readonly anyRank: GPUBuffer;
   readonly topIds: GPUBuffer;
 
   private buffers: GPUBuffer[];
@@ -138,6 +140,7 @@ export class Lens {
       (this.slotWeights = make('target weights', maxBatch * 4)),
       (this.loss = make('loss', maxBatch * 4)),
       (this.rank = make('target rank', maxBatch * 4)),
+      (this.anyRank = make('best target rank', maxBatch * 4)),
       (this.topIds = make('top ids', maxBatch * TOP_K * 4)),
     ];
     this.steps = new Uint32Array(numGroups);
@@ -221,7 +224,12 @@ export class Lens {
   /** Target rank and top-10 ids of each slot, from the logits of the last forward pass. */
   encodeTopK(pass: GPUComputePassEncoder, batch: Batch): void {
     const B = this.checkBatch(batch);
-    this.topk.encode(pass, { logits: this.logits, targets: this.slotTargets, rank: this.rank, ids: this.topIds }, B, this.head.V);
+    this.topk.encode(
+      pass,
+      { logits: this.logits, targets: this.slotTargets, weights: this.slotWeights, rank: this.rank, anyRank: this.anyRank, ids: this.topIds },
+      B,
+      this.head.V,
+    );
   }
 
   /** One training step: gather, forward, backward, clip and update, in one command buffer. */

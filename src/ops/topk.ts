@@ -1,4 +1,5 @@
-// Top-k metrics: each row's target rank (logits strictly greater) and its 10 best token ids.
+// Top-k metrics: each row's first target's rank (logits strictly greater), the best rank of
+// its positive-weight targets (any-k), and its 10 best token ids.
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
 
@@ -10,42 +11,53 @@ export class TopK {
   private constructor(
     private gpu: Gpu,
     private pipe: GPUComputePipeline,
+    /** Targets a row. */
+    readonly T: number,
   ) {}
 
-  static async create(gpu: Gpu): Promise<TopK> {
-    return new TopK(gpu, await pipeline(gpu, 'topk', 'main', { K: TOP_K }));
+  static async create(gpu: Gpu, T = 1): Promise<TopK> {
+    return new TopK(gpu, await pipeline(gpu, 'topk', 'main', { K: TOP_K, T }), T);
   }
 
-  /** rank [rows] u32 and ids [rows, 10] u32 from logits [rows, V] and targets [rows] i32. */
+  /**
+   * rank and anyRank [rows] u32 and ids [rows, 10] u32 from logits [rows, V] and the rows'
+   * targets and weights [rows, T].
+   */
   encode(
     pass: GPUComputePassEncoder,
-    buf: { logits: GPUBuffer; targets: GPUBuffer; rank: GPUBuffer; ids: GPUBuffer },
+    buf: { logits: GPUBuffer; targets: GPUBuffer; weights: GPUBuffer; rank: GPUBuffer; anyRank: GPUBuffer; ids: GPUBuffer },
     rows: number,
     V: number,
   ): void {
     if (V < TOP_K) throw new Error(`top-k needs a vocabulary of at least ${TOP_K} tokens (V = ${V})`);
     const u = uniform(this.gpu, 'topk', params(V));
-    const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, buf.targets, buf.rank, buf.ids]);
+    const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, buf.targets, buf.weights, buf.rank, buf.ids, buf.anyRank]);
     dispatch(this.gpu, pass, this.pipe, bg, rows);
   }
 }
 
 // ---- Plain TypeScript reference ----
 
-export function topkRef(logits: Float32Array, targets: Int32Array, rows: number, V: number) {
+export function topkRef(logits: Float32Array, targets: Int32Array, rows: number, V: number, weights?: Float32Array) {
+  const T = targets.length / rows;
   const rank = new Uint32Array(rows);
+  const anyRank = new Uint32Array(rows);
   const ids = new Uint32Array(rows * TOP_K);
   for (let s = 0; s < rows; s++) {
     const row = logits.subarray(s * V, (s + 1) * V);
-    const t = targets[s]!;
-    if (t < 0 || t >= V) rank[s] = NO_RANK;
-    else {
+    const rankOf = (t: number) => {
+      if (t < 0 || t >= V) return NO_RANK;
       let above = 0;
       for (let v = 0; v < V; v++) if (row[v]! > row[t]!) above++;
-      rank[s] = above;
+      return above;
+    };
+    rank[s] = rankOf(targets[s * T]!);
+    anyRank[s] = NO_RANK;
+    for (let j = 0; j < T; j++) {
+      if ((weights ? weights[s * T + j]! : 1) > 0) anyRank[s] = Math.min(anyRank[s]!, rankOf(targets[s * T + j]!));
     }
     const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
     ids.set(order.slice(0, TOP_K), s * TOP_K);
   }
-  return { rank, ids };
+  return { rank, anyRank, ids };
 }

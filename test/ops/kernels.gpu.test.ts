@@ -5,7 +5,7 @@ import { uniformF32 } from '../../src/data/counterRng.ts';
 import { packF16 } from '../../src/ops/f16.ts';
 import { Unembed } from '../../src/ops/unembed.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
-import { TopK, TOP_K } from '../../src/ops/topk.ts';
+import { TopK, TOP_K, topkRef } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
@@ -117,17 +117,39 @@ async function topkCase(name: string) {
   const b = {
     logits: buf(gpu, 'logits', logitsFor(fx)),
     targets: buf(gpu, 'targets', fx.i32('targets')),
+    weights: buf(gpu, 'weights', new Float32Array(B).fill(1)),
     rank: buf(gpu, 'rank', new Uint32Array(B)),
+    anyRank: buf(gpu, 'any rank', new Uint32Array(B)),
     ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
   };
   await run(gpu, `topk ${name}`, (pass) => op.encode(pass, b, B, V));
   assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), `${name} rank`);
+  assert.equal(Array.from(await u32(gpu, b.anyRank, B)), Array.from(fx.u32('rank')), `${name} any rank (one target a row)`);
   assert.equal(Array.from(await u32(gpu, b.ids, B * TOP_K)), Array.from(fx.u32('ids')), `${name} ids`);
 }
 
 test('top-k V 509: ties, a padded row', () => topkCase('topk_v509'));
 test('top-k V 32,000', () => topkCase('topk_v32000'));
 test('top-k V 128,256', () => topkCase('topk_v128256'));
+test('top-k with K weighted targets a row: first-target and any-target ranks (zero weights skipped)', async () => {
+  const gpu = await testGpu();
+  const fx = fixture('topk_any_v509');
+  const { V, B, K } = fx.meta;
+  const op = await TopK.create(gpu, K);
+  const b = {
+    logits: buf(gpu, 'logits', fx.f32('logits')),
+    targets: buf(gpu, 'targets', fx.i32('targets')),
+    weights: buf(gpu, 'weights', fx.f32('weights')),
+    rank: buf(gpu, 'rank', new Uint32Array(B)),
+    anyRank: buf(gpu, 'any rank', new Uint32Array(B)),
+    ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
+  };
+  await run(gpu, 'topk any', (pass) => op.encode(pass, b, B, V));
+  assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), 'first-target rank');
+  assert.equal(Array.from(await u32(gpu, b.anyRank, B)), Array.from(fx.u32('any_rank')), 'any-target rank');
+  const ref = topkRef(fx.f32('logits'), fx.i32('targets'), B, V, fx.f32('weights'));
+  assert.equal(Array.from(ref.anyRank), Array.from(fx.u32('any_rank')), 'reference any-target rank');
+});
 
 async function adamwCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
