@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
+import { prepareTargets } from '../data/assign.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
@@ -113,6 +114,7 @@ trainingOptions(program.command('train').description('train a lens; with no data
         stop: stop.request,
         quiet: Boolean(o.quiet),
         provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
+        dropped: data.dropped,
         settings: trainSettings(o, o.preset, o.layers),
       });
       if (result.interrupted) process.exitCode = exitStatus(result.interrupted);
@@ -278,6 +280,9 @@ function trainingOptions(cmd: Command): Command {
     .option('--no-shuffle', 'take training batches in file order')
     .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
     .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
+    .addOption(new Option('--targets <which>', "with several targets a sample: the first, or all (default: all where the data has 'targets'; first with --assign)").choices(['first', 'all']))
+    .option('--assign <rule>', "derive targets from each problem's chain of thought ('cot'): uniform, or weights:w0,w1,… (one per position)")
+    .option('--allow-shared-examples', 'let train and test share problem ids (example)')
     .option('--quiet', 'no progress bar');
 }
 
@@ -295,6 +300,8 @@ function trainSettings(o: Record<string, any>, preset: PresetName, layers: numbe
     seed: o.seed,
     shuffle: o.shuffle,
     checkpoint: o.checkpoint,
+    ...(o.targetMode ? { targets: o.targetMode } : {}),
+    ...(o.assign ? { assign: o.assign } : {}),
   };
 }
 
@@ -339,6 +346,19 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
     }
   }
   for (const ds of [data.train, data.test]) checkAgainstHead(ds, data.head.d, data.head.V, data.head.numLayers);
+  if (!o.allowSharedExamples && data.train.example && data.test.example) {
+    const trainIds = new Set(data.train.example);
+    const at = data.test.example.findIndex((e) => trainIds.has(e));
+    if (at >= 0) throw new InputError(`${data.test.source}: example[${at}] = ${data.test.example[at]} is also a training problem (train and test must not share problems; --allow-shared-examples to allow it)`);
+  }
+  // Targets: derived from the chain of thought (--assign), or the data's, first or all.
+  const prepared = prepareTargets(data.train, data.test, { assign: o.assign, targets: o.targets });
+  Object.assign(data, { train: prepared.train, test: prepared.test, dropped: prepared.dropped });
+  o.targetMode = prepared.mode;
+  if (prepared.dropped) {
+    const { train, test } = prepared.dropped;
+    console.log(`targets by --assign ${o.assign} (--targets ${prepared.mode}): ${train + test ? `${train.toLocaleString('en-US')} train and ${test.toLocaleString('en-US')} test samples left out (empty chunk)` : 'every sample has a target'}`);
+  }
   return data;
 }
 

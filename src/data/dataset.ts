@@ -1,9 +1,28 @@
-// Data files (contract): hidden [N, d] F32/F16/BF16, layer / position / target [N] I32/I64.
-// Everything is validated on the host, before anything is allocated on the GPU.
+// Data files (contract): hidden [N, d] F32/F16/BF16, layer / position / target [N] I32/I64,
+// and the optional tensors of the contract's extensions: targets / target_weights [N, K]
+// (several weighted targets a row), final_hidden [N, d] (the model's last hidden state, for
+// the KL loss), example [N] (problem ids), cot [E, T] and cot_example [E] (each problem's
+// chain-of-thought tokens, to assign targets from). Everything is validated on the host,
+// before anything is allocated on the GPU.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { MAX_TARGETS } from '../ops/crossEntropy.ts';
 import { InputError } from './errors.ts';
 import { SafetensorsFile } from './safetensors.ts';
+
+/** Several weighted targets a row: K a row, −1 padding last, weights normalised per row. */
+export interface MultiTargets {
+  K: number;
+  ids: Int32Array;
+  weights: Float32Array;
+}
+
+/** Each problem's chain-of-thought tokens: T a row (−1 padding), and the problem's id. */
+export interface CotTokens {
+  T: number;
+  tokens: Int32Array;
+  example: Int32Array;
+}
 
 export interface Dataset {
   /** Where it came from (a path, or a description of generated data). */
@@ -14,7 +33,16 @@ export interface Dataset {
   hidden: Float32Array;
   layer: Int32Array;
   position: Int32Array;
+  /** Each row's first target: `target`, or the first entry of `targets` (top-k metrics). */
   target: Int32Array;
+  /** `targets` / `target_weights`, where the data has them. */
+  multi?: MultiTargets;
+  /** `final_hidden` [count, d]. */
+  finalHidden?: Float32Array;
+  /** `example` [count]. */
+  example?: Int32Array;
+  /** `cot` and `cot_example`. */
+  cot?: CotTokens;
 }
 
 export const DATA_TENSORS = ['hidden', 'layer', 'position', 'target'] as const;
@@ -26,11 +54,24 @@ export function loadDataset(path: string): Dataset {
     if (h.shape.length !== 2) throw new InputError(`${path}: 'hidden' must be [N, d], not [${h.shape}]`);
     const [count, d] = h.shape as [number, number];
     if (count === 0) throw new InputError(`${path}: no samples ('hidden' is [0, ${d}])`);
-    for (const name of ['layer', 'position', 'target']) {
+    const hasTarget = file.has('target');
+    if (!hasTarget && !file.has('targets')) file.get('target'); // the error names what is missing
+    const vector = (name: string) => {
       const t = file.get(name);
       if (t.shape.length !== 1 || t.shape[0] !== count) {
         throw new InputError(`${path}: '${name}' is [${t.shape}], expected [${count}] to match 'hidden'`);
       }
+    };
+    for (const name of ['layer', 'position', ...(hasTarget ? ['target'] : []), ...(file.has('example') ? ['example'] : [])]) vector(name);
+    const multi = file.has('targets') ? readMultiTargets(file, count) : undefined;
+    let finalHidden: Float32Array | undefined;
+    if (file.has('final_hidden')) {
+      const f = file.get('final_hidden');
+      if (f.shape.length !== 2 || f.shape[0] !== count || f.shape[1] !== d) {
+        throw new InputError(`${path}: 'final_hidden' is [${f.shape}], expected [${count}, ${d}] like 'hidden'`);
+      }
+      finalHidden = file.readF32('final_hidden');
+      checkFinite(path, 'final_hidden', finalHidden, d);
     }
     const ds: Dataset = {
       source: path,
@@ -39,12 +80,87 @@ export function loadDataset(path: string): Dataset {
       hidden: file.readF32('hidden'),
       layer: file.readInt('layer'),
       position: file.readInt('position'),
-      target: file.readInt('target'),
+      target: hasTarget ? file.readInt('target') : firstTargets(multi!),
+      multi,
+      finalHidden,
+      example: file.has('example') ? file.readInt('example') : undefined,
+      cot: file.has('cot') || file.has('cot_example') ? readCot(file) : undefined,
     };
     validateDataset(ds);
     return ds;
   } finally {
     file.close();
+  }
+}
+
+/** `targets` [N, K] (−1 padding) and `target_weights` [N, K] (default: equal weights). */
+function readMultiTargets(file: SafetensorsFile, count: number): MultiTargets {
+  const path = file.path;
+  const t = file.get('targets');
+  if (t.shape.length !== 2 || t.shape[0] !== count || t.shape[1]! < 1) {
+    throw new InputError(`${path}: 'targets' is [${t.shape}], expected [${count}, K] (K ≥ 1 targets a row, −1 padding)`);
+  }
+  const K = t.shape[1]!;
+  if (K > MAX_TARGETS) throw new InputError(`${path}: 'targets' has ${K} targets a row; at most ${MAX_TARGETS} are supported`);
+  const raw = file.readInt('targets');
+  let rawWeights: Float32Array | undefined;
+  if (file.has('target_weights')) {
+    const w = file.get('target_weights');
+    if (w.shape.length !== 2 || w.shape[0] !== count || w.shape[1] !== K) {
+      throw new InputError(`${path}: 'target_weights' is [${w.shape}], expected [${count}, ${K}] like 'targets'`);
+    }
+    rawWeights = file.readF32('target_weights');
+  }
+  // Padding last in each row (so the first entry is the row's first target), weights normalised.
+  const ids = new Int32Array(count * K).fill(-1);
+  const weights = new Float32Array(count * K);
+  for (let r = 0; r < count; r++) {
+    let n = 0;
+    let sum = 0;
+    for (let k = 0; k < K; k++) {
+      const id = raw[r * K + k]!;
+      const w = rawWeights ? rawWeights[r * K + k]! : 1;
+      if (id < -1) throw new InputError(`${path}: targets[${r}, ${k}] = ${id} (ids are ≥ 0, or −1 for padding)`);
+      if (rawWeights && (!Number.isFinite(w) || w < 0)) throw new InputError(`${path}: target_weights[${r}, ${k}] = ${w} (weights are finite and ≥ 0)`);
+      if (id < 0) continue;
+      ids[r * K + n] = id;
+      weights[r * K + n++] = w;
+      sum += w;
+    }
+    if (!(sum > 0)) throw new InputError(`${path}: row ${r} of 'targets' has no target with a positive weight`);
+    for (let k = 0; k < n; k++) weights[r * K + k] = weights[r * K + k]! / sum;
+  }
+  return { K, ids, weights };
+}
+
+function firstTargets(m: MultiTargets): Int32Array {
+  return Int32Array.from({ length: m.ids.length / m.K }, (_, r) => m.ids[r * m.K]!);
+}
+
+function readCot(file: SafetensorsFile): CotTokens {
+  const path = file.path;
+  const c = file.get('cot');
+  const e = file.get('cot_example');
+  if (c.shape.length !== 2) throw new InputError(`${path}: 'cot' is [${c.shape}], expected [E, T] (T tokens a problem, −1 padding)`);
+  if (e.shape.length !== 1 || e.shape[0] !== c.shape[0]) throw new InputError(`${path}: 'cot_example' is [${e.shape}], expected [${c.shape[0]}] like 'cot'`);
+  const T = c.shape[1]!;
+  const tokens = file.readInt('cot');
+  const example = file.readInt('cot_example');
+  const seen = new Map<number, number>();
+  example.forEach((id, i) => {
+    if (id < 0) throw new InputError(`${path}: cot_example[${i}] = ${id} is negative`);
+    if (seen.has(id)) throw new InputError(`${path}: cot_example[${i}] = ${id} repeats cot_example[${seen.get(id)}]`);
+    seen.set(id, i);
+  });
+  tokens.forEach((t, i) => {
+    if (t < -1) throw new InputError(`${path}: cot[${Math.floor(i / T)}, ${i % T}] = ${t} (ids are ≥ 0, or −1 for padding)`);
+  });
+  return { T, tokens, example };
+}
+
+function checkFinite(source: string, name: string, a: Float32Array, d: number): void {
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i])) throw new InputError(`${source}: ${name}[${Math.floor(i / d)}, ${i % d}] is ${a[i]} (values must be finite)`);
   }
 }
 
@@ -65,11 +181,10 @@ export function validateDataset(ds: Dataset): void {
       }
     }
   }
-  const h = ds.hidden;
-  for (let i = 0; i < h.length; i++) {
-    if (!Number.isFinite(h[i])) {
-      throw new InputError(`${ds.source}: hidden[${Math.floor(i / ds.d)}, ${i % ds.d}] is ${h[i]} (values must be finite)`);
-    }
+  checkFinite(ds.source, 'hidden', ds.hidden, ds.d);
+  if (ds.example) {
+    const at = ds.example.findIndex((e) => e < 0);
+    if (at >= 0) throw new InputError(`${ds.source}: example[${at}] = ${ds.example[at]} is negative`);
   }
 }
 
@@ -87,6 +202,14 @@ export function checkAgainstHead(ds: Dataset, d: number, V: number, numLayers?: 
   let at = -1;
   for (let i = 0; i < ds.count; i++) if (ds.target[i]! > max) [max, at] = [ds.target[i]!, i];
   if (max >= V) throw new InputError(`${ds.source}: target[${at}] = ${max} is outside the vocabulary (V = ${V})`);
+  if (ds.multi) {
+    const bad = ds.multi.ids.findIndex((t) => t >= V);
+    if (bad >= 0) throw new InputError(`${ds.source}: a targets entry of row ${Math.floor(bad / ds.multi.K)} is ${ds.multi.ids[bad]}, outside the vocabulary (V = ${V})`);
+  }
+  if (ds.cot) {
+    const bad = ds.cot.tokens.findIndex((t) => t >= V);
+    if (bad >= 0) throw new InputError(`${ds.source}: cot[${Math.floor(bad / ds.cot.T)}, ${bad % ds.cot.T}] = ${ds.cot.tokens[bad]} is outside the vocabulary (V = ${V})`);
+  }
 }
 
 /** The samples whose layer is in `layers` (all when undefined). */
@@ -98,18 +221,32 @@ export function selectLayers(ds: Dataset, layers: readonly number[] | undefined)
     const have = [...new Set(ds.layer)].sort((a, b) => a - b);
     throw new InputError(`${ds.source}: no samples of layer(s) ${layers.join(',')} (layers present: ${have.join(',')})`);
   }
-  if (keep.length === ds.count) return ds;
-  const hidden = new Float32Array(keep.length * ds.d);
-  keep.forEach((row, i) => hidden.set(ds.hidden.subarray(row * ds.d, (row + 1) * ds.d), i * ds.d));
-  const pick = (a: Int32Array) => Int32Array.from(keep, (row) => a[row]!);
+  return keep.length === ds.count ? ds : subset(ds, keep);
+}
+
+/** The rows `keep` of a dataset (every per-row tensor; the problems' cot stays whole). */
+export function subset(ds: Dataset, keep: number[]): Dataset {
+  const rows = (a: Float32Array, width: number) => {
+    const out = new Float32Array(keep.length * width);
+    keep.forEach((row, i) => out.set(a.subarray(row * width, (row + 1) * width), i * width));
+    return out;
+  };
+  const pick = (a: Int32Array, width = 1) => {
+    const out = new Int32Array(keep.length * width);
+    keep.forEach((row, i) => out.set(a.subarray(row * width, (row + 1) * width), i * width));
+    return out;
+  };
+  const m = ds.multi;
   return {
-    source: ds.source,
+    ...ds,
     count: keep.length,
-    d: ds.d,
-    hidden,
+    hidden: rows(ds.hidden, ds.d),
     layer: pick(ds.layer),
     position: pick(ds.position),
     target: pick(ds.target),
+    multi: m && { K: m.K, ids: pick(m.ids, m.K), weights: rows(m.weights, m.K) },
+    finalHidden: ds.finalHidden && rows(ds.finalHidden, ds.d),
+    example: ds.example && pick(ds.example),
   };
 }
 

@@ -36,10 +36,15 @@ export interface HeadOnGpu {
   U: GPUBuffer;
 }
 
-/** A dataset resident on the GPU: hidden [N, d] f32 and target [N] i32. */
+/**
+ * A dataset resident on the GPU: hidden [N, d] f32 and K targets a row [N, K] i32 with their
+ * weights [N, K] f32 (absent for one target a row: weight 1).
+ */
 export interface DataOnGpu {
   hidden: GPUBuffer;
   targets: GPUBuffer;
+  weights?: GPUBuffer;
+  K: number;
   count: number;
 }
 
@@ -49,14 +54,32 @@ export function uploadHead(gpu: Gpu, head: Head): HeadOnGpu {
   return { d, V, eps, dtype, gamma: upload(gpu, 'head gamma', head.gamma), U: upload(gpu, `head U (${dtype})`, head.U) };
 }
 
-/** Uploads a dataset's hidden states and targets, once for the whole run. */
-export function uploadData(gpu: Gpu, name: string, ds: Dataset): DataOnGpu {
-  return { hidden: upload(gpu, `${name} hidden`, ds.hidden), targets: upload(gpu, `${name} targets`, ds.target), count: ds.count };
+/**
+ * Uploads a dataset's hidden states and targets, once for the whole run: K targets a row
+ * (its `multi` targets padded to K), or the one `target` when K is 1.
+ */
+export function uploadData(gpu: Gpu, name: string, ds: Dataset, K = 1): DataOnGpu {
+  const hidden = upload(gpu, `${name} hidden`, ds.hidden);
+  if (K === 1) {
+    if (ds.multi && ds.multi.K > 1) throw new RangeError(`${name}: ${ds.multi.K} targets a row, the lens takes 1`);
+    return { hidden, targets: upload(gpu, `${name} targets`, ds.target), K, count: ds.count };
+  }
+  const m = ds.multi ?? { K: 1, ids: ds.target, weights: new Float32Array(ds.count).fill(1) };
+  if (m.K > K) throw new RangeError(`${name}: ${m.K} targets a row, the lens takes ${K}`);
+  const ids = new Int32Array(ds.count * K).fill(-1);
+  const weights = new Float32Array(ds.count * K);
+  for (let r = 0; r < ds.count; r++) {
+    ids.set(m.ids.subarray(r * m.K, (r + 1) * m.K), r * K);
+    weights.set(m.weights.subarray(r * m.K, (r + 1) * m.K), r * K);
+  }
+  return { hidden, targets: upload(gpu, `${name} targets`, ids), weights: upload(gpu, `${name} target weights`, weights), K, count: ds.count };
 }
 
 export interface LensOptions {
   numGroups: number;
   maxBatch: number;
+  /** Targets a row (1: one-hot cross-entropy). */
+  K?: number;
   adamw: AdamWConfig;
   /** Overrides the device's binding limit (tests use it to force binding windows). */
   maxBinding?: number;
@@ -103,7 +126,7 @@ export class Lens {
   private dz: GPUBuffer;
   private dy: GPUBuffer;
   private slotTargets: GPUBuffer;
-  /** Each slot's target weight: 1, one target a row. */
+  /** Each slot's K targets' weights (1 for one target a row). */
   private slotWeights: GPUBuffer;
 
   private constructor(
@@ -111,6 +134,8 @@ export class Lens {
     readonly head: HeadOnGpu,
     readonly numGroups: number,
     readonly maxBatch: number,
+    /** Targets a row. */
+    readonly K: number,
     private translator: Translator,
     private norm: RmsNorm,
     private unembed: Unembed,
@@ -136,20 +161,21 @@ export class Lens {
       (this.dlogits = make('dlogits', maxBatch * V * 4)),
       (this.dz = make('dz', rowBytes)),
       (this.dy = make('dy', rowBytes)),
-      (this.slotTargets = make('targets', maxBatch * 4)),
-      (this.slotWeights = make('target weights', maxBatch * 4)),
+      (this.slotTargets = make('targets', maxBatch * K * 4)),
+      (this.slotWeights = make('target weights', maxBatch * K * 4)),
       (this.loss = make('loss', maxBatch * 4)),
       (this.rank = make('target rank', maxBatch * 4)),
       (this.anyRank = make('best target rank', maxBatch * 4)),
       (this.topIds = make('top ids', maxBatch * TOP_K * 4)),
     ];
     this.steps = new Uint32Array(numGroups);
-    writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
+    if (K === 1) writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
   }
 
   static async create(gpu: Gpu, head: HeadOnGpu, options: LensOptions): Promise<Lens> {
     const { d, V, eps, dtype } = head;
     const { numGroups, maxBatch, adamw } = options;
+    const K = options.K ?? 1;
     const maxBinding = options.maxBinding ?? gpu.maxBinding;
     if (maxBatch * V * 4 > maxBinding) {
       throw new RangeError(
@@ -161,11 +187,11 @@ export class Lens {
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
       Unembed.create(gpu, V, d, dtype, maxBinding),
-      CrossEntropy.create(gpu),
-      TopK.create(gpu),
+      CrossEntropy.create(gpu, { kind: 'sparse', K }),
+      TopK.create(gpu, K),
       AdamW.create(gpu, d, numGroups, adamw, maxBinding),
     ]);
-    return new Lens(gpu, head, numGroups, maxBatch, translator, norm, unembed, crossEntropy, topk, opt);
+    return new Lens(gpu, head, numGroups, maxBatch, K, translator, norm, unembed, crossEntropy, topk, opt);
   }
 
   /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
@@ -181,18 +207,21 @@ export class Lens {
     writeBuffer(this.gpu, this.params, blocks);
   }
 
-  /** Copies the batch's hidden states and targets from the dataset into slot order. */
+  /** Copies the batch's hidden states, targets and weights from the dataset into slot order. */
   encodeGather(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
     this.checkBatch(batch);
+    if (data.K !== this.K) throw new RangeError(`the data has ${data.K} targets a row, the lens takes ${this.K}`);
     const rowBytes = this.head.d * 4;
+    const targetBytes = this.K * 4;
     for (const [slot, row, count] of contiguousRuns(batch.rows)) {
       if (row + count > data.count) throw new RangeError(`batch row ${row + count - 1} is outside the dataset (${data.count} rows)`);
       enc.copyBufferToBuffer(data.hidden, row * rowBytes, this.x, slot * rowBytes, count * rowBytes);
-      enc.copyBufferToBuffer(data.targets, row * 4, this.slotTargets, slot * 4, count * 4);
+      enc.copyBufferToBuffer(data.targets, row * targetBytes, this.slotTargets, slot * targetBytes, count * targetBytes);
+      if (data.weights) enc.copyBufferToBuffer(data.weights, row * targetBytes, this.slotWeights, slot * targetBytes, count * targetBytes);
     }
   }
 
-  /** y, z, logits; then the per-slot loss and dlogits = (softmax − onehot) / B. */
+  /** y, z, logits; then the per-slot loss and dlogits = (softmax − q) / B. */
   encodeForward(pass: GPUComputePassEncoder, batch: Batch): void {
     const B = this.checkBatch(batch);
     this.translator.forward(pass, { x: this.x, params: this.params, y: this.y }, batch.ranges);

@@ -4,7 +4,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { InputError } from '../data/errors.ts';
 
-export interface CellScores {
+/** any1/5/10: with several targets a sample, any of its targets ranks below k. */
+interface AnyK {
+  any1?: number;
+  any5?: number;
+  any10?: number;
+}
+
+export interface CellScores extends AnyK {
   count: number;
   val_loss: number;
   top1: number;
@@ -12,7 +19,7 @@ export interface CellScores {
   top10: number;
 }
 
-export interface EpochRow {
+export interface EpochRow extends AnyK {
   epoch: number;
   train_loss: number;
   val_loss: number;
@@ -31,6 +38,8 @@ export interface RunMetrics {
   per_group: (CellScores & { layer: number; position: number })[];
   /** Wall-clock seconds of training and validation, summed over every session of the run. */
   train_seconds?: number;
+  /** Samples left out because --assign gave them no target. */
+  dropped?: { train: number; test: number };
 }
 
 export interface RunConfig {

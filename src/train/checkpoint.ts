@@ -28,6 +28,8 @@ export interface CheckpointTensors {
   steps: Uint32Array;
   bestLoss: Float32Array;
   bestRank: Uint32Array;
+  /** With several targets a sample: the best epoch's any-target ranks. */
+  bestAnyRank?: Uint32Array;
   /** With state.partial: the epoch's per-sample training losses so far (epoch order). */
   partialLosses?: Float32Array;
 }
@@ -42,6 +44,7 @@ export function writeCheckpoint(path: string, fingerprint: string, state: RunSta
       { name: 'adamw.steps', dtype: 'I32', shape: [t.steps.length], data: new Int32Array(t.steps) },
       { name: 'best.val_loss', dtype: 'F32', shape: [t.bestLoss.length], data: t.bestLoss },
       { name: 'best.rank', dtype: 'I32', shape: [t.bestRank.length], data: new Int32Array(t.bestRank.buffer, t.bestRank.byteOffset, t.bestRank.length) },
+      ...(t.bestAnyRank ? [{ name: 'best.any_rank', dtype: 'I32' as const, shape: [t.bestAnyRank.length], data: new Int32Array(t.bestAnyRank.buffer, t.bestAnyRank.byteOffset, t.bestAnyRank.length) }] : []),
       ...(t.partialLosses ? [{ name: 'partial.train_loss', dtype: 'F32' as const, shape: [t.partialLosses.length], data: t.partialLosses }] : []),
     ],
     { format: 'lensgpu-checkpoint', run: fingerprint, state: JSON.stringify(state) },
@@ -74,6 +77,7 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
       steps: new Uint32Array(file.readInt('adamw.steps')),
       bestLoss,
       bestRank: Uint32Array.from(file.readInt('best.rank')),
+      bestAnyRank: file.has('best.any_rank') ? Uint32Array.from(file.readInt('best.any_rank')) : undefined,
       partialLosses,
     };
   } finally {

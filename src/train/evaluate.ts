@@ -10,6 +10,8 @@ export interface SampleResults {
   /** Per test sample, in file order: CE loss and target rank (logits strictly greater). */
   loss: Float32Array;
   rank: Uint32Array;
+  /** The best rank among the sample's positive-weight targets (any-k), with several targets. */
+  anyRank?: Uint32Array;
 }
 
 export class Evaluator {
@@ -17,6 +19,7 @@ export class Evaluator {
   private slotRows: Uint32Array;
   private lossBuf: GPUBuffer;
   private rankBuf: GPUBuffer;
+  private anyRankBuf: GPUBuffer | undefined;
 
   constructor(
     private gpu: Gpu,
@@ -32,6 +35,7 @@ export class Evaluator {
     this.batches.forEach((b, i) => this.slotRows.set(b.rows, i * batchSize));
     this.lossBuf = createBuffer(gpu, 'eval losses', data.count * 4);
     this.rankBuf = createBuffer(gpu, 'eval ranks', data.count * 4);
+    if (data.K > 1) this.anyRankBuf = createBuffer(gpu, 'eval best ranks', data.count * 4);
   }
 
   /** Evaluates in chunks of batches so that `progress(done, total)` can report on long runs. */
@@ -45,6 +49,7 @@ export class Evaluator {
         const at = i * this.batchSize * 4;
         enc.copyBufferToBuffer(lens.loss, 0, this.lossBuf, at, batch.rows.length * 4);
         enc.copyBufferToBuffer(lens.rank, 0, this.rankBuf, at, batch.rows.length * 4);
+        if (this.anyRankBuf) enc.copyBufferToBuffer(lens.anyRank, 0, this.anyRankBuf, at, batch.rows.length * 4);
       });
       this.gpu.device.queue.submit([enc.finish()]);
       if (progress) {
@@ -55,13 +60,16 @@ export class Evaluator {
     }
     const slotLoss = await readF32(this.gpu, this.lossBuf, this.data.count);
     const slotRank = await readU32(this.gpu, this.rankBuf, this.data.count);
+    const slotAny = this.anyRankBuf ? await readU32(this.gpu, this.anyRankBuf, this.data.count) : undefined;
     const loss = new Float32Array(this.data.count);
     const rank = new Uint32Array(this.data.count);
+    const anyRank = slotAny ? new Uint32Array(this.data.count) : undefined;
     this.slotRows.forEach((row, slot) => {
       loss[row] = slotLoss[slot]!;
       rank[row] = slotRank[slot]!;
+      if (anyRank) anyRank[row] = slotAny![slot]!;
     });
-    return { loss, rank };
+    return { loss, rank, anyRank };
   }
 
   get batchCount(): number {
@@ -71,5 +79,6 @@ export class Evaluator {
   destroy(): void {
     this.lossBuf.destroy();
     this.rankBuf.destroy();
+    this.anyRankBuf?.destroy();
   }
 }

@@ -8,6 +8,10 @@ export interface Scores {
   top1: number;
   top5: number;
   top10: number;
+  /** With several targets a sample: any of its positive-weight targets ranks below k. */
+  any1?: number;
+  any5?: number;
+  any10?: number;
 }
 
 export interface Breakdown {
@@ -21,36 +25,46 @@ class Tally {
   count = 0;
   loss = 0;
   hits = [0, 0, 0];
-  add(loss: number, rank: number): void {
+  anyHits = [0, 0, 0];
+  constructor(private withAny: boolean) {}
+  add(loss: number, rank: number, anyRank: number): void {
     this.count++;
     this.loss += loss;
-    if (rank < 1) this.hits[0]++;
-    if (rank < 5) this.hits[1]++;
-    if (rank < 10) this.hits[2]++;
+    [1, 5, 10].forEach((k, i) => {
+      if (rank < k) this.hits[i]++;
+      if (anyRank < k) this.anyHits[i]++;
+    });
   }
   scores(): Scores {
     const n = this.count || 1;
-    return { count: this.count, loss: this.loss / n, top1: this.hits[0]! / n, top5: this.hits[1]! / n, top10: this.hits[2]! / n };
+    const s: Scores = { count: this.count, loss: this.loss / n, top1: this.hits[0]! / n, top5: this.hits[1]! / n, top10: this.hits[2]! / n };
+    if (this.withAny) Object.assign(s, { any1: this.anyHits[0]! / n, any5: this.anyHits[1]! / n, any10: this.anyHits[2]! / n });
+    return s;
   }
 }
 
-/** Metrics over all samples and broken down by layer, position and (layer, position). */
-export function breakdown(loss: ArrayLike<number>, rank: ArrayLike<number>, layer: Int32Array, position: Int32Array): Breakdown {
-  const all = new Tally();
+/**
+ * Metrics over all samples and broken down by layer, position and (layer, position); any-k
+ * too when `anyRank` (each sample's best positive-weight target rank) is given.
+ */
+export function breakdown(loss: ArrayLike<number>, rank: ArrayLike<number>, layer: Int32Array, position: Int32Array, anyRank?: ArrayLike<number>): Breakdown {
+  const withAny = anyRank !== undefined;
+  const all = new Tally(withAny);
   const byLayer = new Map<number, Tally>();
   const byPosition = new Map<number, Tally>();
   const byPair = new Map<string, Tally>();
   const get = <K>(m: Map<K, Tally>, k: K) => {
     let t = m.get(k);
-    if (!t) m.set(k, (t = new Tally()));
+    if (!t) m.set(k, (t = new Tally(withAny)));
     return t;
   };
   for (let i = 0; i < loss.length; i++) {
     const [l, p, r, x] = [layer[i]!, position[i]!, rank[i]!, loss[i]!];
-    all.add(x, r);
-    get(byLayer, l).add(x, r);
-    get(byPosition, p).add(x, r);
-    get(byPair, `${l},${p}`).add(x, r);
+    const a = anyRank ? anyRank[i]! : r;
+    all.add(x, r, a);
+    get(byLayer, l).add(x, r, a);
+    get(byPosition, p).add(x, r, a);
+    get(byPair, `${l},${p}`).add(x, r, a);
   }
   const sorted = <K extends number | string>(m: Map<K, Tally>) => [...m.entries()].sort(([a], [b]) => cmp(a, b));
   return {

@@ -21,6 +21,8 @@ export interface TrainingData {
   train: Dataset;
   test: Dataset;
   provenance: Record<string, unknown>;
+  /** Samples --assign left without a target. */
+  dropped?: { train: number; test: number };
 }
 
 export interface SweepConfig {
@@ -91,6 +93,7 @@ export async function runSweep(inputs: SweepInputs): Promise<{ interrupted?: Nod
       quiet: inputs.quiet,
       print,
       provenance: { command: inputs.command, sweep: { folder: out, run: c.name }, ...inputs.data.provenance },
+      dropped: inputs.data.dropped,
       settings: { ...inputs.settings, preset: c.preset, layers: c.layers },
     });
     if (result.interrupted) {

@@ -26,7 +26,7 @@ import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
 import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
-import { Evaluator } from './evaluate.ts';
+import { Evaluator, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
@@ -49,6 +49,10 @@ export interface TrainSettings {
   shuffle: boolean;
   /** Write checkpoint.safetensors after each epoch (for --resume). */
   checkpoint: boolean;
+  /** With several targets a sample: the first only, or all (recorded; applied at load time). */
+  targets?: 'first' | 'all';
+  /** Targets derived from chain-of-thought tokens (`uniform`, `weights:…`; applied at load time). */
+  assign?: string;
 }
 
 export const SEED_SETTINGS: Omit<TrainSettings, 'preset' | 'criticalLayers'> = {
@@ -70,6 +74,10 @@ export interface EpochRecord {
   top1: number;
   top5: number;
   top10: number;
+  /** With several targets a sample (any of its targets ranks below k). */
+  any1?: number;
+  any5?: number;
+  any10?: number;
 }
 
 export interface RunInputs {
@@ -91,6 +99,8 @@ export interface RunInputs {
   gpuMemoryGiB?: number;
   /** Set by a signal handler: the run stops after the current step with a checkpoint. */
   stop?: { signal?: NodeJS.Signals };
+  /** Samples left out at load time because --assign gave them no target. */
+  dropped?: { train: number; test: number };
   /** Called after each training step is submitted (tests inject faults here). */
   afterStep?: (epoch: number, step: number) => void;
 }
@@ -121,6 +131,8 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const groupOfTrain = groupsOf(train, table);
   const groupOfTest = groupsOf(test, table);
   const params = parameterCount(G, d);
+  // Targets a sample: 1, or the most any row of either set carries.
+  const K = Math.max(train.multi?.K ?? 1, test.multi?.K ?? 1);
 
   // Resume or start fresh; never overwrite another run's results unless asked to.
   let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
@@ -158,11 +170,12 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const { headGpu, trainGpu, testGpu, lens, trainLoss } = await gpu
     .checked('allocating the run', async () => {
       const headGpu = uploadHead(gpu, head);
-      const trainGpu = uploadData(gpu, 'train', train);
-      const testGpu = uploadData(gpu, 'test', test);
+      const trainGpu = uploadData(gpu, 'train', train, K);
+      const testGpu = uploadData(gpu, 'test', test, K);
       const lens = await Lens.create(gpu, headGpu, {
         numGroups: G,
         maxBatch: evalBatch,
+        K,
         adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
       });
       const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
@@ -175,21 +188,22 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       throw e;
     });
   const owned: { destroy(): void }[] = [headGpu.gamma, headGpu.U, trainGpu.hidden, trainGpu.targets, testGpu.hidden, testGpu.targets, trainLoss];
+  for (const w of [trainGpu.weights, testGpu.weights]) if (w) owned.push(w);
 
   try {
-    let bestLoss: Float32Array | undefined;
-    let bestRank: Uint32Array | undefined;
+    /** The best epoch's per-sample validation results. */
+    let best: SampleResults | undefined;
+    const scoresOf = (r: SampleResults) => breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank);
     if (restored) {
       lens.setParams(restored.params);
       writeBuffer(gpu, lens.m, restored.m);
       writeBuffer(gpu, lens.v, restored.v);
       lens.steps.set(restored.steps);
-      bestLoss = restored.bestLoss;
-      bestRank = restored.bestRank;
+      if (state.bestEpoch) best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank };
       if (restored.partialLosses) writeBuffer(gpu, trainLoss, restored.partialLosses);
       const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
-      const best = state.bestEpoch ? `best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)}` : 'no epoch finished yet';
-      print(`resuming after ${where} (${best})`);
+      const sofar = state.bestEpoch ? `best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)}` : 'no epoch finished yet';
+      print(`resuming after ${where} (${sofar})`);
     }
     /** Where the last checkpoint on disk leaves the run, for messages about faults. */
     const lastCheckpoint = () =>
@@ -206,8 +220,9 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         m: await readF32(gpu, lens.m, size),
         v: await readF32(gpu, lens.v, size),
         steps: lens.steps,
-        bestLoss: bestLoss ?? new Float32Array(test.count),
-        bestRank: bestRank ?? new Uint32Array(test.count),
+        bestLoss: best?.loss ?? new Float32Array(test.count),
+        bestRank: best?.rank ?? new Uint32Array(test.count),
+        bestAnyRank: best?.anyRank,
         partialLosses: partial ? await readF32(gpu, trainLoss, train.count) : undefined,
       });
       checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${state.epochsDone}`;
@@ -219,10 +234,10 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     if (!state.untrained) {
       // Epoch 0: the untrained lens (identity translators), the baseline training improves on.
       const bar = new Progress('validation of the untrained lens', evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
-      const { loss, rank } = await gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens, (done) => bar.update(done)));
+      const results = await gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens, (done) => bar.update(done)));
       bar.end();
-      const o = breakdown(loss, rank, test.layer, test.position).overall;
-      state.untrained = { val_loss: o.loss, top1: o.top1, top5: o.top5, top10: o.top10 };
+      const { loss, count: _count, ...accuracy } = scoresOf(results).overall;
+      state.untrained = { val_loss: loss, ...accuracy };
     }
     printHeader(print, state);
     if (state.stoppedEarly || state.epochsDone >= s.epochs) print(`the run had already finished after epoch ${state.epochsDone}`);
@@ -275,20 +290,14 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 
         // ---- validate ----
         const bar = new Progress(`validation ${epoch}/${s.epochs}`, evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
-        const { loss, rank } = await evaluator.run(lens, (done) => bar.update(done));
+        const results = await evaluator.run(lens, (done) => bar.update(done));
         bar.end();
-        const scores = breakdown(loss, rank, test.layer, test.position).overall;
+        const scores = scoresOf(results).overall;
         if (!Number.isFinite(scores.loss)) {
           throw new DivergedError(`epoch ${epoch}: the validation loss is ${scores.loss} (try a lower --lr); ${lastCheckpoint()}`);
         }
-        const record: EpochRecord = {
-          epoch,
-          train_loss: mean(trainLosses),
-          val_loss: scores.loss,
-          top1: scores.top1,
-          top5: scores.top5,
-          top10: scores.top10,
-        };
+        const { loss: valLoss, count: _count, ...accuracy } = scores;
+        const record: EpochRecord = { epoch, train_loss: mean(trainLosses), val_loss: valLoss, ...accuracy };
         state.history.push(record);
         state.epochsDone = epoch;
 
@@ -297,7 +306,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         let note: string;
         if (improved) {
           Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
-          [bestLoss, bestRank] = [loss, rank];
+          best = results;
           note = 'best';
           const blocks = await readF32(gpu, lens.params, G * blockStride(d));
           writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) });
@@ -311,7 +320,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         }
         printRow(print, record, note);
         trainSeconds += (performance.now() - epochStarted) / 1000;
-        writeResults(out, inputs, table, params, state, breakdown(bestLoss!, bestRank!, test.layer, test.position), trainSeconds);
+        writeResults(out, inputs, table, params, state, scoresOf(best!), trainSeconds);
         if (s.checkpoint) await saveCheckpoint();
         stopRequested();
       }).catch((e) => {
@@ -328,15 +337,14 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       );
       return { params, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted };
     }
-    if (!bestLoss || !bestRank) throw new InputError('no epoch was run (--epochs 0?)');
-    const best = breakdown(bestLoss, bestRank, test.layer, test.position);
+    if (!best) throw new InputError('no epoch was run (--epochs 0?)');
     const b = state.history[state.bestEpoch - 1]!;
     print(
       `best epoch ${state.bestEpoch}: val loss ${b.val_loss.toFixed(4)}, top-1/5/10 ${percent(b.top1)} / ${percent(b.top5)} / ${percent(b.top10)}` +
         `${state.stoppedEarly ? ` (stopped early after epoch ${state.epochsDone})` : ''}`,
     );
     print(`wrote ${join(out, 'lens.safetensors')}, ${join(out, BEST_METRICS)}, ${join(out, 'config.json')}`);
-    return { params, bestEpoch: state.bestEpoch, history: state.history, best, stoppedEarly: state.stoppedEarly };
+    return { params, bestEpoch: state.bestEpoch, history: state.history, best: scoresOf(best), stoppedEarly: state.stoppedEarly };
   } finally {
     lens.destroy();
     for (const b of owned) b.destroy();
@@ -412,6 +420,7 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     per_position: best.perPosition.map(scoresJson),
     per_group: best.perGroup.map(scoresJson),
     train_seconds: trainSeconds,
+    ...(inputs.dropped ? { dropped: inputs.dropped } : {}),
   };
   writeFileAtomic(join(out, BEST_METRICS), JSON.stringify(metrics, null, 2) + '\n');
   const config = {

@@ -18,7 +18,7 @@ const range = (lo: number, hi: number) => Array.from({ length: hi - lo }, (_, i)
 async function setUp(fx: Fixture) {
   const gpu = await testGpu();
   const { d, V, N, eps, groups: G, lr, weight_decay: weightDecay, max_norm: maxNorm } = fx.meta;
-  const data: DataOnGpu = { hidden: buf(gpu, 'hidden', fx.f32('x')), targets: buf(gpu, 'target', fx.i32('target')), count: N };
+  const data: DataOnGpu = { hidden: buf(gpu, 'hidden', fx.f32('x')), targets: buf(gpu, 'target', fx.i32('target')), K: 1, count: N };
   const head = { d, V, eps, dtype: 'f32' as const, gamma: buf(gpu, 'gamma', fx.f32('gamma')), U: buf(gpu, 'U', fx.f32('U')) };
   const lens = await Lens.create(gpu, head, { numGroups: G, maxBatch: 33, adamw: { ...SEED_ADAMW, lr, weightDecay, maxNorm } });
   const group = fx.i32('group');

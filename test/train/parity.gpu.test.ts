@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { prepareTargets } from '../../src/data/assign.ts';
 import { loadDataset } from '../../src/data/dataset.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { readLensFile } from '../../src/lens/lensFile.ts';
@@ -24,8 +25,13 @@ async function parity(name: string) {
   const m = fx.meta;
   const gpu = await testGpu();
   const head = loadHeadFile(join(DATA, 'head.safetensors'), 'f32');
-  const train = loadDataset(join(DATA, `train${m.data}.safetensors`));
-  const testSet = loadDataset(join(DATA, `test${m.data}.safetensors`));
+  // The extension cases: targets as the data gives them (all), or assigned from the chain of thought.
+  const prepared = prepareTargets(loadDataset(join(DATA, `train${m.data}.safetensors`)), loadDataset(join(DATA, `test${m.data}.safetensors`)), {
+    assign: m.assign,
+    targets: m.targets,
+  });
+  const { train, test: testSet } = prepared;
+  if (m.dropped) assert.equal([prepared.dropped!.train, prepared.dropped!.test], m.dropped, 'samples left out by the assignment');
   const out = mkdtempSync(join(tmpdir(), 'lensgpu-parity-'));
   try {
     const result = await trainLens({
@@ -50,6 +56,8 @@ async function parity(name: string) {
         seed: m.seed ?? 42,
         shuffle: m.shuffle ?? false,
         checkpoint: false,
+        ...(m.targets ? { targets: m.targets } : {}),
+        ...(m.assign ? { assign: m.assign } : {}),
       },
     });
     const N = testSet.count;
@@ -58,9 +66,12 @@ async function parity(name: string) {
       const got = result.history[i]!;
       expectClose(`${name} epoch ${ref.epoch} val loss`, [got.val_loss], [ref.val_loss], { atol: 0, rtol: 1e-5 });
       expectClose(`${name} epoch ${ref.epoch} train loss`, [got.train_loss], [ref.train_loss], { atol: 0, rtol: 1e-5 });
-      for (const k of ['top1', 'top5', 'top10'] as const) {
-        const diff = Math.abs(Math.round(got[k] * N) - ref[k]);
-        assert.ok(diff <= 1, `${name} epoch ${ref.epoch} ${k}: ${Math.round(got[k] * N)} vs PyTorch ${ref[k]} of ${N}`);
+      // any-k exists where samples have several targets (--targets all); with one it is top-k.
+      const severalTargets = m.targets === 'all';
+      assert.is(got.any1 !== undefined, severalTargets, `${name}: any-k reported`);
+      for (const k of ['top1', 'top5', 'top10', ...(severalTargets ? (['any1', 'any5', 'any10'] as const) : [])] as const) {
+        const count = Math.round(got[k]! * N);
+        assert.ok(Math.abs(count - ref[k]) <= 1, `${name} epoch ${ref.epoch} ${k}: ${count} vs PyTorch ${ref[k]} of ${N}`);
       }
     });
     assert.is(result.bestEpoch, m.best_epoch, 'best epoch');
@@ -95,5 +106,8 @@ test('baseline, 3 epochs, file order', () => parity('parity_baseline'));
 test('lite, 3 epochs, file order', () => parity('parity_lite'));
 test('lite on hidden states ×1e-3 (the norm eps dominates)', () => parity('parity_lite_tiny'));
 test('lite, seeded shuffle, batch 20 (last batch smaller)', () => parity('parity_lite_shuffled'));
+test('--targets all: 4 weighted targets a row (padding, a repeated token, zero weights), any-k', () => parity('parity_targets_all'));
+test('--assign uniform --targets all: every token of each chain-of-thought chunk', () => parity('parity_assign_uniform'));
+test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out', () => parity('parity_assign_weights'));
 
 test.run();
