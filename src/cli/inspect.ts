@@ -1,11 +1,13 @@
 // `inspect FILE`: what a safetensors file (data, head, lens, checkpoint) or a model folder holds.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { chunkStats, parseAssignment } from '../data/assign.ts';
+import { loadDataset, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import { SafetensorsFile } from '../data/safetensors.ts';
 import { fmtBytes } from '../gpu/buffers.ts';
 
-export function inspect(path: string, print: (line: string) => void): void {
+export function inspect(path: string, print: (line: string) => void, assign = 'uniform'): void {
   if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
   if (statSync(path).isDirectory()) return inspectModelDir(path, print);
   const file = SafetensorsFile.open(path);
@@ -19,10 +21,9 @@ export function inspect(path: string, print: (line: string) => void): void {
     for (const t of shown) print(`  ${t.name.padEnd(width)}  ${t.dtype.padEnd(4)}  [${t.shape.join(', ')}]`);
     if (rows.length > shown.length) print(`  … and ${rows.length - shown.length} more`);
 
-    if (['hidden', 'layer', 'position', 'target'].every((n) => file.has(n))) {
-      const layer = file.readInt('layer');
-      const position = file.readInt('position');
-      const target = file.readInt('target');
+    if (['hidden', 'layer', 'position'].every((n) => file.has(n)) && (file.has('target') || file.has('targets'))) {
+      const ds = loadDataset(path);
+      const { layer, position, target } = ds;
       const [N, d] = file.get('hidden').shape as [number, number];
       print(`data file: ${N.toLocaleString('en-US')} samples, hidden size ${d}`);
       const positions = [...new Set(position)].sort((a, b) => a - b);
@@ -43,12 +44,31 @@ export function inspect(path: string, print: (line: string) => void): void {
       let hi = -Infinity;
       for (const t of target) [lo, hi] = [Math.min(lo, t), Math.max(hi, t)];
       print(`target ids: ${lo} … ${hi} (${new Set(target).size} distinct)`);
+      if (ds.multi) print(`targets: up to ${ds.multi.K} a sample (--targets all), first target as above`);
+      if (ds.finalHidden) print('final_hidden: present (the model\'s own prediction, for --loss kl)');
+      if (ds.example) print(`examples: ${new Set(ds.example).size.toLocaleString('en-US')} problems`);
+      if (ds.cot) printCot(ds, assign, print);
     } else if (file.has('lm_head.weight') && file.has('norm.weight')) {
       const [V, d] = file.get('lm_head.weight').shape as [number, number];
       print(`head file: d ${d}, V ${V}, norm_eps ${file.metadata.norm_eps ?? '1e-5 (default)'}`);
     }
   } finally {
     file.close();
+  }
+}
+
+/** A chain of thought's length per problem, and the chunk lengths `assign` gives each position. */
+function printCot(ds: Dataset, rule: string, print: (line: string) => void): void {
+  const { T, tokens, example } = ds.cot!;
+  const lengths = Array.from(example, (_, i) => tokens.subarray(i * T, (i + 1) * T).filter((t) => t >= 0).length);
+  const mean = lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length);
+  print(`chain of thought: ${lengths.length.toLocaleString('en-US')} problems, ${lengths.reduce((a, b) => Math.min(a, b), Infinity)} … ${lengths.reduce((a, b) => Math.max(a, b), 0)} tokens (mean ${mean.toFixed(1)})`);
+  const P = ds.position.reduce((m, p) => Math.max(m, p), 0) + 1;
+  const assignment = parseAssignment(rule);
+  print(`chunk lengths per position with --assign ${rule} (tokens; empty: problems whose chunk is empty):`);
+  print(`  position |  min |  mean |  max | empty`);
+  for (const c of chunkStats(ds, assignment, P)) {
+    print(`  ${String(c.position).padStart(8)} | ${String(c.min).padStart(4)} | ${c.mean.toFixed(2).padStart(5)} | ${String(c.max).padStart(4)} | ${String(c.empty).padStart(5)}`);
   }
 }
 

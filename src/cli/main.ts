@@ -258,7 +258,8 @@ program
   .command('inspect')
   .description('show the tensors of a safetensors file (data, head, lens, checkpoint) or a model folder')
   .argument('<file>', 'a .safetensors file or a Hugging Face model folder')
-  .action((file: string) => inspect(file, (l) => console.log(l)));
+  .option('--assign <rule>', "for data with a chain of thought: the chunk lengths this assignment gives each position (uniform, weights:w0,w1,…)", 'uniform')
+  .action((file: string, o) => inspect(file, (l) => console.log(l), o.assign));
 
 /** Flags shared by train and sweep: data, head, GPU, and the optimisation settings. */
 function trainingOptions(cmd: Command): Command {

@@ -119,8 +119,37 @@ const cases: Case[] = [
   ['too little GPU memory', [...train(good.train), '--gpu-memory', '0.001'], /this run needs .* on the GPU, more than --gpu-memory 0\.001 allows \(1\.0 MiB\)/],
 ];
 
+// The extension tensors (several targets, final hidden states, problem ids, chains of thought).
+const ext = { train: join(DATA, 'train_ext.safetensors'), test: join(DATA, 'test_ext.safetensors') };
+const extTrain = (path: string): string[] => ['--train', path, '--test', ext.test, '--head', good.head];
+const K = 4;
+const extCases: Case[] = [
+  ['targets of the wrong rank', extTrain(variant('t1d', ext.train, withTensor({ name: 'targets', dtype: 'I32', shape: [N], data: new Int32Array(N) }))), /t1d\.safetensors: 'targets' is \[768\], expected \[768, K\]/],
+  ['a target id below −1', extTrain(variant('tneg', ext.train, editValues('targets', BigInt64Array, (a) => (a[4 * 9 + 2] = -2n)))), /tneg\.safetensors: targets\[9, 2\] = -2 \(ids are ≥ 0, or −1 for padding\)/],
+  ['a target id outside the vocabulary', extTrain(variant('tbig', ext.train, editValues('targets', BigInt64Array, (a) => (a[4 * 12 + 1] = 600n)))), /tbig\.safetensors: a targets entry of row 12 is 600, outside the vocabulary \(V = 509\)/],
+  ['more than 64 targets a row', extTrain(variant('t65', ext.train, (ts) => ts.filter((t) => t.name !== 'target_weights').map((t) => (t.name === 'targets' ? { ...t, dtype: 'I32', shape: [N, 65], data: new Int32Array(N * 65).fill(3) } : t)))), /t65\.safetensors: 'targets' has 65 targets a row; at most 64/],
+  ['weights of another shape', extTrain(variant('wshape', ext.train, withTensor({ name: 'target_weights', dtype: 'F32', shape: [N, 3], data: new Float32Array(N * 3) }))), /wshape\.safetensors: 'target_weights' is \[768,3\], expected \[768, 4\] like 'targets'/],
+  ['a negative weight', extTrain(variant('wneg', ext.train, editValues('target_weights', Float32Array, (a) => (a[K * 3] = -1)))), /wneg\.safetensors: target_weights\[3, 0\] = -1 \(weights are finite and ≥ 0\)/],
+  ['a NaN weight', extTrain(variant('wnan', ext.train, editValues('target_weights', Float32Array, (a) => (a[K * 5 + 1] = NaN)))), /wnan\.safetensors: target_weights\[5, 1\] = NaN/],
+  ['a row without a positive weight', extTrain(variant('wzero', ext.train, editValues('target_weights', Float32Array, (a) => a.fill(0, K * 8, K * 9)))), /wzero\.safetensors: row 8 of 'targets' has no target with a positive weight/],
+  ['final_hidden of another shape', extTrain(variant('fshape', ext.train, (ts) => [...ts, { name: 'final_hidden', dtype: 'F32', shape: [N, 47], data: new Float32Array(N * 47) }])), /fshape\.safetensors: 'final_hidden' is \[768,47\], expected \[768, 48\] like 'hidden'/],
+  ['Inf in final_hidden', extTrain(variant('finf', ext.train, (ts) => [...ts, { name: 'final_hidden', dtype: 'F32', shape: [N, d], data: new Float32Array(N * d).fill(Infinity, 100, 101) }])), /finf\.safetensors: final_hidden\[2, 4\] is Infinity/],
+  ['a negative example id', extTrain(variant('eneg', ext.train, editValues('example', BigInt64Array, (a) => (a[30] = -5n)))), /eneg\.safetensors: example\[30\] = -5 is negative/],
+  ['example of another length', extTrain(variant('elen', ext.train, withTensor({ name: 'example', dtype: 'I32', shape: [N - 2], data: new Int32Array(N - 2) }))), /elen\.safetensors: 'example' is \[766\], expected \[768\]/],
+  ['a problem listed twice in cot_example', extTrain(variant('cdup', ext.train, editValues('cot_example', BigInt64Array, (a) => (a[1] = a[0]!)))), /cdup\.safetensors: cot_example\[1\] = 0 repeats cot_example\[0\]/],
+  ['a cot token outside the vocabulary', extTrain(variant('cbig', ext.train, editValues('cot', Int32Array, (a) => (a[0] = 509)))), /cbig\.safetensors: cot\[0, 0\] = 509 is outside the vocabulary/],
+  ['cot of the wrong rank', extTrain(variant('c1d', ext.train, withTensor({ name: 'cot', dtype: 'I32', shape: [8], data: new Int32Array(8) }))), /c1d\.safetensors: 'cot' is \[8\], expected \[E, T\]/],
+  ['--assign without a chain of thought', [...train(good.train), '--assign', 'uniform'], /train\.safetensors: --assign needs the tensors 'cot' and 'cot_example'/],
+  ['--assign with a weight list of the wrong length', [...extTrain(ext.train), '--assign', 'weights:1,2,3'], /--assign: 3 weights given, but the data has 6 positions \(0 … 5\)/],
+  ['--assign of unknown form', [...extTrain(ext.train), '--assign', 'linear'], /--assign: expected 'uniform' or 'weights:w0,w1,…', got 'linear'/],
+  ['--assign with negative weights', [...extTrain(ext.train), '--assign', 'weights:1,-1,1,1,1,1'], /--assign: weights must be non-negative numbers/],
+  ["a sample whose problem has no cot row", [...extTrain(variant('nocot', ext.train, editValues('example', BigInt64Array, (a) => (a[50] = 77n)))), '--assign', 'uniform'], /nocot\.safetensors: example\[50\] = 77 has no row in 'cot_example'/],
+  ['train and test sharing problems', ['--train', ext.train, '--test', variant('shared', ext.test, editValues('example', BigInt64Array, (a) => (a[3] = 2n))), '--head', good.head], /shared\.safetensors: example\[3\] = 2 is also a training problem/],
+  ['--targets all on one target a sample', [...train(good.train), '--targets', 'all'], /--targets all: the data has one target a sample/],
+];
+
 test('each bad input: one line naming what is wrong, exit status 1, nothing written', () => {
-  cases.forEach(([name, args, expected], i) => {
+  [...cases, ...extCases].forEach(([name, args, expected], i) => {
     const out = join(tmp, `out-${i}`);
     const extra = args.includes('--out') ? [] : ['--out', out];
     const r = cli('train', ...args, ...extra, '--quiet');

@@ -21,6 +21,14 @@ test('inspect summarises a data file', () => {
   assert.match(r.stdout, /target ids: \d+ … \d+/);
 });
 
+test('inspect shows the extension tensors and the chunk lengths an assignment gives', () => {
+  const r = cli('inspect', join(DATA, 'train_ext.safetensors'), '--assign', 'weights:0,1,1,1,1,0');
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /targets: up to 4 a sample/);
+  assert.match(r.stdout, /chain of thought: 8 problems, \d+ … \d+ tokens/);
+  assert.match(r.stdout, /\n\s+0 \|\s+0 \|\s+0\.00 \|\s+0 \|\s+8\n/); // a zero weight: every chunk of position 0 is empty
+});
+
 test('bad input: one line on stderr, exit status 1, no stack trace', () => {
   for (const args of [
     ['train', '--train', join(tmp, 'missing.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors')],
