@@ -191,13 +191,19 @@ gpuOptions(
   .option('--batch-size <n>', 'samples per forward pass', int(1), 256)
   .option('--json <file>', 'also write the metrics as JSON')
   .option('--heatmap <file>', 'also draw top-1/5/10 by layer × position as SVG')
+  .addOption(lossOption())
+  .option('--final-normed', 'with --loss kl: final_hidden is already through the final norm')
   .action(async (o) => {
+    if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const head = loadHeadFrom(o);
     const test = loadDataset(o.test);
     checkAgainstHead(test, head.d, head.V, head.numLayers);
     const gpu = await openGpu(o);
     try {
-      await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l));
+      await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l), {
+        kl: o.loss === 'kl',
+        finalNormed: Boolean(o.finalNormed),
+      });
     } finally {
       gpu.destroy();
     }
@@ -284,10 +290,17 @@ function trainingOptions(cmd: Command): Command {
     .addOption(new Option('--targets <which>', "with several targets a sample: the first, or all (default: all where the data has 'targets'; first with --assign)").choices(['first', 'all']))
     .option('--assign <rule>', "derive targets from each problem's chain of thought ('cot'): uniform, or weights:w0,w1,… (one per position)")
     .option('--allow-shared-examples', 'let train and test share problem ids (example)')
+    .addOption(lossOption())
+    .option('--final-normed', "with --loss kl: final_hidden is already through the final norm (as Hugging Face's last hidden state)")
     .option('--quiet', 'no progress bar');
 }
 
+function lossOption(): Option {
+  return new Option('--loss <loss>', "ce: cross-entropy against the targets; kl: KL to the model's own prediction from final_hidden").choices(['ce', 'kl']).default('ce');
+}
+
 function trainSettings(o: Record<string, any>, preset: PresetName, layers: number[] | undefined): TrainSettings {
+  if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
   return {
     preset,
     criticalLayers: o.criticalLayers,
@@ -303,6 +316,7 @@ function trainSettings(o: Record<string, any>, preset: PresetName, layers: numbe
     checkpoint: o.checkpoint,
     ...(o.targetMode ? { targets: o.targetMode } : {}),
     ...(o.assign ? { assign: o.assign } : {}),
+    ...(o.loss === 'kl' ? { loss: 'kl' as const, finalNormed: Boolean(o.finalNormed) } : {}),
   };
 }
 

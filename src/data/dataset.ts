@@ -33,8 +33,13 @@ export interface Dataset {
   hidden: Float32Array;
   layer: Int32Array;
   position: Int32Array;
-  /** Each row's first target: `target`, or the first entry of `targets` (top-k metrics). */
+  /**
+   * Each row's first target: `target`, or the first entry of `targets` (top-k metrics); −1
+   * in every row of a file that has neither but `final_hidden` (see targetsFromTeacher).
+   */
   target: Int32Array;
+  /** No target in the file: top-k is scored against the teacher's argmax (KL loss only). */
+  targetsFromTeacher?: boolean;
   /** `targets` / `target_weights`, where the data has them. */
   multi?: MultiTargets;
   /** `final_hidden` [count, d]. */
@@ -55,7 +60,8 @@ export function loadDataset(path: string): Dataset {
     const [count, d] = h.shape as [number, number];
     if (count === 0) throw new InputError(`${path}: no samples ('hidden' is [0, ${d}])`);
     const hasTarget = file.has('target');
-    if (!hasTarget && !file.has('targets')) file.get('target'); // the error names what is missing
+    const fromTeacher = !hasTarget && !file.has('targets') && file.has('final_hidden');
+    if (!hasTarget && !file.has('targets') && !fromTeacher) file.get('target'); // the error names what is missing
     const vector = (name: string) => {
       const t = file.get(name);
       if (t.shape.length !== 1 || t.shape[0] !== count) {
@@ -80,7 +86,8 @@ export function loadDataset(path: string): Dataset {
       hidden: file.readF32('hidden'),
       layer: file.readInt('layer'),
       position: file.readInt('position'),
-      target: hasTarget ? file.readInt('target') : firstTargets(multi!),
+      target: hasTarget ? file.readInt('target') : multi ? firstTargets(multi) : new Int32Array(count).fill(-1),
+      ...(fromTeacher ? { targetsFromTeacher: true } : {}),
       multi,
       finalHidden,
       example: file.has('example') ? file.readInt('example') : undefined,
@@ -172,7 +179,7 @@ export const MAX_LAYER_OR_POSITION = 65_535;
 
 /** Ids non-negative (layer and position ids not absurdly large), hidden states finite. */
 export function validateDataset(ds: Dataset): void {
-  for (const name of ['layer', 'position', 'target'] as const) {
+  for (const name of ['layer', 'position', ...(ds.targetsFromTeacher ? [] : ['target' as const])] as const) {
     const a = ds[name];
     for (let i = 0; i < a.length; i++) {
       if (a[i]! < 0) throw new InputError(`${ds.source}: ${name}[${i}] = ${a[i]} is negative`);

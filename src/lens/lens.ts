@@ -5,7 +5,8 @@
 //   y      = x + W_g x + b_g               translator
 //   z      = y / rms(y) ⊙ γ                frozen final RMSNorm
 //   logits = U z                           frozen unembedding
-//   loss   = CE(logits, t);  dlogits = (softmax − onehot) / B
+//   loss   = CE(logits, q);  dlogits = (softmax − q) / B        q: the targets, or with the
+//            KL loss the teacher softmax(U · norm(final hidden)), computed in the same pass
 //   dz = dlogits · U;  dy = RMSNorm'(dz);  dW_g, db_g = Σ_g dy xᵀ, Σ_g dy
 //   clip the present groups' gradients by their global norm, AdamW on the present groups
 //
@@ -44,6 +45,8 @@ export interface DataOnGpu {
   hidden: GPUBuffer;
   targets: GPUBuffer;
   weights?: GPUBuffer;
+  /** The model's last hidden state [N, d], for the KL loss. */
+  finalHidden?: GPUBuffer;
   K: number;
   count: number;
 }
@@ -58,11 +61,13 @@ export function uploadHead(gpu: Gpu, head: Head): HeadOnGpu {
  * Uploads a dataset's hidden states and targets, once for the whole run: K targets a row
  * (its `multi` targets padded to K), or the one `target` when K is 1.
  */
-export function uploadData(gpu: Gpu, name: string, ds: Dataset, K = 1): DataOnGpu {
+export function uploadData(gpu: Gpu, name: string, ds: Dataset, K = 1, withFinalHidden = false): DataOnGpu {
   const hidden = upload(gpu, `${name} hidden`, ds.hidden);
+  if (withFinalHidden && !ds.finalHidden) throw new RangeError(`${name}: no final_hidden to upload`);
+  const finalHidden = withFinalHidden ? upload(gpu, `${name} final hidden`, ds.finalHidden!) : undefined;
   if (K === 1) {
     if (ds.multi && ds.multi.K > 1) throw new RangeError(`${name}: ${ds.multi.K} targets a row, the lens takes 1`);
-    return { hidden, targets: upload(gpu, `${name} targets`, ds.target), K, count: ds.count };
+    return { hidden, finalHidden, targets: upload(gpu, `${name} targets`, ds.target), K, count: ds.count };
   }
   const m = ds.multi ?? { K: 1, ids: ds.target, weights: new Float32Array(ds.count).fill(1) };
   if (m.K > K) throw new RangeError(`${name}: ${m.K} targets a row, the lens takes ${K}`);
@@ -72,7 +77,7 @@ export function uploadData(gpu: Gpu, name: string, ds: Dataset, K = 1): DataOnGp
     ids.set(m.ids.subarray(r * m.K, (r + 1) * m.K), r * K);
     weights.set(m.weights.subarray(r * m.K, (r + 1) * m.K), r * K);
   }
-  return { hidden, targets: upload(gpu, `${name} targets`, ids), weights: upload(gpu, `${name} target weights`, weights), K, count: ds.count };
+  return { hidden, finalHidden, targets: upload(gpu, `${name} targets`, ids), weights: upload(gpu, `${name} target weights`, weights), K, count: ds.count };
 }
 
 export interface LensOptions {
@@ -80,6 +85,11 @@ export interface LensOptions {
   maxBatch: number;
   /** Targets a row (1: one-hot cross-entropy). */
   K?: number;
+  /**
+   * Train against the model's own prediction (KL): the teacher is softmax(U · norm(final
+   * hidden)), or softmax(U · final hidden) when `normed` (already through the final norm).
+   */
+  teacher?: { normed: boolean };
   adamw: AdamWConfig;
   /** Overrides the device's binding limit (tests use it to force binding windows). */
   maxBinding?: number;
@@ -126,6 +136,8 @@ export class Lens {
   private dz: GPUBuffer;
   private dy: GPUBuffer;
   private slotTargets: GPUBuffer;
+  /** With the KL loss: the batch's final hidden states, normed, and the teacher's logits. */
+  private teacherBufs: { x: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer; logits: GPUBuffer } | undefined;
   /** Each slot's K targets' weights (1 for one target a row). */
   private slotWeights: GPUBuffer;
 
@@ -136,6 +148,7 @@ export class Lens {
     readonly maxBatch: number,
     /** Targets a row. */
     readonly K: number,
+    readonly teacher: { normed: boolean } | undefined,
     private translator: Translator,
     private norm: RmsNorm,
     private unembed: Unembed,
@@ -170,6 +183,15 @@ export class Lens {
     ];
     this.steps = new Uint32Array(numGroups);
     if (K === 1) writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
+    if (teacher) {
+      this.teacherBufs = {
+        x: make('final hidden', rowBytes),
+        z: make('final hidden normed', rowBytes),
+        rstd: make('final hidden rstd', maxBatch * 4),
+        logits: make('teacher logits', maxBatch * V * 4),
+      };
+      this.buffers.push(...Object.values(this.teacherBufs));
+    }
   }
 
   static async create(gpu: Gpu, head: HeadOnGpu, options: LensOptions): Promise<Lens> {
@@ -187,11 +209,11 @@ export class Lens {
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
       Unembed.create(gpu, V, d, dtype, maxBinding),
-      CrossEntropy.create(gpu, { kind: 'sparse', K }),
+      CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K }),
       TopK.create(gpu, K),
       AdamW.create(gpu, d, numGroups, adamw, maxBinding),
     ]);
-    return new Lens(gpu, head, numGroups, maxBatch, K, translator, norm, unembed, crossEntropy, topk, opt);
+    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, translator, norm, unembed, crossEntropy, topk, opt);
   }
 
   /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
@@ -218,7 +240,23 @@ export class Lens {
       enc.copyBufferToBuffer(data.hidden, row * rowBytes, this.x, slot * rowBytes, count * rowBytes);
       enc.copyBufferToBuffer(data.targets, row * targetBytes, this.slotTargets, slot * targetBytes, count * targetBytes);
       if (data.weights) enc.copyBufferToBuffer(data.weights, row * targetBytes, this.slotWeights, slot * targetBytes, count * targetBytes);
+      if (this.teacherBufs) {
+        if (!data.finalHidden) throw new RangeError('the KL loss needs the data set\'s final hidden states on the GPU');
+        enc.copyBufferToBuffer(data.finalHidden, row * rowBytes, this.teacherBufs.x, slot * rowBytes, count * rowBytes);
+      }
     }
+  }
+
+  /** The teacher's logits U · norm(final hidden) (or U · final hidden, already normed). */
+  private encodeTeacher(pass: GPUComputePassEncoder, B: number): GPUBuffer {
+    const t = this.teacherBufs!;
+    let z = t.x;
+    if (!this.teacher!.normed) {
+      this.norm.forward(pass, { y: t.x, gamma: this.head.gamma, z: t.z, rstd: t.rstd }, B);
+      z = t.z;
+    }
+    this.unembed.logits(pass, { z, U: this.head.U, logits: t.logits }, B);
+    return t.logits;
   }
 
   /** y, z, logits; then the per-slot loss and dlogits = (softmax − q) / B. */
@@ -227,9 +265,10 @@ export class Lens {
     this.translator.forward(pass, { x: this.x, params: this.params, y: this.y }, batch.ranges);
     this.norm.forward(pass, { y: this.y, gamma: this.head.gamma, z: this.z, rstd: this.rstd }, B);
     this.unembed.logits(pass, { z: this.z, U: this.head.U, logits: this.logits }, B);
+    const teacher = this.teacherBufs ? this.encodeTeacher(pass, B) : undefined;
     this.crossEntropy.encode(
       pass,
-      { logits: this.logits, targets: this.slotTargets, weights: this.slotWeights, loss: this.loss, dlogits: this.dlogits },
+      { logits: this.logits, targets: this.slotTargets, weights: this.slotWeights, teacher, loss: this.loss, dlogits: this.dlogits },
       B,
       this.head.V,
       B,
@@ -268,6 +307,20 @@ export class Lens {
     this.encodeForward(pass, batch);
     this.encodeBackward(pass, batch);
     this.encodeUpdate(pass, batch);
+    pass.end();
+  }
+
+  /**
+   * The teacher's 10 best tokens of each slot (topIds, its argmax first): the targets top-k
+   * is scored against where the data has none.
+   */
+  encodeTeacherTop(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+    const B = this.checkBatch(batch);
+    if (!this.teacherBufs) throw new RangeError('encodeTeacherTop needs a lens with a teacher (the KL loss)');
+    this.encodeGather(enc, data, batch);
+    const pass = enc.beginComputePass({ label: 'lens teacher argmax' });
+    const logits = this.encodeTeacher(pass, B);
+    this.topk.encode(pass, { logits, targets: this.slotTargets, weights: this.slotWeights, rank: this.rank, anyRank: this.anyRank, ids: this.topIds }, B, this.head.V);
     pass.end();
   }
 

@@ -11,7 +11,8 @@ import type { Gpu } from '../gpu/device.ts';
 import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
 import { SEED_ADAMW } from '../ops/adamw.ts';
-import { Evaluator } from './evaluate.ts';
+import { writeBuffer } from '../gpu/buffers.ts';
+import { Evaluator, teacherArgmax } from './evaluate.ts';
 import { breakdown, percent, scoresJson, type Scores } from './metrics.ts';
 
 export async function evaluateLensFile(
@@ -22,7 +23,10 @@ export async function evaluateLensFile(
   batchSize: number,
   outputs: { json?: string; heatmap?: string },
   print: (line: string) => void,
+  loss: { kl: boolean; finalNormed: boolean } = { kl: false, finalNormed: false },
 ): Promise<void> {
+  if (loss.kl && !test.finalHidden) throw new InputError(`${test.source}: --loss kl needs 'final_hidden' [N, d]`);
+  if (!loss.kl && test.targetsFromTeacher) throw new InputError(`${test.source}: no 'target' or 'targets'; with only 'final_hidden', evaluate with --loss kl`);
   const lensFile = readLensFile(lensPath);
   if (lensFile.d !== head.d) throw new InputError(`${lensPath}: translators of width ${lensFile.d}, the head has d = ${head.d}`);
   const groupOf = Int32Array.from(test.layer, (l, i) => lensFile.table.groupOf(l, test.position[i]!));
@@ -32,17 +36,24 @@ export async function evaluateLensFile(
   }
   const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
   const headGpu = uploadHead(gpu, head);
-  const data = uploadData(gpu, 'test', test);
+  const K = test.multi?.K ?? 1;
+  const data = uploadData(gpu, 'test', test, K, loss.kl);
   const lens = await Lens.create(gpu, headGpu, {
     numGroups: lensFile.table.groups.length,
     maxBatch: batch,
+    K,
+    teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
     adamw: SEED_ADAMW,
   });
   const evaluator = new Evaluator(gpu, data, groupOf, batch);
   try {
     lens.setParams(lensFile.blocks);
-    const { loss, rank } = await gpu.checked('evaluation', () => evaluator.run(lens));
-    const b = breakdown(loss, rank, test.layer, test.position);
+    if (test.targetsFromTeacher) {
+      const ids = await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, groupOf, batch));
+      writeBuffer(gpu, data.targets, ids);
+    }
+    const r = await gpu.checked('evaluation', () => evaluator.run(lens));
+    const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank);
     print(`${lensPath} (${lensFile.table.preset}, ${lensFile.table.groups.length} translators) on ${test.source}: ${test.count} samples`);
     print(`overall: ${fmt(b.overall)}`);
     print('');
@@ -80,10 +91,12 @@ export async function evaluateLensFile(
   } finally {
     evaluator.destroy();
     lens.destroy();
-    for (const buf of [headGpu.gamma, headGpu.U, data.hidden, data.targets]) buf.destroy();
+    for (const buf of [headGpu.gamma, headGpu.U, data.hidden, data.targets, data.weights, data.finalHidden]) buf?.destroy();
   }
 }
 
 const pct = (x: number) => percent(x).padStart(7);
-const fmt = (s: Scores) => `val loss ${s.loss.toFixed(4)}, top-1 ${pct(s.top1).trim()}, top-5 ${pct(s.top5).trim()}, top-10 ${pct(s.top10).trim()}`;
+const fmt = (s: Scores) =>
+  `val loss ${s.loss.toFixed(4)}, top-1 ${pct(s.top1).trim()}, top-5 ${pct(s.top5).trim()}, top-10 ${pct(s.top10).trim()}` +
+  (s.any1 === undefined ? '' : `, any-1 ${pct(s.any1).trim()}, any-5 ${pct(s.any5!).trim()}, any-10 ${pct(s.any10!).trim()}`);
 const row = (s: Scores) => `${String(s.count).padStart(7)} | ${s.loss.toFixed(4).padStart(8)} | ${pct(s.top1)} | ${pct(s.top5)} | ${pct(s.top10)}`;

@@ -2,6 +2,7 @@
 // encoded into one command buffer, per-sample results gathered in an epoch-long buffer and
 // read back once, then put back in file order.
 import { createBuffer, readF32, readU32 } from '../gpu/buffers.ts';
+import { TOP_K } from '../ops/topk.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { makeBatch, rowRange, type Batch } from '../lens/batch.ts';
 import type { DataOnGpu, Lens } from '../lens/lens.ts';
@@ -81,4 +82,24 @@ export class Evaluator {
     this.rankBuf.destroy();
     this.anyRankBuf?.destroy();
   }
+}
+
+/** Each row's teacher argmax (file order), computed batch by batch on the GPU. */
+export async function teacherArgmax(gpu: Gpu, lens: Lens, data: DataOnGpu, groupOf: Int32Array, batchSize: number): Promise<Int32Array> {
+  const out = new Int32Array(data.count);
+  const staging = createBuffer(gpu, 'teacher argmax', Math.min(batchSize, data.count) * TOP_K * 4);
+  try {
+    for (let at = 0; at < data.count; at += batchSize) {
+      const batch = makeBatch(rowRange(at, Math.min(data.count, at + batchSize)), groupOf);
+      const enc = gpu.device.createCommandEncoder({ label: 'teacher argmax' });
+      lens.encodeTeacherTop(enc, data, batch);
+      enc.copyBufferToBuffer(lens.topIds, 0, staging, 0, batch.rows.length * TOP_K * 4);
+      await gpu.submitAndWait('teacher argmax', [enc.finish()]);
+      const ids = await readU32(gpu, staging, batch.rows.length * TOP_K);
+      batch.rows.forEach((row, slot) => (out[row] = ids[slot * TOP_K]!));
+    }
+  } finally {
+    staging.destroy();
+  }
+  return out;
 }

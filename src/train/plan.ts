@@ -18,6 +18,10 @@ export interface PlanInputs {
   testCount: number;
   /** Rows of the largest batch the lens is sized for (training or evaluation). */
   maxBatch: number;
+  /** Targets a sample (1 unless the data has several). */
+  K?: number;
+  /** The KL loss: final hidden states on the GPU and the teacher's logits. */
+  teacher?: boolean;
 }
 
 export interface PlanItem {
@@ -32,17 +36,20 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
   const headU = V * d * (p.headDtype === 'f16' ? 2 : 4);
   const lens = lensMemory(d, V, p.numGroups, p.maxBatch);
   const state = p.numGroups * blockStride(d) * 4; // one of params, grad, m, v
+  const K = p.K ?? 1;
+  // Per sample: hidden [d] (and final hidden [d] with the KL loss), K targets (and K weights
+  // when K > 1); train: its loss of the epoch; test: its loss and ranks.
+  const perSample = (d * (p.teacher ? 2 : 1) + K * (K > 1 ? 2 : 1)) * 4;
   return [
-    // hidden [N, d], targets [N], and the epoch's per-sample losses [N]
-    { name: 'train set', bytes: p.trainCount * (d + 2) * 4, largest: p.trainCount * d * 4 },
-    // hidden, targets, and the evaluation's per-sample losses and ranks
-    { name: 'test set', bytes: p.testCount * (d + 3) * 4, largest: p.testCount * d * 4 },
+    { name: 'train set', bytes: p.trainCount * (perSample + 4), largest: p.trainCount * d * 4 },
+    { name: 'test set', bytes: p.testCount * (perSample + (K > 1 ? 12 : 8)), largest: p.testCount * d * 4 },
     { name: `head (U ${p.headDtype})`, bytes: headU + d * 4, largest: headU },
     ...lens.map(([name, bytes]) => ({
       name,
       bytes,
       largest: name.startsWith('AdamW') ? state : name.includes('logits') ? bytes / 2 : bytes,
     })),
+    ...(p.teacher ? [{ name: 'teacher (final hidden, normed, logits)', bytes: (2 * p.maxBatch * d + p.maxBatch * V) * 4, largest: p.maxBatch * V * 4 }] : []),
   ];
 }
 

@@ -26,7 +26,7 @@ import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
 import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
-import { Evaluator, type SampleResults } from './evaluate.ts';
+import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
@@ -53,6 +53,10 @@ export interface TrainSettings {
   targets?: 'first' | 'all';
   /** Targets derived from chain-of-thought tokens (`uniform`, `weights:…`; applied at load time). */
   assign?: string;
+  /** `kl`: train against the model's own prediction from final_hidden (default: cross-entropy). */
+  loss?: 'kl';
+  /** With the KL loss: final_hidden is already through the final norm. */
+  finalNormed?: boolean;
 }
 
 export const SEED_SETTINGS: Omit<TrainSettings, 'preset' | 'criticalLayers'> = {
@@ -133,6 +137,11 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const params = parameterCount(G, d);
   // Targets a sample: 1, or the most any row of either set carries.
   const K = Math.max(train.multi?.K ?? 1, test.multi?.K ?? 1);
+  const kl = s.loss === 'kl';
+  for (const ds of [train, test]) {
+    if (kl && !ds.finalHidden) throw new InputError(`${ds.source}: --loss kl needs 'final_hidden' [N, d], the model's last hidden state of each sample`);
+    if (!kl && ds.targetsFromTeacher) throw new InputError(`${ds.source}: no 'target' or 'targets'; with only 'final_hidden', train with --loss kl`);
+  }
 
   // Resume or start fresh; never overwrite another run's results unless asked to.
   let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
@@ -152,7 +161,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   if (evalBatch * V * 4 > gpu.maxBinding) {
     throw new InputError(`a batch of ${evalBatch} rows × V ${V} logits (${fmtBytes(evalBatch * V * 4)}) exceeds this device's binding limit of ${fmtBytes(gpu.maxBinding)}: use a smaller --batch-size (at most ${Math.floor(gpu.maxBinding / (V * 4))})`);
   }
-  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch };
+  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl };
   const plan = memoryPlan(planInputs);
   print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
   print(`trainable parameters: ${params.toLocaleString('en-US')}`);
@@ -170,12 +179,13 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const { headGpu, trainGpu, testGpu, lens, trainLoss } = await gpu
     .checked('allocating the run', async () => {
       const headGpu = uploadHead(gpu, head);
-      const trainGpu = uploadData(gpu, 'train', train, K);
-      const testGpu = uploadData(gpu, 'test', test, K);
+      const trainGpu = uploadData(gpu, 'train', train, K, kl);
+      const testGpu = uploadData(gpu, 'test', test, K, kl);
       const lens = await Lens.create(gpu, headGpu, {
         numGroups: G,
         maxBatch: evalBatch,
         K,
+        teacher: kl ? { normed: Boolean(s.finalNormed) } : undefined,
         adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
       });
       const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
@@ -188,7 +198,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       throw e;
     });
   const owned: { destroy(): void }[] = [headGpu.gamma, headGpu.U, trainGpu.hidden, trainGpu.targets, testGpu.hidden, testGpu.targets, trainLoss];
-  for (const w of [trainGpu.weights, testGpu.weights]) if (w) owned.push(w);
+  for (const b of [trainGpu.weights, testGpu.weights, trainGpu.finalHidden, testGpu.finalHidden]) if (b) owned.push(b);
 
   try {
     /** The best epoch's per-sample validation results. */
@@ -228,6 +238,14 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${state.epochsDone}`;
     };
 
+    // Without targets in the data, top-k is scored against the teacher's argmax.
+    for (const [ds, data, groupOf] of [[train, trainGpu, groupOfTrain], [test, testGpu, groupOfTest]] as const) {
+      if (ds.targetsFromTeacher) {
+        const ids = await gpu.checked(`the teacher's argmax on ${ds.source}`, () => teacherArgmax(gpu, lens, data, groupOf, evalBatch));
+        writeBuffer(gpu, data.targets, ids);
+        ds.target.set(ids);
+      }
+    }
     const evaluator = new Evaluator(gpu, testGpu, groupOfTest, evalBatch);
     owned.push(evaluator);
     const steps = Math.ceil(train.count / s.batchSize);

@@ -146,6 +146,10 @@ const extCases: Case[] = [
   ["a sample whose problem has no cot row", [...extTrain(variant('nocot', ext.train, editValues('example', BigInt64Array, (a) => (a[50] = 77n)))), '--assign', 'uniform'], /nocot\.safetensors: example\[50\] = 77 has no row in 'cot_example'/],
   ['train and test sharing problems', ['--train', ext.train, '--test', variant('shared', ext.test, editValues('example', BigInt64Array, (a) => (a[3] = 2n))), '--head', good.head], /shared\.safetensors: example\[3\] = 2 is also a training problem/],
   ['--targets all on one target a sample', [...train(good.train), '--targets', 'all'], /--targets all: the data has one target a sample/],
+  ['--loss kl without final_hidden', [...train(good.train), '--loss', 'kl'], /train\.safetensors: --loss kl needs 'final_hidden' \[N, d\]/],
+  ['no target, and not --loss kl', ['--train', join(DATA, 'train_kl.safetensors'), '--test', join(DATA, 'test_kl.safetensors'), '--head', good.head], /train_kl\.safetensors: no 'target' or 'targets'; with only 'final_hidden', train with --loss kl/],
+  ['--final-normed without --loss kl', [...extTrain(ext.train), '--final-normed'], /--final-normed is about final_hidden, which only --loss kl uses/],
+  ['an unknown loss', [...train(good.train), '--loss', 'mse'], /--loss.*'mse' is invalid.*ce, kl/],
 ];
 
 test('each bad input: one line naming what is wrong, exit status 1, nothing written', () => {

@@ -58,6 +58,7 @@ async function parity(name: string) {
         checkpoint: false,
         ...(m.targets ? { targets: m.targets } : {}),
         ...(m.assign ? { assign: m.assign } : {}),
+        ...(m.loss === 'kl' ? { loss: 'kl' as const, finalNormed: Boolean(m.final_normed) } : {}),
       },
     });
     const N = testSet.count;
@@ -109,5 +110,7 @@ test('lite, seeded shuffle, batch 20 (last batch smaller)', () => parity('parity
 test('--targets all: 4 weighted targets a row (padding, a repeated token, zero weights), any-k', () => parity('parity_targets_all'));
 test('--assign uniform --targets all: every token of each chain-of-thought chunk', () => parity('parity_assign_uniform'));
 test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out', () => parity('parity_assign_weights'));
+test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', () => parity('parity_kl'));
+test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', () => parity('parity_kl_normed'));
 
 test.run();
