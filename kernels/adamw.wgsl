@@ -1,6 +1,8 @@
 // adamw: global-norm gradient clipping and the AdamW update with PyTorch's semantics, over
-// the parameter blocks of the groups present in a batch (absent groups are not touched).
-//   sumsq:  partial[r·chunks + c] = Σ grad² over chunk c of present group r's block
+// the parameter blocks of the groups present in a batch (absent groups are not touched), for
+// one or several parameter sets (translators, position unembeddings) under one norm.
+//   sumsq:  partial[base + r·chunks + c] = Σ grad² over chunk c of present group r's block
+//           (base: where this parameter set's partial sums start)
 //   clip:   norm = sqrt(Σ partial); coef = min(maxNorm / (norm + 1e-6), 1)   (1 if maxNorm ≤ 0)
 //   update: g = coef · grad
 //           p ← p · (1 − lr·wd)
@@ -21,7 +23,7 @@ const CHUNK = 4096u;
 struct Present { group: u32, stepSize: f32, bc2Sqrt: f32, pad: u32 }
 
 #if ${SUMSQ}
-struct Params { groupStride: u32, groupBase: u32, rangeBase: u32, chunks: u32 }
+struct Params { groupStride: u32, groupBase: u32, rangeBase: u32, chunks: u32, partialBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read> present: array<Present>;
@@ -42,7 +44,7 @@ fn sumsq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid:
     if (lid < stride) { acc[lid] += acc[lid + stride]; }
     workgroupBarrier();
   }
-  if (lid == 0u) { partial[r * p.chunks + wg.x] = acc[0]; }
+  if (lid == 0u) { partial[p.partialBase + r * p.chunks + wg.x] = acc[0]; }
 }
 #endif
 

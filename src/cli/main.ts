@@ -17,6 +17,7 @@ import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '.
 import { GpuError, Gpu } from '../gpu/device.ts';
 import { f16Bits } from '../ops/f16.ts';
 import type { HeadDtype } from '../ops/unembed.ts';
+import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
 import { runSweep, sweepConfigs, type TrainingData } from '../train/sweep.ts';
@@ -292,6 +293,7 @@ function trainingOptions(cmd: Command): Command {
     .option('--allow-shared-examples', 'let train and test share problem ids (example)')
     .addOption(lossOption())
     .option('--final-normed', "with --loss kl: final_hidden is already through the final norm (as Hugging Face's last hidden state)")
+    .addOption(new Option('--position-unembed <mode>', 'a position-specific unembedding trained with the lens: bias (c_p), full (ΔU_p and c_p)').choices(['none', 'bias', 'full']).default('none'))
     .option('--quiet', 'no progress bar');
 }
 
@@ -317,6 +319,7 @@ function trainSettings(o: Record<string, any>, preset: PresetName, layers: numbe
     ...(o.targetMode ? { targets: o.targetMode } : {}),
     ...(o.assign ? { assign: o.assign } : {}),
     ...(o.loss === 'kl' ? { loss: 'kl' as const, finalNormed: Boolean(o.finalNormed) } : {}),
+    ...(o.positionUnembed !== 'none' ? { positionUnembed: o.positionUnembed as PositionUnembedMode } : {}),
   };
 }
 

@@ -16,9 +16,10 @@ import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
 import { createBuffer, fmtBytes, upload, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { AdamW, type AdamWConfig } from '../ops/adamw.ts';
+import { AdamW, type AdamWConfig, type SetStep } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
-import { blockStride } from '../ops/groups.ts';
+import { blockStride, type GroupRange } from '../ops/groups.ts';
+import { PositionUnembed, positionBlockStride, positionSlots, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
@@ -47,6 +48,8 @@ export interface DataOnGpu {
   weights?: GPUBuffer;
   /** The model's last hidden state [N, d], for the KL loss. */
   finalHidden?: GPUBuffer;
+  /** Each row's position index (into the lens's positions), for position-specific unembedding. */
+  positionIndex?: Int32Array;
   K: number;
   count: number;
 }
@@ -90,6 +93,8 @@ export interface LensOptions {
    * hidden)), or softmax(U · final hidden) when `normed` (already through the final norm).
    */
   teacher?: { normed: boolean };
+  /** A vocabulary bias c_p per position (`bias`), and ΔU_p too (`full`), over `positions`. */
+  positionUnembed?: { mode: PositionUnembedMode; positions: number };
   adamw: AdamWConfig;
   /** Overrides the device's binding limit (tests use it to force binding windows). */
   maxBinding?: number;
@@ -136,6 +141,13 @@ export class Lens {
   private dz: GPUBuffer;
   private dy: GPUBuffer;
   private slotTargets: GPUBuffer;
+  /**
+   * The position-specific unembedding's parameter blocks (one per position), gradients and
+   * AdamW moments, and each position's step count.
+   */
+  readonly positionState: { params: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer; steps: Uint32Array } | undefined;
+  /** The gathered batch's slot positions, for the position-specific unembedding. */
+  private slotPositions: { slotPosition: GPUBuffer; slots: GPUBuffer; ranges: GroupRange[] } | undefined;
   /** With the KL loss: the batch's final hidden states, normed, and the teacher's logits. */
   private teacherBufs: { x: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer; logits: GPUBuffer } | undefined;
   /** Each slot's K targets' weights (1 for one target a row). */
@@ -155,6 +167,8 @@ export class Lens {
     private crossEntropy: CrossEntropy,
     private topk: TopK,
     private adamw: AdamW,
+    private positionUnembed: PositionUnembed | undefined,
+    positions: number,
   ) {
     const { d, V } = head;
     this.stride = blockStride(d);
@@ -183,6 +197,12 @@ export class Lens {
     ];
     this.steps = new Uint32Array(numGroups);
     if (K === 1) writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
+    if (positionUnembed) {
+      const bytes = positions * positionUnembed.stride * 4;
+      const [params, grad, m, v] = ['parameters', 'gradients', 'adamw m', 'adamw v'].map((k) => make(`position unembedding ${k}`, bytes)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
+      this.buffers.push(params, grad, m, v);
+      this.positionState = { params, grad, m, v, steps: new Uint32Array(positions) };
+    }
     if (teacher) {
       this.teacherBufs = {
         x: make('final hidden', rowBytes),
@@ -205,15 +225,19 @@ export class Lens {
           `binding limit of ${fmtBytes(maxBinding)}: use a smaller batch`,
       );
     }
-    const [translator, norm, unembed, crossEntropy, topk, opt] = await Promise.all([
+    const pu = options.positionUnembed;
+    if (pu?.mode === 'full') throw new RangeError('the full position-specific unembedding (ΔU_p) is not available yet; use bias');
+    const sets = [{ stride: blockStride(d), numGroups }, ...(pu ? [{ stride: positionBlockStride(pu.mode, V, d), numGroups: pu.positions }] : [])];
+    const [translator, norm, unembed, crossEntropy, topk, opt, positionUnembed] = await Promise.all([
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
       Unembed.create(gpu, V, d, dtype, maxBinding),
       CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K }),
       TopK.create(gpu, K),
-      AdamW.create(gpu, d, numGroups, adamw, maxBinding),
+      AdamW.createSets(gpu, sets, adamw, maxBinding),
+      pu ? PositionUnembed.create(gpu, pu.mode, V, d) : undefined,
     ]);
-    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, translator, norm, unembed, crossEntropy, topk, opt);
+    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, translator, norm, unembed, crossEntropy, topk, opt, positionUnembed, pu?.positions ?? 0);
   }
 
   /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
@@ -245,6 +269,16 @@ export class Lens {
         enc.copyBufferToBuffer(data.finalHidden, row * rowBytes, this.teacherBufs.x, slot * rowBytes, count * rowBytes);
       }
     }
+    if (this.positionUnembed) {
+      if (!data.positionIndex) throw new RangeError('the position-specific unembedding needs each row\'s position index');
+      const slotPosition = Int32Array.from(batch.rows, (row) => data.positionIndex![row]!);
+      const { slots, ranges } = positionSlots(slotPosition);
+      this.slotPositions = {
+        slotPosition: upload(this.gpu, 'slot positions', slotPosition),
+        slots: upload(this.gpu, 'slots by position', slots),
+        ranges,
+      };
+    }
   }
 
   /** The teacher's logits U · norm(final hidden) (or U · final hidden, already normed). */
@@ -265,6 +299,9 @@ export class Lens {
     this.translator.forward(pass, { x: this.x, params: this.params, y: this.y }, batch.ranges);
     this.norm.forward(pass, { y: this.y, gamma: this.head.gamma, z: this.z, rstd: this.rstd }, B);
     this.unembed.logits(pass, { z: this.z, U: this.head.U, logits: this.logits }, B);
+    if (this.positionUnembed) {
+      this.positionUnembed.addBias(pass, { params: this.positionState!.params, slotPosition: this.slotPositions!.slotPosition, logits: this.logits }, B);
+    }
     const teacher = this.teacherBufs ? this.encodeTeacher(pass, B) : undefined;
     this.crossEntropy.encode(
       pass,
@@ -279,6 +316,10 @@ export class Lens {
   encodeBackward(pass: GPUComputePassEncoder, batch: Batch): void {
     const B = this.checkBatch(batch);
     this.unembed.backward(pass, { dlogits: this.dlogits, U: this.head.U, dz: this.dz }, B);
+    if (this.positionUnembed) {
+      const { slots, ranges } = this.slotPositions!;
+      this.positionUnembed.biasGrad(pass, { dlogits: this.dlogits, positionSlots: slots, grad: this.positionState!.grad }, ranges);
+    }
     this.norm.backward(pass, { y: this.y, gamma: this.head.gamma, rstd: this.rstd, dz: this.dz, dy: this.dy }, B);
     this.translator.backward(pass, { dy: this.dy, x: this.x, grad: this.grad }, batch.ranges);
   }
@@ -286,7 +327,14 @@ export class Lens {
   /** Clip and AdamW over the present groups; advances their step counts. */
   encodeUpdate(pass: GPUComputePassEncoder, batch: Batch): void {
     const present = batch.ranges.map((r) => ({ group: r.group, step: ++this.steps[r.group]! }));
-    this.adamw.encode(pass, { param: this.params, grad: this.grad, m: this.m, v: this.v }, present);
+    const steps: SetStep[] = [{ buf: { param: this.params, grad: this.grad, m: this.m, v: this.v }, present }];
+    const ps = this.positionState;
+    if (ps) {
+      // Positions absent from the batch have no gradient and are not updated, like groups.
+      const presentPositions = this.slotPositions!.ranges.map((r) => ({ group: r.group, step: ++ps.steps[r.group]! }));
+      steps.push({ buf: { param: ps.params, grad: ps.grad, m: ps.m, v: ps.v }, present: presentPositions });
+    }
+    this.adamw.encodeSets(pass, steps);
   }
 
   /** Target rank and top-10 ids of each slot, from the logits of the last forward pass. */

@@ -5,9 +5,25 @@
 import { InputError } from '../data/errors.ts';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
 import { blockStride } from '../ops/groups.ts';
+import { positionBlockStride, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { groupName, tableOfGroups, type GroupInfo, type GroupTable } from './preset.ts';
 
-export function writeLensFile(path: string, table: GroupTable, d: number, blocks: Float32Array, metadata: Record<string, string> = {}): void {
+/** The position-specific unembedding: per position (ids in `positions`) a block of `stride`. */
+export interface PositionBlocks {
+  mode: PositionUnembedMode;
+  V: number;
+  positions: number[];
+  blocks: Float32Array;
+}
+
+export function writeLensFile(
+  path: string,
+  table: GroupTable,
+  d: number,
+  blocks: Float32Array,
+  metadata: Record<string, string> = {},
+  unembed?: PositionBlocks,
+): void {
   const stride = blockStride(d);
   const tensors: TensorOut[] = [];
   table.groups.forEach((g, i) => {
@@ -15,6 +31,16 @@ export function writeLensFile(path: string, table: GroupTable, d: number, blocks
     tensors.push({ name: `${groupName(g)}.weight`, dtype: 'F32', shape: [d, d], data: blocks.subarray(base, base + d * d) });
     tensors.push({ name: `${groupName(g)}.bias`, dtype: 'F32', shape: [d], data: blocks.subarray(base + d * d, base + d * d + d) });
   });
+  if (unembed) {
+    const { mode, V, positions } = unembed;
+    const pStride = positionBlockStride(mode, V, d);
+    const delta = mode === 'full' ? V * d : 0;
+    positions.forEach((p, q) => {
+      const base = q * pStride;
+      if (mode === 'full') tensors.push({ name: `unembed.${p}.delta`, dtype: 'F32', shape: [V, d], data: unembed.blocks.subarray(base, base + delta) });
+      tensors.push({ name: `unembed.${p}.bias`, dtype: 'F32', shape: [V], data: unembed.blocks.subarray(base + delta, base + delta + V) });
+    });
+  }
   writeSafetensors(path, tensors, {
     format: 'lensgpu',
     preset: table.preset,
@@ -30,6 +56,8 @@ export interface LensFile {
   d: number;
   blocks: Float32Array;
   metadata: Record<string, string>;
+  /** `unembed.{p}.bias` (and `.delta`) where the lens has a position-specific unembedding. */
+  unembed?: PositionBlocks;
 }
 
 /**
@@ -63,8 +91,33 @@ export function readLensFile(path: string): LensFile {
       blocks.set(file.readF32(`${name}.weight`), i * stride);
       blocks.set(file.readF32(`${name}.bias`), i * stride + d * d);
     });
-    return { table, d, blocks, metadata: file.metadata };
+    return { table, d, blocks, metadata: file.metadata, unembed: readPositionBlocks(file, d) };
   } finally {
     file.close();
   }
+}
+
+function readPositionBlocks(file: SafetensorsFile, d: number): PositionBlocks | undefined {
+  const positions = [...file.tensors.keys()]
+    .map((n) => /^unembed\.(\d+)\.bias$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+  if (!positions.length) return undefined;
+  const V = file.get(`unembed.${positions[0]}.bias`).shape[0]!;
+  const mode: PositionUnembedMode = file.has(`unembed.${positions[0]}.delta`) ? 'full' : 'bias';
+  const stride = positionBlockStride(mode, V, d);
+  const blocks = new Float32Array(positions.length * stride);
+  positions.forEach((p, q) => {
+    const delta = mode === 'full' ? V * d : 0;
+    const bias = file.get(`unembed.${p}.bias`);
+    if (bias.shape.length !== 1 || bias.shape[0] !== V) throw new InputError(`${file.path}: unembed.${p}.bias is [${bias.shape}], expected [${V}]`);
+    if (mode === 'full') {
+      const dt = file.get(`unembed.${p}.delta`);
+      if (dt.shape[0] !== V || dt.shape[1] !== d) throw new InputError(`${file.path}: unembed.${p}.delta is [${dt.shape}], expected [${V}, ${d}]`);
+      blocks.set(file.readF32(`unembed.${p}.delta`), q * stride);
+    }
+    blocks.set(file.readF32(`unembed.${p}.bias`), q * stride + delta);
+  });
+  return { mode, V, positions, blocks };
 }

@@ -1,4 +1,6 @@
-// AdamW with PyTorch's semantics and clip_grad_norm_ over the groups present in a batch.
+// AdamW with PyTorch's semantics and clip_grad_norm_ over the groups present in a batch, for
+// one or several parameter sets (translator blocks, position-unembedding blocks) whose
+// gradients share one global norm, as clip_grad_norm_ over all of a model's parameters.
 // The global norm is reduced on the GPU and the update reads its clip coefficient there, so a
 // step encodes sumsq → clip → update with no readback. Step counts are kept per group on the
 // host (each group's W and b are always updated together, so they share one count).
@@ -27,93 +29,128 @@ export interface PresentGroup {
   step: number;
 }
 
+/** Parameters in blocks of `stride` f32, one block per group (translators, positions, …). */
+export interface ParamSet {
+  stride: number;
+  numGroups: number;
+}
+
+/** One parameter set's buffers and the groups present in this step. */
+export interface SetStep {
+  buf: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer };
+  present: PresentGroup[];
+}
+
+interface SetLayout extends ParamSet {
+  chunks: number;
+  windows: Window[];
+}
+
 export class AdamW {
-  readonly stride: number;
-  readonly chunks: number;
-  readonly windows: Window[];
   /** (norm, coef) of the last encoded step: read it back only when a caller wants the norm. */
   readonly clipState: GPUBuffer;
   private partial: GPUBuffer;
+  private sets: SetLayout[];
 
   private constructor(
     private gpu: Gpu,
-    readonly d: number,
-    readonly numGroups: number,
+    sets: ParamSet[],
     readonly config: AdamWConfig,
     private sumsqPipe: GPUComputePipeline,
     private clipPipe: GPUComputePipeline,
     private updatePipe: GPUComputePipeline,
     maxBinding: number,
   ) {
-    this.stride = blockStride(d);
-    this.chunks = Math.ceil(this.stride / CHUNK);
-    this.windows = bindingWindows(numGroups, this.stride * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
+    this.sets = sets.map((set) => ({
+      ...set,
+      chunks: Math.ceil(set.stride / CHUNK),
+      windows: bindingWindows(set.numGroups, set.stride * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment),
+    }));
     this.clipState = createBuffer(gpu, 'adamw clip state', 8);
-    this.partial = createBuffer(gpu, 'adamw norm partials', numGroups * this.chunks * 4);
+    this.partial = createBuffer(gpu, 'adamw norm partials', this.sets.reduce((n, set) => n + set.numGroups * set.chunks, 0) * 4);
   }
 
-  static async create(gpu: Gpu, d: number, numGroups: number, config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
+  /** AdamW over translator blocks of blockStride(d) (one parameter set). */
+  static create(gpu: Gpu, d: number, numGroups: number, config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
+    return AdamW.createSets(gpu, [{ stride: blockStride(d), numGroups }], config, maxBinding);
+  }
+
+  /** AdamW over several parameter sets whose gradients are clipped by one global norm. */
+  static async createSets(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
     const [s, c, u] = await Promise.all([
       pipeline(gpu, 'adamw', 'sumsq', { SUMSQ: true, CLIP: false, UPDATE: false }),
       pipeline(gpu, 'adamw', 'clip', { SUMSQ: false, CLIP: true, UPDATE: false }),
       pipeline(gpu, 'adamw', 'update', { SUMSQ: false, CLIP: false, UPDATE: true }),
     ]);
-    return new AdamW(gpu, d, numGroups, config, s, c, u, maxBinding);
+    return new AdamW(gpu, sets, config, s, c, u, maxBinding);
+  }
+
+  get stride(): number {
+    return this.sets[0]!.stride;
+  }
+
+  get windows(): Window[] {
+    return this.sets[0]!.windows;
   }
 
   /** Clips the present groups' gradients by their global norm and applies one AdamW step to them. */
-  encode(
-    pass: GPUComputePassEncoder,
-    buf: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer },
-    present: PresentGroup[],
-  ): void {
-    if (present.length === 0) return;
-    const sorted = [...present].sort((a, b) => a.group - b.group);
+  encode(pass: GPUComputePassEncoder, buf: SetStep['buf'], present: PresentGroup[]): void {
+    this.encodeSets(pass, [{ buf, present }]);
+  }
+
+  /** One step over every parameter set (steps[i] for set i): one global norm, then the updates. */
+  encodeSets(pass: GPUComputePassEncoder, steps: SetStep[]): void {
+    if (steps.length !== this.sets.length) throw new RangeError(`adamw: ${steps.length} parameter sets given, ${this.sets.length} expected`);
+    if (steps.every((st) => st.present.length === 0)) return;
     const { lr, weightDecay, beta1, beta2, eps, maxNorm } = this.config;
-    // Per group, as torch.optim.AdamW computes them in Python floats.
-    const table = new ArrayBuffer(sorted.length * 16);
-    const view = new DataView(table);
-    sorted.forEach((p, i) => {
-      view.setUint32(i * 16, p.group, true);
-      view.setFloat32(i * 16 + 4, lr / (1 - beta1 ** p.step), true);
-      view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
-    });
-    const presentBuf = upload(this.gpu, 'adamw present groups', new Uint8Array(table));
-
-    const slices = this.windows
-      .map((w) => {
-        const [lo, hi] = inGroupWindow(sorted, w.first, w.first + w.count);
-        return { w, lo, hi };
-      })
-      .filter((s) => s.hi > s.lo);
     const bind = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
+    const prepared = steps.map((st, k) => {
+      const set = this.sets[k]!;
+      const sorted = [...st.present].sort((a, b) => a.group - b.group);
+      // Per group, as torch.optim.AdamW computes them in Python floats.
+      const table = new ArrayBuffer(Math.max(1, sorted.length) * 16);
+      const view = new DataView(table);
+      sorted.forEach((p, i) => {
+        view.setUint32(i * 16, p.group, true);
+        view.setFloat32(i * 16 + 4, lr / (1 - beta1 ** p.step), true);
+        view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
+      });
+      const presentBuf = upload(this.gpu, 'adamw present groups', new Uint8Array(table));
+      const slices = set.windows
+        .map((w) => {
+          const [lo, hi] = inGroupWindow(sorted, w.first, w.first + w.count);
+          return { w, lo, hi };
+        })
+        .filter((sl) => sl.hi > sl.lo);
+      return { set, st, sorted, presentBuf, slices };
+    });
 
-    for (const { w, lo, hi } of slices) {
-      const u = uniform(this.gpu, 'adamw sumsq', params(this.stride, w.first, lo, this.chunks));
-      const bg = bindGroup(this.gpu, this.sumsqPipe, [u, bind(buf.grad, w), presentBuf, this.partial]);
-      dispatch(this.gpu, pass, this.sumsqPipe, bg, this.chunks, hi - lo);
+    // Each set's partial sums follow the previous set's present ones, so the clip sums one
+    // contiguous run of exactly this step's partials.
+    let partials = 0;
+    for (const { set, st, sorted, presentBuf, slices } of prepared) {
+      for (const { w, lo, hi } of slices) {
+        const u = uniform(this.gpu, 'adamw sumsq', params(set.stride, w.first, lo, set.chunks, partials));
+        const bg = bindGroup(this.gpu, this.sumsqPipe, [u, bind(st.buf.grad, w), presentBuf, this.partial]);
+        dispatch(this.gpu, pass, this.sumsqPipe, bg, set.chunks, hi - lo);
+      }
+      partials += sorted.length * set.chunks;
     }
     {
-      const u = uniform(this.gpu, 'adamw clip', params(sorted.length * this.chunks, { f32: maxNorm }));
+      const u = uniform(this.gpu, 'adamw clip', params(partials, { f32: maxNorm }));
       const bg = bindGroup(this.gpu, this.clipPipe, [u, this.partial, this.clipState]);
       dispatch(this.gpu, pass, this.clipPipe, bg, 1);
     }
-    for (const { w, lo, hi } of slices) {
-      const u = uniform(
-        this.gpu,
-        'adamw update',
-        params(this.stride, w.first, lo, 0, { f32: 1 - lr * weightDecay }, { f32: beta1 }, { f32: 1 - beta1 }, { f32: beta2 }, { f32: 1 - beta2 }, { f32: eps }),
-      );
-      const bg = bindGroup(this.gpu, this.updatePipe, [
-        u,
-        bind(buf.grad, w),
-        presentBuf,
-        this.clipState,
-        bind(buf.param, w),
-        bind(buf.m, w),
-        bind(buf.v, w),
-      ]);
-      dispatch(this.gpu, pass, this.updatePipe, bg, this.chunks, hi - lo);
+    for (const { set, st, presentBuf, slices } of prepared) {
+      for (const { w, lo, hi } of slices) {
+        const u = uniform(
+          this.gpu,
+          'adamw update',
+          params(set.stride, w.first, lo, 0, { f32: 1 - lr * weightDecay }, { f32: beta1 }, { f32: 1 - beta1 }, { f32: beta2 }, { f32: 1 - beta2 }, { f32: eps }),
+        );
+        const bg = bindGroup(this.gpu, this.updatePipe, [u, bind(st.buf.grad, w), presentBuf, this.clipState, bind(st.buf.param, w), bind(st.buf.m, w), bind(st.buf.v, w)]);
+        dispatch(this.gpu, pass, this.updatePipe, bg, set.chunks, hi - lo);
+      }
     }
   }
 

@@ -32,6 +32,8 @@ export interface CheckpointTensors {
   bestAnyRank?: Uint32Array;
   /** With state.partial: the epoch's per-sample training losses so far (epoch order). */
   partialLosses?: Float32Array;
+  /** The position-specific unembedding's blocks, AdamW moments and step counts. */
+  position?: { params: Float32Array; m: Float32Array; v: Float32Array; steps: Uint32Array };
 }
 
 export function writeCheckpoint(path: string, fingerprint: string, state: RunState, t: CheckpointTensors): void {
@@ -45,13 +47,21 @@ export function writeCheckpoint(path: string, fingerprint: string, state: RunSta
       { name: 'best.val_loss', dtype: 'F32', shape: [t.bestLoss.length], data: t.bestLoss },
       { name: 'best.rank', dtype: 'I32', shape: [t.bestRank.length], data: new Int32Array(t.bestRank.buffer, t.bestRank.byteOffset, t.bestRank.length) },
       ...(t.bestAnyRank ? [{ name: 'best.any_rank', dtype: 'I32' as const, shape: [t.bestAnyRank.length], data: new Int32Array(t.bestAnyRank.buffer, t.bestAnyRank.byteOffset, t.bestAnyRank.length) }] : []),
+      ...(t.position
+        ? [
+            { name: 'position.params', dtype: 'F32' as const, shape: [t.position.params.length], data: t.position.params },
+            { name: 'position.adamw.m', dtype: 'F32' as const, shape: [t.position.m.length], data: t.position.m },
+            { name: 'position.adamw.v', dtype: 'F32' as const, shape: [t.position.v.length], data: t.position.v },
+            { name: 'position.adamw.steps', dtype: 'I32' as const, shape: [t.position.steps.length], data: new Int32Array(t.position.steps) },
+          ]
+        : []),
       ...(t.partialLosses ? [{ name: 'partial.train_loss', dtype: 'F32' as const, shape: [t.partialLosses.length], data: t.partialLosses }] : []),
     ],
     { format: 'lensgpu-checkpoint', run: fingerprint, state: JSON.stringify(state) },
   );
 }
 
-export function readCheckpoint(path: string, fingerprint: string, paramCount: number, trainCount: number, testCount: number) {
+export function readCheckpoint(path: string, fingerprint: string, paramCount: number, trainCount: number, testCount: number, positionCount = 0) {
   const file = SafetensorsFile.open(path);
   try {
     if (file.metadata.format !== 'lensgpu-checkpoint') throw new InputError(`${path}: not a lensgpu checkpoint`);
@@ -78,6 +88,7 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
       bestLoss,
       bestRank: Uint32Array.from(file.readInt('best.rank')),
       bestAnyRank: file.has('best.any_rank') ? Uint32Array.from(file.readInt('best.any_rank')) : undefined,
+      position: positionCount ? readPosition(file, positionCount) : undefined,
       partialLosses,
     };
   } finally {
@@ -91,4 +102,10 @@ function diffKeys(a: any, b: any, prefix = ''): string[] {
   }
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   return [...keys].flatMap((k) => diffKeys(a[k], b[k], prefix ? `${prefix}.${k}` : k));
+}
+
+function readPosition(file: SafetensorsFile, count: number) {
+  const params = file.readF32('position.params');
+  if (params.length !== count) throw new InputError(`${file.path}: ${params.length} position-unembedding parameters, expected ${count}`);
+  return { params, m: file.readF32('position.adamw.m'), v: file.readF32('position.adamw.v'), steps: new Uint32Array(file.readInt('position.adamw.steps')) };
 }

@@ -37,17 +37,28 @@ export async function evaluateLensFile(
   const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
   const headGpu = uploadHead(gpu, head);
   const K = test.multi?.K ?? 1;
-  const data = uploadData(gpu, 'test', test, K, loss.kl);
+  const pu = lensFile.unembed;
+  let positionIndex: Int32Array | undefined;
+  if (pu) {
+    const index = new Map(pu.positions.map((p, q) => [p, q]));
+    const at = test.position.findIndex((p) => !index.has(p));
+    if (at >= 0) throw new InputError(`${test.source}: sample ${at} is at position ${test.position[at]}, which ${lensPath} has no unembedding for (it has ${pu.positions.join(',')})`);
+    if (pu.V !== head.V) throw new InputError(`${lensPath}: its position unembedding has V = ${pu.V}, the head ${head.V}`);
+    positionIndex = Int32Array.from(test.position, (p) => index.get(p)!);
+  }
+  const data = { ...uploadData(gpu, 'test', test, K, loss.kl), positionIndex };
   const lens = await Lens.create(gpu, headGpu, {
     numGroups: lensFile.table.groups.length,
     maxBatch: batch,
     K,
     teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
+    positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length },
     adamw: SEED_ADAMW,
   });
   const evaluator = new Evaluator(gpu, data, groupOf, batch);
   try {
     lens.setParams(lensFile.blocks);
+    if (pu) writeBuffer(gpu, lens.positionState!.params, pu.blocks);
     if (test.targetsFromTeacher) {
       const ids = await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, groupOf, batch));
       writeBuffer(gpu, data.targets, ids);

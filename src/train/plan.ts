@@ -7,6 +7,7 @@ import { fmtBytes } from '../gpu/buffers.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
 import { lensMemory } from '../lens/lens.ts';
 import { blockStride } from '../ops/groups.ts';
+import { positionBlockStride, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import type { HeadDtype } from '../ops/unembed.ts';
 
 export interface PlanInputs {
@@ -22,6 +23,8 @@ export interface PlanInputs {
   K?: number;
   /** The KL loss: final hidden states on the GPU and the teacher's logits. */
   teacher?: boolean;
+  /** A position-specific unembedding over `positions` positions. */
+  positionUnembed?: { mode: PositionUnembedMode; positions: number };
 }
 
 export interface PlanItem {
@@ -49,6 +52,13 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
       bytes,
       largest: name.startsWith('AdamW') ? state : name.includes('logits') ? bytes / 2 : bytes,
     })),
+    ...(p.positionUnembed
+      ? [{
+          name: `position unembedding (${p.positionUnembed.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}; gradients, AdamW moments)`,
+          bytes: 4 * p.positionUnembed.positions * positionBlockStride(p.positionUnembed.mode, V, d) * 4,
+          largest: p.positionUnembed.positions * positionBlockStride(p.positionUnembed.mode, V, d) * 4,
+        }]
+      : []),
     ...(p.teacher ? [{ name: 'teacher (final hidden, normed, logits)', bytes: (2 * p.maxBatch * d + p.maxBatch * V) * 4, largest: p.maxBatch * V * 4 }] : []),
   ];
 }

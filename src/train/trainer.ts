@@ -25,6 +25,7 @@ import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
+import { positionBlockStride, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
 import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
@@ -57,6 +58,8 @@ export interface TrainSettings {
   loss?: 'kl';
   /** With the KL loss: final_hidden is already through the final norm. */
   finalNormed?: boolean;
+  /** A position-specific unembedding trained with the translators: c_p (bias), ΔU_p and c_p (full). */
+  positionUnembed?: PositionUnembedMode;
 }
 
 export const SEED_SETTINGS: Omit<TrainSettings, 'preset' | 'criticalLayers'> = {
@@ -134,10 +137,13 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const G = table.groups.length;
   const groupOfTrain = groupsOf(train, table);
   const groupOfTest = groupsOf(test, table);
-  const params = parameterCount(G, d);
+  const pu = s.positionUnembed ? { mode: s.positionUnembed, positions: table.positions.length } : undefined;
+  const positionSize = pu ? pu.positions * positionBlockStride(pu.mode, V, d) : 0;
+  const params = parameterCount(G, d) + (s.positionUnembed ? table.positions.length * V * (s.positionUnembed === 'full' ? d + 1 : 1) : 0);
   // Targets a sample: 1, or the most any row of either set carries.
   const K = Math.max(train.multi?.K ?? 1, test.multi?.K ?? 1);
   const kl = s.loss === 'kl';
+  if (s.positionUnembed === 'full') throw new InputError('--position-unembed full (ΔU_p) is not available yet; --position-unembed bias trains c_p');
   for (const ds of [train, test]) {
     if (kl && !ds.finalHidden) throw new InputError(`${ds.source}: --loss kl needs 'final_hidden' [N, d], the model's last hidden state of each sample`);
     if (!kl && ds.targetsFromTeacher) throw new InputError(`${ds.source}: no 'target' or 'targets'; with only 'final_hidden', train with --loss kl`);
@@ -150,7 +156,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   let restored: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
   if (inputs.resume) {
     if (!existsSync(checkpointPath)) throw new InputError(`${out}: no checkpoint.safetensors to resume from`);
-    restored = readCheckpoint(checkpointPath, fingerprint, G * blockStride(d), train.count, test.count);
+    restored = readCheckpoint(checkpointPath, fingerprint, G * blockStride(d), train.count, test.count, positionSize);
     state = restored.state;
   } else if (!inputs.overwrite && RUN_FILES.some((f) => existsSync(join(out, f)))) {
     throw new InputError(`${out} already holds a run: pass --resume to continue it, --overwrite to replace it, or choose another --out`);
@@ -161,7 +167,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   if (evalBatch * V * 4 > gpu.maxBinding) {
     throw new InputError(`a batch of ${evalBatch} rows × V ${V} logits (${fmtBytes(evalBatch * V * 4)}) exceeds this device's binding limit of ${fmtBytes(gpu.maxBinding)}: use a smaller --batch-size (at most ${Math.floor(gpu.maxBinding / (V * 4))})`);
   }
-  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl };
+  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl, positionUnembed: pu };
   const plan = memoryPlan(planInputs);
   print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
   print(`trainable parameters: ${params.toLocaleString('en-US')}`);
@@ -181,11 +187,17 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       const headGpu = uploadHead(gpu, head);
       const trainGpu = uploadData(gpu, 'train', train, K, kl);
       const testGpu = uploadData(gpu, 'test', test, K, kl);
+      if (pu) {
+        const index = new Map(table.positions.map((p, q) => [p, q]));
+        trainGpu.positionIndex = Int32Array.from(train.position, (p) => index.get(p)!);
+        testGpu.positionIndex = Int32Array.from(test.position, (p) => index.get(p)!);
+      }
       const lens = await Lens.create(gpu, headGpu, {
         numGroups: G,
         maxBatch: evalBatch,
         K,
         teacher: kl ? { normed: Boolean(s.finalNormed) } : undefined,
+        positionUnembed: pu,
         adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
       });
       const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
@@ -209,6 +221,13 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       writeBuffer(gpu, lens.m, restored.m);
       writeBuffer(gpu, lens.v, restored.v);
       lens.steps.set(restored.steps);
+      const ps = lens.positionState;
+      if (ps && restored.position) {
+        writeBuffer(gpu, ps.params, restored.position.params);
+        writeBuffer(gpu, ps.m, restored.position.m);
+        writeBuffer(gpu, ps.v, restored.position.v);
+        ps.steps.set(restored.position.steps);
+      }
       if (state.bestEpoch) best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank };
       if (restored.partialLosses) writeBuffer(gpu, trainLoss, restored.partialLosses);
       const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
@@ -227,6 +246,12 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       const size = G * blockStride(d);
       writeCheckpoint(checkpointPath, fingerprint, { ...state, partial }, {
         params: await readF32(gpu, lens.params, size),
+        position: lens.positionState && {
+          params: await readF32(gpu, lens.positionState.params, positionSize),
+          m: await readF32(gpu, lens.positionState.m, positionSize),
+          v: await readF32(gpu, lens.positionState.v, positionSize),
+          steps: lens.positionState.steps,
+        },
         m: await readF32(gpu, lens.m, size),
         v: await readF32(gpu, lens.v, size),
         steps: lens.steps,
@@ -327,7 +352,8 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
           best = results;
           note = 'best';
           const blocks = await readF32(gpu, lens.params, G * blockStride(d));
-          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) });
+          const unembed = pu && { mode: pu.mode, V, positions: table.positions, blocks: await readF32(gpu, lens.positionState!.params, positionSize) };
+          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
         } else {
           state.sinceBest++;
           note = `no improvement (${state.sinceBest}/${s.patience})`;

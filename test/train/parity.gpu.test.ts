@@ -59,6 +59,7 @@ async function parity(name: string) {
         ...(m.targets ? { targets: m.targets } : {}),
         ...(m.assign ? { assign: m.assign } : {}),
         ...(m.loss === 'kl' ? { loss: 'kl' as const, finalNormed: Boolean(m.final_normed) } : {}),
+        ...(m.position_unembed ? { positionUnembed: m.position_unembed } : {}),
       },
     });
     const N = testSet.count;
@@ -88,6 +89,15 @@ async function parity(name: string) {
     const atol = m.data === '_tiny' ? 2e-5 : 2e-7 * steps;
     expectClose(`${name} best W`, W, fx.f32('W'), { atol, rtol: 1e-4 });
     expectClose(`${name} best b`, b, fx.f32('b'), { atol, rtol: 1e-4 });
+    if (fx.has('c')) {
+      // The position-specific vocabulary bias c_p, one block per position.
+      const pu = lens.unembed!;
+      const V = pu.V;
+      const stride = pu.blocks.length / pu.positions.length;
+      const c = new Float32Array(pu.positions.length * V);
+      pu.positions.forEach((_, q) => c.set(pu.blocks.subarray(q * stride, q * stride + V), q * V));
+      expectClose(`${name} best c_p`, c, fx.f32('c'), { atol, rtol: 1e-4 });
+    }
     // Per-sample results of the best epoch, in file order.
     const results = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
     assert.is(results.best_epoch, m.best_epoch);
@@ -110,6 +120,7 @@ test('lite, seeded shuffle, batch 20 (last batch smaller)', () => parity('parity
 test('--targets all: 4 weighted targets a row (padding, a repeated token, zero weights), any-k', () => parity('parity_targets_all'));
 test('--assign uniform --targets all: every token of each chain-of-thought chunk', () => parity('parity_assign_uniform'));
 test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out', () => parity('parity_assign_weights'));
+test('--position-unembed bias: c_p trained with the translators (shuffled, batch 20: positions sit out)', () => parity('parity_unembed_bias'));
 test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', () => parity('parity_kl'));
 test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', () => parity('parity_kl_normed'));
 
