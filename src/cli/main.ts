@@ -7,13 +7,13 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
-import { prepareTargets } from '../data/assign.ts';
+import { assignTargets, prepareTargets } from '../data/assign.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
 import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
-import { writeFileAtomic, writeSafetensors } from '../data/safetensors.ts';
-import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
+import { writeFileAtomic, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
+import { COT_SPLIT, DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
 import { f16Bits } from '../ops/f16.ts';
 import type { HeadDtype } from '../ops/unembed.ts';
@@ -223,7 +223,11 @@ program
   .option('--train-per-layer <n>', 'training samples per layer (a multiple of the positions)', int(1))
   .option('--test-per-layer <n>', 'test samples per layer', int(1))
   .option('--seed <n>', 'generator seed', int(0))
+  .option('--multi <K>', "also write 'targets' / 'target_weights': up to K tokens of each sample's chain-of-thought chunk, equally weighted", int(1))
+  .option('--final', "also write 'final_hidden' (the clean state each sample's hidden states distort)")
+  .option('--cot', "also write 'cot', 'cot_example' and 'example' (chains of thought planted with the split 1,1,2,2,1,1)")
   .action((o) => {
+    if (o.multi > 64) throw new InputError(`--multi ${o.multi}: at most 64 targets a sample`);
     const base = o.shape === 'seed' ? SEED_SHAPE : DEMO_SHAPE;
     const shape: SynthShape = {
       layers: o.layers ?? base.layers,
@@ -241,12 +245,37 @@ program
     const head = synthHead(shape);
     const { train, test } = synthData(shape, head);
     mkdirSync(o.out, { recursive: true });
-    const data = (ds: Dataset) => [
-      { name: 'hidden', dtype: 'F32' as const, shape: [ds.count, ds.d], data: ds.hidden },
-      { name: 'layer', dtype: 'I32' as const, shape: [ds.count], data: ds.layer },
-      { name: 'position', dtype: 'I32' as const, shape: [ds.count], data: ds.position },
-      { name: 'target', dtype: 'I32' as const, shape: [ds.count], data: ds.target },
-    ];
+    const data = (ds: Dataset): TensorOut[] => {
+      const out: TensorOut[] = [
+        { name: 'hidden', dtype: 'F32', shape: [ds.count, ds.d], data: ds.hidden },
+        { name: 'layer', dtype: 'I32', shape: [ds.count], data: ds.layer },
+        { name: 'position', dtype: 'I32', shape: [ds.count], data: ds.position },
+        { name: 'target', dtype: 'I32', shape: [ds.count], data: ds.target },
+      ];
+      if (o.multi) {
+        const { data: all } = assignTargets(ds, { kind: 'weights', weights: Array.from({ length: shape.positions }, (_, p) => COT_SPLIT[p % COT_SPLIT.length]!) }, 'all', shape.positions);
+        if (all.count !== ds.count) throw new InputError(`--multi: with ${shape.positions} positions some chains of thought leave a position without tokens; use fewer --positions`);
+        const K = o.multi as number;
+        const ids = new Int32Array(ds.count * K).fill(-1);
+        const weights = new Float32Array(ds.count * K);
+        const m = all.multi ?? { K: 1, ids: all.target, weights: new Float32Array(all.count).fill(1) };
+        for (let r = 0; r < ds.count; r++) {
+          const n = Math.min(K, m.K - m.ids.subarray(r * m.K, (r + 1) * m.K).filter((t) => t < 0).length);
+          for (let k = 0; k < n; k++) [ids[r * K + k], weights[r * K + k]] = [m.ids[r * m.K + k]!, 1 / n];
+        }
+        out.push({ name: 'targets', dtype: 'I32', shape: [ds.count, K], data: ids }, { name: 'target_weights', dtype: 'F32', shape: [ds.count, K], data: weights });
+      }
+      if (o.final) out.push({ name: 'final_hidden', dtype: 'F32', shape: [ds.count, ds.d], data: ds.finalHidden! });
+      if (o.cot) {
+        const c = ds.cot!;
+        out.push(
+          { name: 'example', dtype: 'I32', shape: [ds.count], data: ds.example! },
+          { name: 'cot', dtype: 'I32', shape: [c.example.length, c.T], data: c.tokens },
+          { name: 'cot_example', dtype: 'I32', shape: [c.example.length], data: c.example },
+        );
+      }
+      return out;
+    };
     writeSafetensors(join(o.out, 'train.safetensors'), data(train), { synth: JSON.stringify(shape) });
     writeSafetensors(join(o.out, 'test.safetensors'), data(test), { synth: JSON.stringify(shape) });
     writeSafetensors(

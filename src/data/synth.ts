@@ -7,8 +7,19 @@
 // a low-rank distortion and an offset per (layer, position), plus noise that is larger at
 // position 0 and in early layers. The right translator undoes the distortion and the offset;
 // the identity lens (W = 0, b = 0) is distracted by them, so training has something to find.
+//
+// Each problem also has a chain of thought (`cot`, 8 to 16 tokens) built around its targets:
+// split by the weights COT_SPLIT (more tokens to positions 2–3), position p's chunk starts
+// with its target. So `--assign weights:1,1,2,2,1,1` recovers the planted targets exactly,
+// and the uniform split mostly does not. `final_hidden` is the clean state y* (the model's
+// own last hidden state), and `example` the problem id. None of them changes the hidden
+// states or targets above.
+import { chunkBounds } from './assign.ts';
 import { hash32, uniformF32, uniformInt } from './counterRng.ts';
 import type { Dataset } from './dataset.ts';
+
+/** The split the chains of thought are planted with (one weight per position, cycled). */
+export const COT_SPLIT = [1, 1, 2, 2, 1, 1];
 
 export interface SynthShape {
   layers: number;
@@ -79,9 +90,11 @@ export function synthData(shape: SynthShape, head: SynthHead): { train: Dataset;
   const make = (split: number, problems: number): Dataset => {
     const N = L * problems * P;
     const hidden = new Float32Array(N * d);
+    const finalHidden = new Float32Array(N * d);
     const layer = new Int32Array(N);
     const position = new Int32Array(N);
     const target = new Int32Array(N);
+    const example = new Int32Array(N);
     const targets = uniformInt(mix(seed, 20, split), problems * P, V);
     const clean = new Float32Array(problems * P * d);
     for (let q = 0; q < problems * P; q++) {
@@ -115,10 +128,38 @@ export function synthData(shape: SynthShape, head: SynthHead): { train: Dataset;
           layer[row] = l;
           position[row] = p;
           target[row] = targets[q]!;
+          example[row] = split * 1_000_000 + e;
+          finalHidden.set(y, row * d);
         }
       }
     }
-    return { source: `synthetic ${split ? 'test' : 'train'} set (seed ${seed})`, count: N, d, hidden, layer, position, target };
+    return {
+      source: `synthetic ${split ? 'test' : 'train'} set (seed ${seed})`,
+      count: N,
+      d,
+      hidden,
+      layer,
+      position,
+      target,
+      finalHidden,
+      example,
+      cot: chainsOfThought(split, problems, targets),
+    };
+  };
+  /** Problem e's chain of thought: chunks split by COT_SPLIT, each starting with its target. */
+  const chainsOfThought = (split: number, problems: number, targets: Int32Array) => {
+    const T = 16;
+    const tokens = new Int32Array(problems * T).fill(-1);
+    const lengths = uniformInt(mix(seed, 30, split), problems, T - 8 + 1);
+    const w = Array.from({ length: P }, (_, p) => COT_SPLIT[p % COT_SPLIT.length]!);
+    for (let e = 0; e < problems; e++) {
+      const n = 8 + lengths[e]!;
+      const bounds = chunkBounds(n, w);
+      const filler = uniformInt(mix(seed, 31 + 10 * split, e), n, V);
+      for (let i = 0; i < n; i++) tokens[e * T + i] = filler[i]!;
+      for (let p = 0; p < P; p++) if (bounds[p + 1]! > bounds[p]!) tokens[e * T + bounds[p]!] = targets[e * P + p]!;
+    }
+    return { T, tokens, example: Int32Array.from({ length: problems }, (_, e) => split * 1_000_000 + e) };
   };
   return { train: make(0, trainProblems), test: make(1, testProblems) };
 }

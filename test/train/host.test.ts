@@ -1,7 +1,8 @@
 // Host-side pieces of training: the shuffle, metrics, synthetic data. No GPU.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { synthData, synthHead } from '../../src/data/synth.ts';
+import { assignTargets, parseAssignment } from '../../src/data/assign.ts';
+import { COT_SPLIT, synthData, synthHead } from '../../src/data/synth.ts';
 import { breakdown } from '../../src/train/metrics.ts';
 import { shuffled } from '../../src/train/trainer.ts';
 
@@ -39,6 +40,19 @@ test('synthetic data: seeded, every (layer, position) covered, targets shared ac
   const again = synthData(shape, synthHead(shape));
   assert.equal([...again.train.hidden], [...train.hidden]);
   assert.not.equal([...held.hidden.subarray(0, 8)], [...train.hidden.subarray(0, 8)]);
+});
+
+test('synthetic chains of thought: the planted split recovers every target, the uniform one mostly not', () => {
+  const shape = { layers: 2, positions: 6, d: 8, V: 500, trainPerLayer: 60, testPerLayer: 12, seed: 3 };
+  const { train } = synthData(shape, synthHead(shape));
+  const planted = assignTargets(train, parseAssignment(`weights:${COT_SPLIT.join(',')}`), 'first', 6);
+  assert.is(planted.dropped, 0);
+  assert.equal([...planted.data.target], [...train.target]);
+  const uniform = assignTargets(train, parseAssignment('uniform'), 'first', 6);
+  const same = uniform.data.target.filter((t, i) => t === train.target[i]).length;
+  assert.ok(same < 0.7 * train.count, `${same} of ${train.count} uniform targets equal the planted ones`);
+  assert.ok(same > 0.2 * train.count, 'positions 0 and 1 mostly agree');
+  assert.equal([...train.finalHidden!.subarray(0, 8)], [...train.finalHidden!.subarray(6 * 10 * 8, 6 * 10 * 8 + 8)]); // layer 0 and 1 share y*
 });
 
 test.run();
