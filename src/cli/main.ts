@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
-import { assignTargets, prepareTargets } from '../data/assign.ts';
+import { assignTargets } from '../data/assign.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
@@ -20,7 +20,7 @@ import type { HeadDtype } from '../ops/unembed.ts';
 import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
-import { runSweep, sweepConfigs, type TrainingData } from '../train/sweep.ts';
+import { runSweep, sweepConfigs, withTargets, type TrainingData } from '../train/sweep.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
 import { inspect } from './inspect.ts';
 
@@ -52,6 +52,11 @@ const idList = (text: string) => {
   if (!ids.length || ids.some((s) => !/^\d+$/.test(s))) throw new InvalidArgumentError(`expected comma-separated layer ids like 6,9,14,15, got '${text}'`);
   return ids.map(Number);
 };
+
+const TARGETS_HELP = "with several targets a sample: the first, or all (default: all where the data has 'targets'; first with --assign)";
+const ASSIGN_HELP = "derive targets from each problem's chain of thought ('cot'): uniform, or weights:w0,w1,… (one per position)";
+const LOSS_HELP = "ce: cross-entropy against the targets; kl: KL to the model's own prediction from final_hidden";
+const UNEMBED_HELP = 'a position-specific unembedding trained with the lens: none, bias (c_p), full (ΔU_p and c_p)';
 
 const gpuOptions = (cmd: Command) =>
   cmd
@@ -96,7 +101,8 @@ trainingOptions(program.command('train').description('train a lens; with no data
   .option('--overwrite', 'replace the run already in --out')
   .action(async (o, cmd: Command) => {
     checkOutFlags(o);
-    const data = await loadTrainingData(o, cmd);
+    const data = withTargets(await loadTrainingData(o, cmd), { assign: o.assign, targets: o.targets }, (l: string) => console.log(l));
+    o.targetMode = data.targetMode;
     const train = selectLayers(data.train, o.layers);
     const test = selectLayers(data.test, o.layers);
     const out = o.out ?? join('runs', `${data.demo ? 'demo' : o.preset}-${timestamp()}`);
@@ -130,6 +136,7 @@ trainingOptions(
   program
     .command('sweep')
     .description("train several configurations on the same data and compare them (the seed's experiment in one command)"),
+  true,
 )
   .option('--presets <names>', 'presets to train, comma-separated', presetList, ['baseline', 'lite', 'full'])
   .option('--layers-only <sets>', "also train lite on only these layers' samples, e.g. 15 (several sets: '15;14,15')", layerSets)
@@ -138,6 +145,7 @@ trainingOptions(
   .option('--overwrite', 'replace the sweep already in --out')
   .action(async (o, cmd: Command) => {
     checkOutFlags(o);
+    if (o.finalNormed && !o.loss.includes('kl')) throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const data = await loadTrainingData(o, cmd);
     const out = o.out ?? join('runs', `sweep-${timestamp()}`);
     const gpu = await openGpu(o);
@@ -147,8 +155,13 @@ trainingOptions(
         gpu,
         data,
         out,
-        configs: sweepConfigs(o.presets, o.layersOnly ?? []),
-        settings: trainSettings(o, 'lite', undefined),
+        configs: sweepConfigs(
+          { presets: o.presets, assign: o.assign ?? [undefined], targets: o.targets ?? [undefined], loss: o.loss, positionUnembed: o.positionUnembed },
+          o.layersOnly ?? [],
+          Boolean(o.oneAtATime),
+        ),
+        settings: trainSettings({ ...o, assign: undefined, targets: undefined, loss: 'ce', finalNormed: undefined, positionUnembed: 'none' }, 'lite', undefined),
+        finalNormed: Boolean(o.finalNormed),
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
@@ -297,9 +310,13 @@ program
   .option('--assign <rule>', "for data with a chain of thought: the chunk lengths this assignment gives each position (uniform, weights:w0,w1,…)", 'uniform')
   .action((file: string, o) => inspect(file, (l) => console.log(l), o.assign));
 
-/** Flags shared by train and sweep: data, head, GPU, and the optimisation settings. */
-function trainingOptions(cmd: Command): Command {
-  return gpuOptions(
+/**
+ * Flags shared by train and sweep: data, head, GPU, and the optimisation settings. In a
+ * sweep, --targets, --assign, --loss and --position-unembed take lists (axes).
+ */
+function trainingOptions(cmd: Command, axes = false): Command {
+  const withTargetFlags = axes ? axisOptions : singleTargetOptions;
+  return withTargetFlags(gpuOptions(
     headOptions(
       cmd
         .option('--train <file>', 'training data (safetensors: hidden, layer, position, target)')
@@ -317,13 +334,33 @@ function trainingOptions(cmd: Command): Command {
     .option('--no-shuffle', 'take training batches in file order')
     .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
     .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
-    .addOption(new Option('--targets <which>', "with several targets a sample: the first, or all (default: all where the data has 'targets'; first with --assign)").choices(['first', 'all']))
-    .option('--assign <rule>', "derive targets from each problem's chain of thought ('cot'): uniform, or weights:w0,w1,… (one per position)")
     .option('--allow-shared-examples', 'let train and test share problem ids (example)')
-    .addOption(lossOption())
     .option('--final-normed', "with --loss kl: final_hidden is already through the final norm (as Hugging Face's last hidden state)")
-    .addOption(new Option('--position-unembed <mode>', 'a position-specific unembedding trained with the lens: bias (c_p), full (ΔU_p and c_p)').choices(['none', 'bias', 'full']).default('none'))
-    .option('--quiet', 'no progress bar');
+    .option('--quiet', 'no progress bar'));
+}
+
+function singleTargetOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
+    .option('--assign <rule>', ASSIGN_HELP)
+    .addOption(lossOption())
+    .addOption(new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none'));
+}
+
+/** The sweep's axes: each flag takes a list ('uniform;weights:1,1,2,2,1,1' for --assign). */
+function axisOptions(cmd: Command): Command {
+  const choices = (allowed: string[]) => (text: string) => {
+    const values = text.split(',').map((v) => v.trim());
+    const bad = values.find((v) => !allowed.includes(v));
+    if (bad !== undefined) throw new InvalidArgumentError(`'${bad}' is not one of ${allowed.join(', ')}`);
+    return values;
+  };
+  return cmd
+    .option('--targets <list>', `${TARGETS_HELP}; a list: first,all`, choices(['first', 'all']))
+    .option('--assign <list>', `${ASSIGN_HELP}; several separated by ';'`, (text: string) => text.split(';').map((r) => r.trim()))
+    .option('--loss <list>', `${LOSS_HELP}; a list: ce,kl`, choices(['ce', 'kl']), ['ce'])
+    .option('--position-unembed <list>', `${UNEMBED_HELP}; a list: none,bias`, choices(['none', 'bias', 'full']), ['none'])
+    .option('--one-at-a-time', "vary one axis at a time from the first value of each (instead of every combination)");
 }
 
 function lossOption(): Option {
@@ -397,14 +434,6 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
     const trainIds = new Set(data.train.example);
     const at = data.test.example.findIndex((e) => trainIds.has(e));
     if (at >= 0) throw new InputError(`${data.test.source}: example[${at}] = ${data.test.example[at]} is also a training problem (train and test must not share problems; --allow-shared-examples to allow it)`);
-  }
-  // Targets: derived from the chain of thought (--assign), or the data's, first or all.
-  const prepared = prepareTargets(data.train, data.test, { assign: o.assign, targets: o.targets });
-  Object.assign(data, { train: prepared.train, test: prepared.test, dropped: prepared.dropped });
-  o.targetMode = prepared.mode;
-  if (prepared.dropped) {
-    const { train, test } = prepared.dropped;
-    console.log(`targets by --assign ${o.assign} (--targets ${prepared.mode}): ${train + test ? `${train.toLocaleString('en-US')} train and ${test.toLocaleString('en-US')} test samples left out (empty chunk)` : 'every sample has a target'}`);
   }
   return data;
 }

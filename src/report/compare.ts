@@ -16,6 +16,7 @@ export function compareMarkdown(runs: RunRecord[], title = 'Comparison'): string
   const ref = runs[0]!;
   const refBest = bestEpoch(ref.metrics);
   const out: string[] = [`## ${title}`, '', `Best epoch of each run; differences against **${ref.name}** in brackets (pp: percentage points).`, ''];
+  const withAny = runs.some((r) => bestEpoch(r.metrics)?.any1 !== undefined);
   const rows = runs.map((run, i) => {
     const b = bestEpoch(run.metrics);
     const d = (x: number | undefined, r: number | undefined, kind: 'pp' | 'loss') => (i === 0 ? '' : delta(x, r, kind));
@@ -28,10 +29,13 @@ export function compareMarkdown(runs: RunRecord[], title = 'Comparison'): string
       pct(b?.top1) + d(b?.top1, refBest?.top1, 'pp'),
       pct(b?.top5) + d(b?.top5, refBest?.top5, 'pp'),
       pct(b?.top10) + d(b?.top10, refBest?.top10, 'pp'),
+      ...(withAny ? [pct(b?.any1) + d(b?.any1, refBest?.any1, 'pp'), pct(b?.any10) + d(b?.any10, refBest?.any10, 'pp')] : []),
       duration(run.metrics.train_seconds),
     ];
   });
-  out.push(mdTable(['run', 'configuration', 'parameters', 'best epoch', 'val loss', 'top-1', 'top-5', 'top-10', 'training time'], rows, 'llrrrrrrr'));
+  const anyHeader = withAny ? ['any-1', 'any-10'] : [];
+  out.push(mdTable(['run', 'configuration', 'parameters', 'best epoch', 'val loss', 'top-1', 'top-5', 'top-10', ...anyHeader, 'training time'], rows, 'llrrrrrrr' + 'r'.repeat(anyHeader.length)));
+  if (withAny) out.push('', 'any-k: a sample counts when any of its targets ranks below k (runs with several targets a sample).');
 
   const positions = [...new Set(runs.flatMap((r) => r.metrics.per_position.map((p) => p.position)))].sort((a, b) => a - b);
   const at = (run: RunRecord, p: number) => run.metrics.per_position.find((x) => x.position === p);

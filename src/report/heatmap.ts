@@ -5,8 +5,8 @@
 import type { RunMetrics } from './run.ts';
 import { el, esc, inkOn, svgDocument, text, viridis } from './svg.ts';
 
-export type Metric = 'top1' | 'top5' | 'top10';
-const LABEL: Record<Metric, string> = { top1: 'top-1', top5: 'top-5', top10: 'top-10' };
+export type Metric = 'top1' | 'top5' | 'top10' | 'any1' | 'any10';
+const LABEL: Record<Metric, string> = { top1: 'top-1', top5: 'top-5', top10: 'top-10', any1: 'any-1', any10: 'any-10' };
 
 const CELL_W = 46;
 const CELL_H = 22;
@@ -15,7 +15,9 @@ const TOP = 84; // title, panel titles and position labels
 const GAP = 44; // between panels
 const BAR_H = 10;
 
-export function heatmapSvg(m: RunMetrics, title: string, metrics: Metric[] = ['top1', 'top5', 'top10']): string {
+/** The panels: top-1/5/10, and any-1/10 where samples have several targets. */
+export function heatmapSvg(m: RunMetrics, title: string, metrics?: Metric[]): string {
+  metrics ??= m.per_group.some((c) => c.any1 !== undefined) ? ['top1', 'top5', 'top10', 'any1', 'any10'] : ['top1', 'top5', 'top10'];
   const layers = [...new Set(m.per_group.map((c) => c.layer))].sort((a, b) => a - b);
   const positions = [...new Set(m.per_group.map((c) => c.position))].sort((a, b) => a - b);
   const cell = new Map(m.per_group.map((c) => [`${c.layer},${c.position}`, c]));
@@ -27,7 +29,8 @@ export function heatmapSvg(m: RunMetrics, title: string, metrics: Metric[] = ['t
 
   metrics.forEach((metric, k) => {
     const x0 = LEFT + k * (panelW + GAP);
-    const values = m.per_group.filter((c) => c.count > 0).map((c) => c[metric]);
+    const value = (c: RunMetrics['per_group'][number]) => c[metric] ?? 0;
+    const values = m.per_group.filter((c) => c.count > 0).map(value);
     // Each panel's scale runs from 0 to its largest value (rounded up to 10 %), so that the
     // differences between positions stay visible in top-1 as in top-10.
     const max = Math.max(0.1, Math.ceil(Math.max(0, ...values) * 10) / 10);
@@ -44,14 +47,14 @@ export function heatmapSvg(m: RunMetrics, title: string, metrics: Metric[] = ['t
           body.push(text(x + CELL_W / 2, y + CELL_H / 2 + 4, '–', { 'text-anchor': 'middle', 'font-size': 11, fill: '#555555' }));
           return;
         }
-        const t = c[metric] / max;
-        const hover = `layer ${l}, position ${p}: ${LABEL[metric]} ${(100 * c[metric]).toFixed(1)} % of ${c.count} samples, val loss ${c.val_loss.toFixed(4)}`;
+        const t = value(c) / max;
+        const hover = `layer ${l}, position ${p}: ${LABEL[metric]} ${(100 * value(c)).toFixed(1)} % of ${c.count} samples, val loss ${c.val_loss.toFixed(4)}`;
         body.push(
           el(
             'g',
-            { class: 'cell', 'data-metric': metric, 'data-layer': l, 'data-position': p, 'data-value': String(c[metric]) },
+            { class: 'cell', 'data-metric': metric, 'data-layer': l, 'data-position': p, 'data-value': String(value(c)) },
             el('rect', { x, y, width: CELL_W, height: CELL_H, fill: viridis(t), stroke: '#ffffff' }),
-            text(x + CELL_W / 2, y + CELL_H / 2 + 4, (100 * c[metric]).toFixed(1), { 'text-anchor': 'middle', 'font-size': 11, fill: inkOn(t) }),
+            text(x + CELL_W / 2, y + CELL_H / 2 + 4, (100 * value(c)).toFixed(1), { 'text-anchor': 'middle', 'font-size': 11, fill: inkOn(t) }),
             el('title', {}, esc(hover)),
           ),
         );

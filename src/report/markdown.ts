@@ -42,10 +42,15 @@ export function reportMarkdown(run: RunRecord): string {
   out.push('');
   const epochRows: (string | number)[][] = [];
   if (m.untrained) epochRows.push([0, '–', m.untrained.val_loss.toFixed(4), pct(m.untrained.top1), pct(m.untrained.top5), pct(m.untrained.top10), 'untrained']);
+  const withAny = m.epochs.some((e) => e.any1 !== undefined);
   for (const e of m.epochs) {
-    epochRows.push([e.epoch, e.train_loss.toFixed(4), e.val_loss.toFixed(4), pct(e.top1), pct(e.top5), pct(e.top10), e.epoch === m.best_epoch ? '**best**' : '']);
+    const any = withAny ? [pct(e.any1), pct(e.any5), pct(e.any10)] : [];
+    epochRows.push([e.epoch, e.train_loss.toFixed(4), e.val_loss.toFixed(4), pct(e.top1), pct(e.top5), pct(e.top10), ...any, e.epoch === m.best_epoch ? '**best**' : '']);
   }
-  out.push(mdTable(['epoch', 'train loss', 'val loss', 'top-1', 'top-5', 'top-10', ''], epochRows, 'rrrrrrl'));
+  if (withAny && m.untrained) epochRows[0]!.splice(6, 0, pct(m.untrained.any1), pct(m.untrained.any5), pct(m.untrained.any10));
+  const anyHeader = withAny ? ['any-1', 'any-5', 'any-10'] : [];
+  out.push(mdTable(['epoch', 'train loss', 'val loss', 'top-1', 'top-5', 'top-10', ...anyHeader, ''], epochRows, 'rrrrrr' + 'r'.repeat(anyHeader.length) + 'l'));
+  if (m.dropped) out.push('', `--assign left ${m.dropped.train.toLocaleString('en-US')} train and ${m.dropped.test.toLocaleString('en-US')} test samples out (their chunk of the chain of thought was empty).`);
   const cells = (r: { count: number; val_loss: number; top1: number; top5: number; top10: number }) => [r.count, r.val_loss.toFixed(4), pct(r.top1), pct(r.top5), pct(r.top10)];
   out.push('');
   out.push(`## By position (best epoch)`);

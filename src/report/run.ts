@@ -43,7 +43,7 @@ export interface RunMetrics {
 }
 
 export interface RunConfig {
-  settings: { preset?: string; layers?: number[]; criticalLayers?: number[] };
+  settings: { preset?: string; layers?: number[]; criticalLayers?: number[]; assign?: string; targets?: string; loss?: string; finalNormed?: boolean; positionUnembed?: string };
   preset?: string;
   groups?: number;
   layers?: number[];
@@ -97,6 +97,10 @@ export function describeRun(run: RunRecord): string {
   const parts = [preset];
   if (preset === 'lite' && Array.isArray(s.criticalLayers)) parts.push(`critical ${s.criticalLayers.join(',')}`);
   if (Array.isArray(s.layers)) parts.push(`layers ${s.layers.join(',')}`);
+  if (s.assign) parts.push(`assign ${s.assign}`);
+  if (s.targets) parts.push(`targets ${s.targets}`);
+  if (s.loss === 'kl') parts.push(`KL${s.finalNormed ? ' (final normed)' : ''}`);
+  if (s.positionUnembed) parts.push(`position unembedding ${s.positionUnembed}`);
   return parts.join(', ');
 }
 

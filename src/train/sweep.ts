@@ -3,12 +3,14 @@
 // — the seed's experiment (baseline, lite, full, layer 15 only) in one command.
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { prepareTargets, type TargetMode } from '../data/assign.ts';
 import { selectLayers, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { PresetName } from '../lens/preset.ts';
+import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { positionsSvg } from '../report/positions.ts';
 import { readRun } from '../report/run.ts';
@@ -30,14 +32,70 @@ export interface SweepConfig {
   name: string;
   preset: PresetName;
   layers?: number[];
+  assign?: string;
+  targets?: TargetMode;
+  loss?: 'ce' | 'kl';
+  positionUnembed?: 'none' | PositionUnembedMode;
 }
 
-/** One run per preset, then lite on each set of layers alone (the seed's "layer 15 only"). */
-export function sweepConfigs(presets: PresetName[], layersOnly: number[][]): SweepConfig[] {
-  return [
-    ...presets.map((preset) => ({ name: preset, preset })),
-    ...layersOnly.map((layers) => ({ name: `lite-layers-${layers.join('-')}`, preset: 'lite' as const, layers })),
-  ];
+/** The values of each axis a sweep runs over (the first value of each is the base). */
+export interface SweepAxes {
+  presets: PresetName[];
+  assign: (string | undefined)[];
+  targets: (TargetMode | undefined)[];
+  loss: ('ce' | 'kl')[];
+  positionUnembed: ('none' | PositionUnembedMode)[];
+}
+
+/**
+ * Every combination of the axes' values (or, `oneAtATime`, the base and each other value of
+ * one axis with the others at their first), then lite on each set of layers alone with the
+ * other axes at their first value (the seed's "layer 15 only").
+ */
+export function sweepConfigs(axes: SweepAxes, layersOnly: number[][], oneAtATime = false): SweepConfig[] {
+  type Point = Omit<SweepConfig, 'name' | 'layers'>;
+  const keys = ['preset', 'assign', 'targets', 'loss', 'positionUnembed'] as const;
+  const values: Record<(typeof keys)[number], readonly unknown[]> = {
+    preset: axes.presets,
+    assign: axes.assign,
+    targets: axes.targets,
+    loss: axes.loss,
+    positionUnembed: axes.positionUnembed,
+  };
+  const base = Object.fromEntries(keys.map((k) => [k, values[k][0]])) as unknown as Point;
+  let points: Point[];
+  if (oneAtATime) {
+    points = [base, ...keys.flatMap((k) => values[k].slice(1).map((v) => ({ ...base, [k]: v }) as Point))];
+  } else {
+    points = keys.reduce<Point[]>((acc, k) => acc.flatMap((pt) => values[k].map((v) => ({ ...pt, [k]: v }) as Point)), [base]);
+  }
+  const configs: SweepConfig[] = points.map((pt) => ({ ...pt, name: configName(pt) }));
+  for (const layers of layersOnly) configs.push({ ...base, preset: 'lite', layers, name: configName({ ...base, preset: 'lite' }, layers) });
+  return configs;
+}
+
+/** A folder name from the values that differ from the defaults: lite, lite-assign-weights-1-1-2-2-1-1-targets-all, … */
+function configName(c: Omit<SweepConfig, 'name' | 'layers'>, layers?: number[]): string {
+  const parts: string[] = [c.preset];
+  if (c.assign) parts.push(`assign-${c.assign.replace(/^weights:/, 'weights-')}`);
+  if (c.targets) parts.push(`targets-${c.targets}`);
+  if (c.loss === 'kl') parts.push('kl');
+  if (c.positionUnembed && c.positionUnembed !== 'none') parts.push(`unembed-${c.positionUnembed}`);
+  if (layers) parts.push(`layers-${layers.join('-')}`);
+  return parts.join('-').replace(/[^A-Za-z0-9.-]+/g, '-');
+}
+
+/**
+ * The targets a run trains on (see prepareTargets), with a line on what --assign left out.
+ * Returns the data with its targets and the mode they were taken with.
+ */
+export function withTargets(data: TrainingData, o: { assign?: string; targets?: TargetMode }, print: (line: string) => void): TrainingData & { targetMode?: TargetMode } {
+  const prepared = prepareTargets(data.train, data.test, o);
+  if (prepared.dropped) {
+    const { train, test } = prepared.dropped;
+    print(`targets by --assign ${o.assign} (--targets ${prepared.mode}): ${train + test ? `${train.toLocaleString('en-US')} train and ${test.toLocaleString('en-US')} test samples left out (empty chunk)` : 'every sample has a target'}`);
+  }
+  return { ...data, train: prepared.train, test: prepared.test, dropped: prepared.dropped, targetMode: prepared.mode };
 }
 
 export interface SweepInputs {
@@ -45,8 +103,10 @@ export interface SweepInputs {
   data: TrainingData;
   out: string;
   configs: SweepConfig[];
-  /** Settings shared by every run (preset and layers come from each config). */
+  /** Settings shared by every run (preset, layers and the axes come from each config). */
   settings: TrainSettings;
+  /** With the KL loss: final_hidden is already through the final norm. */
+  finalNormed: boolean;
   resume: boolean;
   overwrite: boolean;
   gpuMemoryGiB?: number;
@@ -65,16 +125,19 @@ export async function runSweep(inputs: SweepInputs): Promise<{ interrupted?: Nod
   if (existsSync(out) && readdirSync(out).length && !inputs.resume && !inputs.overwrite) {
     throw new InputError(`${out} already holds a sweep: pass --resume to continue it, --overwrite to replace it, or choose another --out`);
   }
-  for (const c of configs) {
-    selectLayers(inputs.data.train, c.layers);
-    selectLayers(inputs.data.test, c.layers);
-  }
+  // Every configuration's data is prepared (and so checked) before anything is trained.
+  const prepared = configs.map((c) => {
+    const data = withTargets(inputs.data, { assign: c.assign, targets: c.targets }, () => {});
+    return { ...data, train: selectLayers(data.train, c.layers), test: selectLayers(data.test, c.layers) };
+  });
   mkdirSync(out, { recursive: true });
   print(`sweep of ${configs.length} runs into ${out}: ${names.join(', ')}`);
   for (const [i, c] of configs.entries()) {
     const dir = join(out, c.name);
+    const data = prepared[i]!;
     print('');
-    print(`==== ${i + 1}/${configs.length}: ${c.name} (${c.preset}${c.layers ? `, layers ${c.layers.join(',')}` : ''}) ====`);
+    print(`==== ${i + 1}/${configs.length}: ${c.name} ====`);
+    if (data.dropped) print(`--assign ${c.assign}: ${data.dropped.train} train and ${data.dropped.test} test samples left out (empty chunk)`);
     const hasCheckpoint = existsSync(join(dir, 'checkpoint.safetensors'));
     if (inputs.resume && !hasCheckpoint && existsSync(join(dir, 'metrics.json'))) {
       print(`${dir} finished without a checkpoint: kept as it is`);
@@ -83,8 +146,8 @@ export async function runSweep(inputs: SweepInputs): Promise<{ interrupted?: Nod
     const result = await trainLens({
       gpu: inputs.gpu,
       head: inputs.data.head,
-      train: selectLayers(inputs.data.train, c.layers),
-      test: selectLayers(inputs.data.test, c.layers),
+      train: data.train,
+      test: data.test,
       out: dir,
       resume: inputs.resume && hasCheckpoint,
       overwrite: inputs.overwrite,
@@ -93,8 +156,16 @@ export async function runSweep(inputs: SweepInputs): Promise<{ interrupted?: Nod
       quiet: inputs.quiet,
       print,
       provenance: { command: inputs.command, sweep: { folder: out, run: c.name }, ...inputs.data.provenance },
-      dropped: inputs.data.dropped,
-      settings: { ...inputs.settings, preset: c.preset, layers: c.layers },
+      dropped: data.dropped,
+      settings: {
+        ...inputs.settings,
+        preset: c.preset,
+        layers: c.layers,
+        ...(data.targetMode ? { targets: data.targetMode } : {}),
+        ...(c.assign ? { assign: c.assign } : {}),
+        ...(c.loss === 'kl' ? { loss: 'kl' as const, finalNormed: inputs.finalNormed } : {}),
+        ...(c.positionUnembed && c.positionUnembed !== 'none' ? { positionUnembed: c.positionUnembed } : {}),
+      },
     });
     if (result.interrupted) {
       print(`the sweep stopped in ${c.name}: continue it with --resume`);

@@ -73,6 +73,25 @@ test('sweep trains each configuration on the same data and writes one comparison
   assert.match(again.stderr, /already holds a sweep: pass --resume/);
 });
 
+test('sweep over the extensions\' axes, one at a time: assignments, all targets (any-k), a position bias', () => {
+  const out = join(tmp, 'axes');
+  const ext = ['--train', join(DATA, 'train_ext.safetensors'), '--test', join(DATA, 'test_ext.safetensors'), '--head', files.head];
+  const r = cli('sweep', ...ext, '--presets', 'lite', '--assign', 'uniform;weights:1,1,2,2,1,1', '--targets', 'first,all', '--position-unembed', 'none,bias', '--one-at-a-time', '--epochs', '1', '--quiet', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  const md = read(out, 'comparison.md');
+  assert.match(md, /\| \*\*lite-assign-uniform-targets-first\*\* \| lite, critical 6,9,14,15, assign uniform, targets first \|/);
+  assert.match(md, /\| lite-assign-uniform-targets-all \| lite, critical 6,9,14,15, assign uniform, targets all \| 84,672 \(×1\.00\) \|/);
+  assert.match(md, /\| lite-assign-uniform-targets-first-unembed-bias \| .*position unembedding bias \| 87,726 \(×1\.04\) \|/);
+  assert.match(md, /\| run \| configuration \| parameters \| best epoch \| val loss \| top-1 \| top-5 \| top-10 \| any-1 \| any-10 \| training time \|/);
+  const all = JSON.parse(read(out, 'lite-assign-uniform-targets-all', 'metrics.json'));
+  assert.ok(all.epochs[0].any1 >= all.epochs[0].top1, 'any-1 counts at least the first target');
+  const cells = findAll(parseXml(read(out, 'lite-assign-uniform-targets-all', 'heatmap.svg')), (e) => e.attrs.class === 'cell');
+  assert.is(cells.filter((c) => c.attrs['data-metric'] === 'any1').length, 96);
+  const weighted = JSON.parse(read(out, 'lite-assign-weights-1-1-2-2-1-1-targets-first', 'metrics.json'));
+  assert.ok(weighted.dropped.test > 0, 'the weighted split leaves test samples out');
+  assert.match(read(out, 'lite-assign-weights-1-1-2-2-1-1-targets-first', 'report.md'), /--assign left 0 train and \d+ test samples out/);
+});
+
 test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's, as text, JSON and a heatmap", () => {
   const r = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', files.test, '--head', files.head, '--json', join(tmp, 'eval.json'), '--heatmap', join(tmp, 'eval.svg'));
   assert.is(r.status, 0, r.stderr);
