@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--repeat N] [--presets P] [--backend B] [--adapter A] [--no-torch] [--no-save]
+// npm run bench [-- --quick] [--repeat N] [--presets P] [--backend B] [--adapter A] [--no-torch] [--no-extensions] [--no-save]
 //
 // Times every kernel family in isolation and whole training steps, at the seed's shape
 // (d 2,048, V 32,000, batch 32 over the lite preset's groups) or, with --quick, a small one.
@@ -19,11 +19,12 @@ import { bindGroup, dispatch, params, pipeline, uniform } from '../src/gpu/pipel
 import { PassTimer } from '../src/gpu/timer.ts';
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { makeBatch } from '../src/lens/batch.ts';
-import { Lens, lensMemory } from '../src/lens/lens.ts';
+import { Lens, lensMemory, type DataOnGpu } from '../src/lens/lens.ts';
 import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/lens/preset.ts';
 import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
 import { CrossEntropy } from '../src/ops/crossEntropy.ts';
 import { blockStride } from '../src/ops/groups.ts';
+import { PositionUnembed, positionBlockStride, positionSlots } from '../src/ops/positionUnembed.ts';
 import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
@@ -36,6 +37,7 @@ const opts = new Command()
   .option('--backend <name>', 'Dawn backend')
   .option('--adapter <name>', 'adapter whose name contains this text')
   .option('--no-torch', 'do not run the PyTorch side by side (bench/torch_step.py)')
+  .option('--no-extensions', 'skip the steps with the seed\'s next experiments (targets ×4, KL, position bias)')
   .option('--no-save', 'do not write bench/results/*.json')
   .parse()
   .opts();
@@ -149,6 +151,29 @@ await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones,
 await add('top-k', (p) => topk.encode(p, { logits, targets, weights: ones, rank, anyRank: rank, ids }, B, V), 2 * B * V, 4 * B * V);
 await add(`AdamW + clip (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
 
+// The seed's next experiments: soft targets (4 a row), the KL teacher, the position bias.
+const K4 = 4;
+const ceSparse = await CrossEntropy.create(gpu, { kind: 'sparse', K: K4 });
+const targets4 = upload(gpu, 'targets ×4', uniformInt(10, B * K4, V));
+const weights4 = upload(gpu, 'weights ×4', new Float32Array(B * K4).fill(1 / K4));
+await add('cross-entropy · sparse K 4', (p) => ceSparse.encode(p, { logits, targets: targets4, weights: weights4, loss, dlogits }, B, V, B), (6 + K4) * B * V, 4 * 3 * B * V);
+const ceTeacher = await CrossEntropy.create(gpu, { kind: 'teacher' });
+const teacherLogits = f32('teacher logits', B * V, 11, 5);
+await add('cross-entropy · teacher (KL)', (p) => ceTeacher.encode(p, { logits, teacher: teacherLogits, loss, dlogits }, B, V, B), 12 * B * V, 4 * 4 * B * V);
+const P = shape.positions;
+const positionOp = await PositionUnembed.create(gpu, 'bias', V, d);
+const cBlocks = f32('position bias', P * positionOp.stride, 12, 0.1);
+const cGrad = createBuffer(gpu, 'position bias grad', P * positionOp.stride * 4);
+const slotPos = Int32Array.from(uniformInt(13, B, P));
+const { slots: posSlots, ranges: posRanges } = positionSlots(slotPos);
+const slotPosBuf = upload(gpu, 'slot positions', slotPos);
+const posSlotsBuf = upload(gpu, 'slots by position', posSlots);
+await add('position bias (fwd + grad)', (p) => {
+  positionOp.addBias(p, { params: cBlocks, slotPosition: slotPosBuf, logits }, B);
+  positionOp.biasGrad(p, { dlogits, positionSlots: posSlotsBuf, grad: cGrad }, posRanges);
+}, 2 * B * V, 4 * (3 * B * V + 2 * P * V));
+for (const b of [targets4, weights4, teacherLogits, cBlocks, cGrad, slotPosBuf, posSlotsBuf]) b.destroy();
+
 log('');
 log('kernel                       |  median ms | spread ms        |  GFLOP/s |    GB/s | roofline');
 log('-----------------------------+------------+------------------+----------+---------+---------');
@@ -162,22 +187,51 @@ for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, 
 unembed.destroy();
 adamw.destroy();
 
-// ---- whole training steps ----
+// ---- whole training steps: each preset, then lite with each of the seed's next experiments ----
 interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number }
+interface StepConfig { name: string; preset: PresetName; K?: number; teacher?: boolean; positionBias?: boolean }
 const steps: StepRow[] = [];
 const Ustep = f32('U', V * d, 6, 0.02);
 const gammaStep = f32('gamma', d, 3, 1);
 const hidden = f32('hidden', B * d, 9, 1);
-const data = { hidden, targets: upload(gpu, 'targets', uniformInt(8, B, V)), count: B };
-for (const preset of String(opts.presets).split(',') as PresetName[]) {
-  const t = groupTable(preset, range(shape.layers), range(shape.positions));
+const cells = uniformInt(7, B, shape.layers * shape.positions);
+const stepConfigs: StepConfig[] = [
+  ...(String(opts.presets).split(',') as PresetName[]).map((preset) => ({ name: preset, preset })),
+  ...(opts.extensions ? [
+    { name: 'lite · targets ×4', preset: 'lite' as const, K: K4 },
+    { name: 'lite · KL', preset: 'lite' as const, teacher: true },
+    { name: 'lite · position bias', preset: 'lite' as const, positionBias: true },
+  ] : []),
+];
+for (const cfg of stepConfigs) {
+  const preset = cfg.name;
+  const t = groupTable(cfg.preset, range(shape.layers), range(shape.positions));
   const memory = lensMemory(d, V, t.groups.length, B).reduce((a, [, b]) => a + b, 0);
   if (memory > gpu.limits.maxBufferSize * 8) {
     log(`${preset}: skipped (${fmtBytes(memory)})`);
     continue;
   }
-  const lens = await Lens.create(gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: gammaStep, U: Ustep }, { numGroups: t.groups.length, maxBatch: B, adamw: SEED_ADAMW });
-  const g = Int32Array.from(uniformInt(7, B, shape.layers * shape.positions), (k) => t.groupOf(Math.floor(k / shape.positions), k % shape.positions));
+  const K = cfg.K ?? 1;
+  // What the options add to the lens: targets and weights, the teacher's buffers, c_p state.
+  const extra = (K > 1 ? B * K * 8 : 0) + (cfg.teacher ? (3 * B * d + B * V) * 4 : 0) + (cfg.positionBias ? 4 * shape.positions * positionBlockStride('bias', V, d) * 4 : 0);
+  const data: DataOnGpu = {
+    hidden,
+    targets: upload(gpu, 'targets', uniformInt(8, B * K, V)),
+    weights: K > 1 ? upload(gpu, 'weights', new Float32Array(B * K).fill(1 / K)) : undefined,
+    finalHidden: cfg.teacher ? f32('final hidden', B * d, 14, 1) : undefined,
+    positionIndex: Int32Array.from(cells, (k) => k % shape.positions),
+    K,
+    count: B,
+  };
+  const lens = await Lens.create(gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: gammaStep, U: Ustep }, {
+    numGroups: t.groups.length,
+    maxBatch: B,
+    K,
+    teacher: cfg.teacher ? { normed: false } : undefined,
+    positionUnembed: cfg.positionBias ? { mode: 'bias', positions: shape.positions } : undefined,
+    adamw: SEED_ADAMW,
+  });
+  const g = Int32Array.from(cells, (k) => t.groupOf(Math.floor(k / shape.positions), k % shape.positions));
   const b = makeBatch(range(B), g);
   const stepOnce = async () => {
     const enc = gpu.device.createCommandEncoder({ label: `${preset} step` });
@@ -191,16 +245,17 @@ for (const preset of String(opts.presets).split(',') as PresetName[]) {
   for (let i = 0; i < repeat; i++) times.push(await stepOnce());
   times.sort((a, c) => a - c);
   const med = times[Math.floor(times.length / 2)]!;
-  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory });
+  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory: memory + extra });
   lens.destroy();
+  for (const buf of [data.targets, data.weights, data.finalHidden]) buf?.destroy();
 }
 log('');
 log(`whole step (forward, backward, clip, AdamW; wall clock incl. submit), batch ${B}; epoch = ${EPOCH_SAMPLES.toLocaleString('en-US')} samples`);
-log('preset   | groups (in batch) |  median ms | spread ms        | steps/s | epoch s | GPU memory');
-log('---------+-------------------+------------+------------------+---------+---------+-----------');
+log('step                 | groups (in batch) |  median ms | spread ms        | steps/s | epoch s | GPU memory');
+log('---------------------+-------------------+------------+------------------+---------+---------+-----------');
 for (const s of steps) {
   log(
-    `${s.preset.padEnd(8)} | ${`${s.groups} (${s.presentGroups})`.padStart(17)} | ${s.medianMs.toFixed(2).padStart(10)} | ` +
+    `${s.preset.padEnd(20)} | ${`${s.groups} (${s.presentGroups})`.padStart(17)} | ${s.medianMs.toFixed(2).padStart(10)} | ` +
       `${`${s.spreadMs[0].toFixed(2)}–${s.spreadMs[1].toFixed(2)}`.padStart(16)} | ${s.stepsPerS.toFixed(1).padStart(7)} | ${s.epochS.toFixed(1).padStart(7)} | ${fmtBytes(s.memory)}`,
   );
 }
@@ -216,7 +271,7 @@ interface TorchResult {
 }
 let torch: TorchResult | { skipped: string } = { skipped: 'not run (--no-torch)' };
 if (opts.torch) {
-  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.map((s) => s.preset), repeat });
+  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.map((s) => s.preset), repeat, K: K4 });
   if ('skipped' in torch) log(`\nPyTorch side by side skipped: ${torch.skipped}`);
   else printSideBySide(torch);
 }
@@ -267,12 +322,12 @@ function runTorch(cfg: object): TorchResult | { skipped: string } {
 
 function printSideBySide(t: TorchResult): void {
   log(`PyTorch ${t.torch} fp32 eager on ${t.device}: the same step (shapes, groups, AdamW, clipping)`);
-  log('preset   |    ours ms | PyTorch ms | ours / PyTorch');
-  log('---------+------------+------------+---------------');
+  log('step                 |    ours ms | PyTorch ms | ours / PyTorch');
+  log('---------------------+------------+------------+---------------');
   for (const p of t.steps) {
     const ours = steps.find((s) => s.preset === p.preset)!;
     const ratio = ours.medianMs / p.medianMs;
-    log(`${p.preset.padEnd(8)} | ${ours.medianMs.toFixed(2).padStart(10)} | ${p.medianMs.toFixed(2).padStart(10)} | ${ratio.toFixed(2).padStart(6)} (${ratio < 1 ? `${(1 / ratio).toFixed(1)}× faster` : `${ratio.toFixed(1)}× slower`})`);
+    log(`${p.preset.padEnd(20)} | ${ours.medianMs.toFixed(2).padStart(10)} | ${p.medianMs.toFixed(2).padStart(10)} | ${ratio.toFixed(2).padStart(6)} (${ratio < 1 ? `${(1 / ratio).toFixed(1)}× faster` : `${ratio.toFixed(1)}× slower`})`);
   }
   if (t.gemm.length === 0) return;
   log('');

@@ -53,35 +53,60 @@ def timed(fn, repeat, sync):
     return median_spread(out)
 
 
-def step_bench(preset, cfg, dev, sync):
-    d, V, B = cfg["d"], cfg["V"], cfg["B"]
+def step_bench(name, cfg, dev, sync):
+    """A step named as bench/kernels.ts names it: a preset, or 'lite · targets ×4' (soft
+    targets), 'lite · KL' (KL to the model's prediction), 'lite · position bias' (c_p)."""
+    preset, _, variant = name.partition(" · ")
+    d, V, B, P = cfg["d"], cfg["V"], cfg["B"], cfg["positions"]
     table, groups = group_table(preset, range(cfg["layers"]), range(cfg["positions"]), cfg["critical"])
     lins = torch.nn.ModuleList([torch.nn.utils.skip_init(torch.nn.Linear, d, d, device=dev) for _ in groups])
     with torch.no_grad():
         for p in lins.parameters():
             p.zero_()
-    opt = torch.optim.AdamW(lins.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-3)
+    cs = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(V, device=dev)) for _ in range(P)] if variant == "position bias" else [])
+    opt = torch.optim.AdamW(list(lins.parameters()) + list(cs.parameters()), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-3)
     U = torch.from_numpy(uniform_f32(6, V * d, 0.02).reshape(V, d)).to(dev)
     gamma = torch.from_numpy(uniform_f32(3, d, 1.0)).to(dev)
     x = torch.from_numpy(uniform_f32(9, B * d, 1.0).reshape(B, d)).to(dev)
     target = torch.from_numpy(uniform_int(8, B, V).astype(np.int64)).to(dev)
+    K = cfg.get("K", 4)
+    soft = torch.zeros(B, V, device=dev)
+    if variant == "targets ×4":
+        soft.scatter_add_(1, torch.from_numpy(uniform_int(8, B * K, V).reshape(B, K).astype(np.int64)).to(dev), torch.full((B, K), 1 / K, device=dev))
+    final = torch.from_numpy(uniform_f32(14, B * d, 1.0).reshape(B, d)).to(dev)
+    pos = torch.from_numpy((uniform_int(7, B, cfg["layers"] * P) % P).astype(np.int64)).to(dev)
     g = batch_groups(table, cfg)
     present = sorted(set(g.tolist()))
     rows = [(k, torch.from_numpy(np.nonzero(g == k)[0]).to(dev)) for k in present]
+
+    pos_rows = [(q, (pos == q).nonzero().squeeze(1)) for q in sorted(set(pos.tolist()))]
 
     def step():
         y = torch.empty_like(x)
         for k, sel in rows:
             y[sel] = x[sel] + lins[k](x[sel])
-        loss = F.cross_entropy(rmsnorm(y, gamma, EPS) @ U.T, target)
+        logits = rmsnorm(y, gamma, EPS) @ U.T
+        if variant == "position bias":
+            extra = torch.zeros_like(logits)
+            for q, sel in pos_rows:
+                extra = extra.index_add(0, sel, cs[q].expand(len(sel), V))
+            logits = logits + extra
+        if variant == "KL":
+            with torch.no_grad():
+                teacher = torch.log_softmax(rmsnorm(final, gamma, EPS) @ U.T, 1)
+            loss = (teacher.exp() * (teacher - torch.log_softmax(logits, 1))).sum(1).mean()
+        elif variant == "targets ×4":
+            loss = -(soft * torch.log_softmax(logits, 1)).sum(1).mean()
+        else:
+            loss = F.cross_entropy(logits, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in lins.parameters() if p.grad is not None], 1.0)
+        torch.nn.utils.clip_grad_norm_([p for p in opt.param_groups[0]["params"] if p.grad is not None], 1.0)
         opt.step()
 
     r = timed(step, cfg["repeat"], sync)
-    del lins, opt
-    return {"preset": preset, "groups": len(groups), "presentGroups": len(present), **r}
+    del lins, opt, cs
+    return {"preset": name, "groups": len(groups), "presentGroups": len(present), **r}
 
 
 def gemm_bench(cfg):
