@@ -24,7 +24,7 @@ import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/len
 import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
 import { CrossEntropy } from '../src/ops/crossEntropy.ts';
 import { blockStride } from '../src/ops/groups.ts';
-import { PositionUnembed, positionBlockStride, positionSlots } from '../src/ops/positionUnembed.ts';
+import { PositionUnembed, positionLayout, positionSlots } from '../src/ops/positionUnembed.ts';
 import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
@@ -161,18 +161,25 @@ const ceTeacher = await CrossEntropy.create(gpu, { kind: 'teacher' });
 const teacherLogits = f32('teacher logits', B * V, 11, 5);
 await add('cross-entropy · teacher (KL)', (p) => ceTeacher.encode(p, { logits, teacher: teacherLogits, loss, dlogits }, B, V, B), 12 * B * V, 4 * 4 * B * V);
 const P = shape.positions;
-const positionOp = await PositionUnembed.create(gpu, 'bias', V, d);
-const cBlocks = f32('position bias', P * positionOp.stride, 12, 0.1);
-const cGrad = createBuffer(gpu, 'position bias grad', P * positionOp.stride * 4);
-const slotPos = Int32Array.from(uniformInt(13, B, P));
-const { slots: posSlots, ranges: posRanges } = positionSlots(slotPos);
-const slotPosBuf = upload(gpu, 'slot positions', slotPos);
+const { slots: posSlots, ranges: posRanges } = positionSlots(Int32Array.from(uniformInt(13, B, P)));
 const posSlotsBuf = upload(gpu, 'slots by position', posSlots);
-await add('position bias (fwd + grad)', (p) => {
-  positionOp.addBias(p, { params: cBlocks, slotPosition: slotPosBuf, logits }, B);
-  positionOp.biasGrad(p, { dlogits, positionSlots: posSlotsBuf, grad: cGrad }, posRanges);
-}, 2 * B * V, 4 * (3 * B * V + 2 * P * V));
-for (const b of [targets4, weights4, teacherLogits, cBlocks, cGrad, slotPosBuf, posSlotsBuf]) b.destroy();
+const positionBufs: GPUBuffer[] = [posSlotsBuf];
+for (const mode of ['bias', 'full'] as const) {
+  const op = await PositionUnembed.create(gpu, mode, V, d);
+  const size = P * op.stride * 4;
+  if (size > gpu.limits.maxBufferSize) {
+    log(`position unembedding (${mode}): skipped, ${fmtBytes(size)} exceeds this device's largest buffer`);
+    continue;
+  }
+  const pParams = f32(`position ${mode}`, P * op.stride, 12, 0.01);
+  const pGrad = createBuffer(gpu, `position ${mode} grad`, size);
+  positionBufs.push(pParams, pGrad);
+  const fl = mode === 'full' ? 2 * B * V * d : 0;
+  const by = mode === 'full' ? P * V * d * 4 : 0;
+  await add(`position ${mode} forward`, (p) => op.forward(p, { params: pParams, slots: posSlotsBuf, z: x, logits }, posRanges), fl + B * V, by + 4 * (2 * B * V + P * V));
+  await add(`position ${mode} backward`, (p) => op.backward(p, { params: pParams, grad: pGrad, slots: posSlotsBuf, z: x, dlogits, dz }, posRanges), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
+}
+for (const b of [targets4, weights4, teacherLogits, ...positionBufs]) b.destroy();
 
 log('');
 log('kernel                       |  median ms | spread ms        |  GFLOP/s |    GB/s | roofline');
@@ -213,7 +220,7 @@ for (const cfg of stepConfigs) {
   }
   const K = cfg.K ?? 1;
   // What the options add to the lens: targets and weights, the teacher's buffers, c_p state.
-  const extra = (K > 1 ? B * K * 8 : 0) + (cfg.teacher ? (3 * B * d + B * V) * 4 : 0) + (cfg.positionBias ? 4 * shape.positions * positionBlockStride('bias', V, d) * 4 : 0);
+  const extra = (K > 1 ? B * K * 8 : 0) + (cfg.teacher ? (3 * B * d + B * V) * 4 : 0) + (cfg.positionBias ? 4 * shape.positions * positionLayout('bias', V, d).stride * 4 : 0);
   const data: DataOnGpu = {
     hidden,
     targets: upload(gpu, 'targets', uniformInt(8, B * K, V)),

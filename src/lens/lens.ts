@@ -19,7 +19,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { AdamW, type AdamWConfig, type SetStep } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
 import { blockStride, type GroupRange } from '../ops/groups.ts';
-import { PositionUnembed, positionBlockStride, positionSlots, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { PositionUnembed, positionLayout, positionSlots, type PositionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
@@ -146,8 +146,8 @@ export class Lens {
    * AdamW moments, and each position's step count.
    */
   readonly positionState: { params: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer; steps: Uint32Array } | undefined;
-  /** The gathered batch's slot positions, for the position-specific unembedding. */
-  private slotPositions: { slotPosition: GPUBuffer; slots: GPUBuffer; ranges: GroupRange[] } | undefined;
+  /** The gathered batch's slots ordered by position, and each present position's range. */
+  private slotPositions: { slots: GPUBuffer; ranges: GroupRange[] } | undefined;
   /** With the KL loss: the batch's final hidden states, normed, and the teacher's logits. */
   private teacherBufs: { x: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer; logits: GPUBuffer } | undefined;
   /** Each slot's K targets' weights (1 for one target a row). */
@@ -198,7 +198,7 @@ export class Lens {
     this.steps = new Uint32Array(numGroups);
     if (K === 1) writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
     if (positionUnembed) {
-      const bytes = positions * positionUnembed.stride * 4;
+      const bytes = positions * positionUnembed.layout.stride * 4;
       const [params, grad, m, v] = ['parameters', 'gradients', 'adamw m', 'adamw v'].map((k) => make(`position unembedding ${k}`, bytes)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
       this.buffers.push(params, grad, m, v);
       this.positionState = { params, grad, m, v, steps: new Uint32Array(positions) };
@@ -226,8 +226,9 @@ export class Lens {
       );
     }
     const pu = options.positionUnembed;
-    if (pu?.mode === 'full') throw new RangeError('the full position-specific unembedding (ΔU_p) is not available yet; use bias');
-    const sets = [{ stride: blockStride(d), numGroups }, ...(pu ? [{ stride: positionBlockStride(pu.mode, V, d), numGroups: pu.positions }] : [])];
+    // AdamW sees a position's block as `subBlocks` groups, each within one binding.
+    const layout = pu && positionLayout(pu.mode, V, d, maxBinding);
+    const sets = [{ stride: blockStride(d), numGroups }, ...(pu && layout ? [{ stride: layout.subStride, numGroups: pu.positions * layout.subBlocks }] : [])];
     const [translator, norm, unembed, crossEntropy, topk, opt, positionUnembed] = await Promise.all([
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
@@ -235,9 +236,14 @@ export class Lens {
       CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K }),
       TopK.create(gpu, K),
       AdamW.createSets(gpu, sets, adamw, maxBinding),
-      pu ? PositionUnembed.create(gpu, pu.mode, V, d) : undefined,
+      pu ? PositionUnembed.create(gpu, pu.mode, V, d, maxBinding) : undefined,
     ]);
     return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, translator, norm, unembed, crossEntropy, topk, opt, positionUnembed, pu?.positions ?? 0);
+  }
+
+  /** The position-specific unembedding's block layout, where the lens has one. */
+  get positionLayout(): PositionLayout | undefined {
+    return this.positionUnembed?.layout;
   }
 
   /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
@@ -273,11 +279,7 @@ export class Lens {
       if (!data.positionIndex) throw new RangeError('the position-specific unembedding needs each row\'s position index');
       const slotPosition = Int32Array.from(batch.rows, (row) => data.positionIndex![row]!);
       const { slots, ranges } = positionSlots(slotPosition);
-      this.slotPositions = {
-        slotPosition: upload(this.gpu, 'slot positions', slotPosition),
-        slots: upload(this.gpu, 'slots by position', slots),
-        ranges,
-      };
+      this.slotPositions = { slots: this.positionUnembed.uploadSlots(slots), ranges };
     }
   }
 
@@ -300,7 +302,8 @@ export class Lens {
     this.norm.forward(pass, { y: this.y, gamma: this.head.gamma, z: this.z, rstd: this.rstd }, B);
     this.unembed.logits(pass, { z: this.z, U: this.head.U, logits: this.logits }, B);
     if (this.positionUnembed) {
-      this.positionUnembed.addBias(pass, { params: this.positionState!.params, slotPosition: this.slotPositions!.slotPosition, logits: this.logits }, B);
+      const { slots, ranges } = this.slotPositions!;
+      this.positionUnembed.forward(pass, { params: this.positionState!.params, slots, z: this.z, logits: this.logits }, ranges);
     }
     const teacher = this.teacherBufs ? this.encodeTeacher(pass, B) : undefined;
     this.crossEntropy.encode(
@@ -317,8 +320,10 @@ export class Lens {
     const B = this.checkBatch(batch);
     this.unembed.backward(pass, { dlogits: this.dlogits, U: this.head.U, dz: this.dz }, B);
     if (this.positionUnembed) {
+      // dz holds U's part: the positions' ΔU_p add theirs before the norm's backward reads it.
       const { slots, ranges } = this.slotPositions!;
-      this.positionUnembed.biasGrad(pass, { dlogits: this.dlogits, positionSlots: slots, grad: this.positionState!.grad }, ranges);
+      const ps = this.positionState!;
+      this.positionUnembed.backward(pass, { params: ps.params, grad: ps.grad, slots, z: this.z, dlogits: this.dlogits, dz: this.dz }, ranges);
     }
     this.norm.backward(pass, { y: this.y, gamma: this.head.gamma, rstd: this.rstd, dz: this.dz, dy: this.dy }, B);
     this.translator.backward(pass, { dy: this.dy, x: this.x, grad: this.grad }, batch.ranges);
@@ -331,7 +336,11 @@ export class Lens {
     const ps = this.positionState;
     if (ps) {
       // Positions absent from the batch have no gradient and are not updated, like groups.
-      const presentPositions = this.slotPositions!.ranges.map((r) => ({ group: r.group, step: ++ps.steps[r.group]! }));
+      const S = this.positionUnembed!.layout.subBlocks;
+      const presentPositions = this.slotPositions!.ranges.flatMap((r) => {
+        const step = ++ps.steps[r.group]!;
+        return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step }));
+      });
       steps.push({ buf: { param: ps.params, grad: ps.grad, m: ps.m, v: ps.v }, present: presentPositions });
     }
     this.adamw.encodeSets(pass, steps);

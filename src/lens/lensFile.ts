@@ -5,16 +5,8 @@
 import { InputError } from '../data/errors.ts';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
 import { blockStride } from '../ops/groups.ts';
-import { positionBlockStride, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import type { PositionParams, PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { groupName, tableOfGroups, type GroupInfo, type GroupTable } from './preset.ts';
-
-/** The position-specific unembedding: per position (ids in `positions`) a block of `stride`. */
-export interface PositionBlocks {
-  mode: PositionUnembedMode;
-  V: number;
-  positions: number[];
-  blocks: Float32Array;
-}
 
 export function writeLensFile(
   path: string,
@@ -22,7 +14,7 @@ export function writeLensFile(
   d: number,
   blocks: Float32Array,
   metadata: Record<string, string> = {},
-  unembed?: PositionBlocks,
+  unembed?: PositionParams,
 ): void {
   const stride = blockStride(d);
   const tensors: TensorOut[] = [];
@@ -32,13 +24,10 @@ export function writeLensFile(
     tensors.push({ name: `${groupName(g)}.bias`, dtype: 'F32', shape: [d], data: blocks.subarray(base + d * d, base + d * d + d) });
   });
   if (unembed) {
-    const { mode, V, positions } = unembed;
-    const pStride = positionBlockStride(mode, V, d);
-    const delta = mode === 'full' ? V * d : 0;
+    const { V, positions } = unembed;
     positions.forEach((p, q) => {
-      const base = q * pStride;
-      if (mode === 'full') tensors.push({ name: `unembed.${p}.delta`, dtype: 'F32', shape: [V, d], data: unembed.blocks.subarray(base, base + delta) });
-      tensors.push({ name: `unembed.${p}.bias`, dtype: 'F32', shape: [V], data: unembed.blocks.subarray(base + delta, base + delta + V) });
+      if (unembed.delta) tensors.push({ name: `unembed.${p}.delta`, dtype: 'F32', shape: [V, d], data: unembed.delta.subarray(q * V * d, (q + 1) * V * d) });
+      tensors.push({ name: `unembed.${p}.bias`, dtype: 'F32', shape: [V], data: unembed.c.subarray(q * V, (q + 1) * V) });
     });
   }
   writeSafetensors(path, tensors, {
@@ -57,7 +46,7 @@ export interface LensFile {
   blocks: Float32Array;
   metadata: Record<string, string>;
   /** `unembed.{p}.bias` (and `.delta`) where the lens has a position-specific unembedding. */
-  unembed?: PositionBlocks;
+  unembed?: PositionParams;
 }
 
 /**
@@ -97,7 +86,7 @@ export function readLensFile(path: string): LensFile {
   }
 }
 
-function readPositionBlocks(file: SafetensorsFile, d: number): PositionBlocks | undefined {
+function readPositionBlocks(file: SafetensorsFile, d: number): PositionParams | undefined {
   const positions = [...file.tensors.keys()]
     .map((n) => /^unembed\.(\d+)\.bias$/.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
@@ -106,18 +95,17 @@ function readPositionBlocks(file: SafetensorsFile, d: number): PositionBlocks | 
   if (!positions.length) return undefined;
   const V = file.get(`unembed.${positions[0]}.bias`).shape[0]!;
   const mode: PositionUnembedMode = file.has(`unembed.${positions[0]}.delta`) ? 'full' : 'bias';
-  const stride = positionBlockStride(mode, V, d);
-  const blocks = new Float32Array(positions.length * stride);
+  const c = new Float32Array(positions.length * V);
+  const delta = mode === 'full' ? new Float32Array(positions.length * V * d) : undefined;
   positions.forEach((p, q) => {
-    const delta = mode === 'full' ? V * d : 0;
     const bias = file.get(`unembed.${p}.bias`);
     if (bias.shape.length !== 1 || bias.shape[0] !== V) throw new InputError(`${file.path}: unembed.${p}.bias is [${bias.shape}], expected [${V}]`);
-    if (mode === 'full') {
+    c.set(file.readF32(`unembed.${p}.bias`), q * V);
+    if (delta) {
       const dt = file.get(`unembed.${p}.delta`);
-      if (dt.shape[0] !== V || dt.shape[1] !== d) throw new InputError(`${file.path}: unembed.${p}.delta is [${dt.shape}], expected [${V}, ${d}]`);
-      blocks.set(file.readF32(`unembed.${p}.delta`), q * stride);
+      if (dt.shape.length !== 2 || dt.shape[0] !== V || dt.shape[1] !== d) throw new InputError(`${file.path}: unembed.${p}.delta is [${dt.shape}], expected [${V}, ${d}]`);
+      delta.set(file.readF32(`unembed.${p}.delta`), q * V * d);
     }
-    blocks.set(file.readF32(`unembed.${p}.bias`), q * stride + delta);
   });
-  return { mode, V, positions, blocks };
+  return { mode, V, positions, c, delta };
 }

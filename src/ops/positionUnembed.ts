@@ -1,16 +1,38 @@
-// The position-specific unembedding's vocabulary bias: logits += c_p, and dc_p = Σ dlogits
-// over the batch's slots at position p. Parameters are one block per position (c_p [V] at
-// the end of the block, after ΔU_p [V, d] in the full mode), 256-byte aligned.
-import { upload } from '../gpu/buffers.ts';
+// The position-specific unembedding: logits = (U + ΔU_p) z + c_p for a slot at position p
+// (`bias`: c_p only; `full`: ΔU_p too), its gradients dc_p and dΔU_p, and its share of dz.
+// Parameters are one block per position: c_p [V] first (padded to 64), then ΔU_p [V, d] in
+// the full mode, then padding so that a block splits into `subBlocks` equal pieces that each
+// fit one storage binding (AdamW updates the pieces as separate groups). Each kernel binds
+// one position's c_p, or a window of ΔU_p's rows, never the whole set.
+import { bindingWindows, upload, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
-import { packRanges, type GroupRange } from './groups.ts';
+import type { GroupRange } from './groups.ts';
 
 export type PositionUnembedMode = 'bias' | 'full';
 
-/** f32 per position block: c_p [V] (bias), or ΔU_p [V, d] then c_p [V] (full), padded to 64. */
-export function positionBlockStride(mode: PositionUnembedMode, V: number, d: number): number {
-  return Math.ceil(((mode === 'full' ? V * d : 0) + V) / 64) * 64;
+export interface PositionLayout {
+  mode: PositionUnembedMode;
+  V: number;
+  d: number;
+  /** Where ΔU_p starts in a block (c_p [V] padded to 64 before it). */
+  deltaOffset: number;
+  /** f32 per position block. */
+  stride: number;
+  /** A block is `subBlocks` pieces of `subStride` f32, each within one binding. */
+  subBlocks: number;
+  subStride: number;
+}
+
+const pad64 = (n: number) => Math.ceil(n / 64) * 64;
+
+/** The block layout of a position-specific unembedding on a device binding `maxBinding` bytes. */
+export function positionLayout(mode: PositionUnembedMode, V: number, d: number, maxBinding = Infinity): PositionLayout {
+  const deltaOffset = pad64(V);
+  const raw = deltaOffset + (mode === 'full' ? V * d : 0);
+  const subBlocks = Math.max(1, Math.ceil((raw * 4) / maxBinding));
+  const subStride = pad64(Math.ceil(raw / subBlocks));
+  return { mode, V, d, deltaOffset, stride: subStride * subBlocks, subBlocks, subStride };
 }
 
 /** The slots of a batch ordered by position, and each present position's range over them. */
@@ -26,61 +48,168 @@ export function positionSlots(slotPosition: Int32Array): { slots: Uint32Array; r
   return { slots: Uint32Array.from(order), ranges };
 }
 
+type Pipes = Record<'add' | 'biasGrad' | 'deltaLogits' | 'deltaDz' | 'deltaGrad', GPUComputePipeline>;
+
 export class PositionUnembed {
-  readonly stride: number;
-  readonly biasOffset: number;
+  /** Windows over ΔU_p's V rows (relative to the delta start), each within one binding. */
+  readonly deltaWindows: Window[];
 
   private constructor(
     private gpu: Gpu,
-    readonly mode: PositionUnembedMode,
-    readonly V: number,
-    readonly d: number,
-    private addPipe: GPUComputePipeline,
-    private gradPipe: GPUComputePipeline,
+    readonly layout: PositionLayout,
+    private pipes: Pipes,
+    maxBinding: number,
   ) {
-    this.stride = positionBlockStride(mode, V, d);
-    this.biasOffset = mode === 'full' ? V * d : 0;
+    this.deltaWindows = layout.mode === 'full' ? bindingWindows(layout.V, layout.d * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment) : [];
   }
 
-  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number): Promise<PositionUnembed> {
-    const [add, grad] = await Promise.all([
-      pipeline(gpu, 'position_unembed', 'add_bias', { ADD: true }),
-      pipeline(gpu, 'position_unembed', 'bias_grad', { ADD: false }),
+  /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
+  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, maxBinding = gpu.maxBinding): Promise<PositionUnembed> {
+    const flags = { ADD: false, BIAS_GRAD: false, DELTA_LOGITS: false, DELTA_DZ: false };
+    const make = (entry: string, flag?: keyof typeof flags) => pipeline(gpu, 'position_unembed', entry, { ...flags, ...(flag ? { [flag]: true } : {}) });
+    const [add, biasGrad, deltaLogits, deltaDz, deltaGrad] = await Promise.all([
+      make('add_bias', 'ADD'),
+      make('bias_grad', 'BIAS_GRAD'),
+      make('delta_logits', 'DELTA_LOGITS'),
+      make('delta_dz', 'DELTA_DZ'),
+      make('delta_grad'),
     ]);
-    return new PositionUnembed(gpu, mode, V, d, add, grad);
+    return new PositionUnembed(gpu, positionLayout(mode, V, d, maxBinding), { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, maxBinding);
   }
 
-  private params(): GPUBuffer {
-    return uniform(this.gpu, 'position unembed', params(this.V, this.stride, this.biasOffset, 0));
+  get stride(): number {
+    return this.layout.stride;
   }
 
-  /** logits [rows, V] += c_{position of the slot}. */
-  addBias(pass: GPUComputePassEncoder, buf: { params: GPUBuffer; slotPosition: GPUBuffer; logits: GPUBuffer }, rows: number): void {
-    const bg = bindGroup(this.gpu, this.addPipe, [this.params(), buf.params, buf.slotPosition, buf.logits]);
-    dispatch(this.gpu, pass, this.addPipe, bg, Math.ceil(this.V / 256), rows);
+  private uniform(r: GroupRange, vBase = 0, vCount = this.layout.V): GPUBuffer {
+    return uniform(this.gpu, 'position unembed', params(this.layout.V, this.layout.d, r.first, r.count, vBase, vCount, 0, 0));
   }
 
-  /** grad blocks of the present positions ← dc_p (other blocks are left as they are). */
-  biasGrad(pass: GPUComputePassEncoder, buf: { dlogits: GPUBuffer; positionSlots: GPUBuffer; grad: GPUBuffer }, ranges: GroupRange[]): void {
-    if (ranges.length === 0) return;
-    const rangeBuf = upload(this.gpu, 'position unembed ranges', packRanges(ranges));
-    const bg = bindGroup(this.gpu, this.gradPipe, [this.params(), buf.dlogits, buf.positionSlots, rangeBuf, buf.grad]);
-    dispatch(this.gpu, pass, this.gradPipe, bg, Math.ceil(this.V / 256), ranges.length);
+  private bias(buf: GPUBuffer, q: number): GPUBufferBinding {
+    return { buffer: buf, offset: q * this.layout.stride * 4, size: this.layout.V * 4 };
+  }
+
+  private delta(buf: GPUBuffer, q: number, w: Window): GPUBufferBinding {
+    return { buffer: buf, offset: (q * this.layout.stride + this.layout.deltaOffset) * 4 + w.byteOffset, size: w.byteLength };
+  }
+
+  /** logits [rows, V] += ΔU_p z (full) + c_p for the slots of each present position. */
+  forward(
+    pass: GPUComputePassEncoder,
+    buf: { params: GPUBuffer; slots: GPUBuffer; z: GPUBuffer; logits: GPUBuffer },
+    ranges: GroupRange[],
+  ): void {
+    const { V } = this.layout;
+    for (const r of ranges) {
+      const add = bindGroup(this.gpu, this.pipes.add, [this.uniform(r), buf.slots, this.bias(buf.params, r.group), buf.logits]);
+      dispatch(this.gpu, pass, this.pipes.add, add, Math.ceil(V / 256), r.count);
+      for (const w of this.deltaWindows) {
+        const bg = bindGroup(this.gpu, this.pipes.deltaLogits, [this.uniform(r, w.first, w.count), buf.slots, buf.z, this.delta(buf.params, r.group, w), buf.logits]);
+        dispatch(this.gpu, pass, this.pipes.deltaLogits, bg, Math.ceil(r.count / 16), Math.ceil(w.count / 64));
+      }
+    }
+  }
+
+  /**
+   * The present positions' gradient blocks ← (dc_p, dΔU_p) (others are left as they are),
+   * and in the full mode dz [rows, d] += ΔU_pᵀ dlogits (dz must hold U's part already).
+   */
+  backward(
+    pass: GPUComputePassEncoder,
+    buf: { params: GPUBuffer; grad: GPUBuffer; slots: GPUBuffer; z: GPUBuffer; dlogits: GPUBuffer; dz: GPUBuffer },
+    ranges: GroupRange[],
+  ): void {
+    const { V, d } = this.layout;
+    for (const r of ranges) {
+      const bg = bindGroup(this.gpu, this.pipes.biasGrad, [this.uniform(r), buf.slots, buf.dlogits, this.bias(buf.grad, r.group)]);
+      dispatch(this.gpu, pass, this.pipes.biasGrad, bg, Math.ceil(V / 256));
+      for (const w of this.deltaWindows) {
+        const u = this.uniform(r, w.first, w.count);
+        const dz = bindGroup(this.gpu, this.pipes.deltaDz, [u, buf.slots, buf.dlogits, this.delta(buf.params, r.group, w), buf.dz]);
+        dispatch(this.gpu, pass, this.pipes.deltaDz, dz, Math.ceil(r.count / 16), Math.ceil(d / 64));
+        const grad = bindGroup(this.gpu, this.pipes.deltaGrad, [u, buf.slots, buf.dlogits, buf.z, this.delta(buf.grad, r.group, w)]);
+        dispatch(this.gpu, pass, this.pipes.deltaGrad, grad, Math.ceil(d / 64), Math.ceil(w.count / 64));
+      }
+    }
+  }
+
+  /** The slot list of a batch's positions, uploaded for forward and backward. */
+  uploadSlots(slots: Uint32Array): GPUBuffer {
+    return upload(this.gpu, 'slots by position', slots);
   }
 }
 
-// ---- Plain TypeScript references ----
-
-/** logits + c_{slotPosition[s]} (c: [positions, V]). */
-export function addBiasRef(logits: Float32Array, c: Float32Array, slotPosition: Int32Array, V: number): Float32Array {
-  return logits.map((x, i) => Math.fround(x + c[slotPosition[Math.floor(i / V)]! * V + (i % V)]!));
+/** A position-specific unembedding as dense tensors: c [positions, V], ΔU [positions, V, d]. */
+export interface PositionParams {
+  mode: PositionUnembedMode;
+  V: number;
+  /** The position ids, in block order. */
+  positions: number[];
+  c: Float32Array;
+  delta?: Float32Array;
 }
 
-/** dc [positions, V]: Σ over the slots of each position (float64). */
-export function biasGradRef(dlogits: Float32Array, slotPosition: Int32Array, positions: number, V: number): Float64Array {
-  const dc = new Float64Array(positions * V);
-  slotPosition.forEach((q, s) => {
-    for (let v = 0; v < V; v++) dc[q * V + v] += dlogits[s * V + v]!;
+/** Dense c and ΔU into blocks of `layout` (padding zero). */
+export function packPositionBlocks(pp: PositionParams, layout: PositionLayout): Float32Array {
+  const { V, d, stride, deltaOffset } = layout;
+  const out = new Float32Array(pp.positions.length * stride);
+  pp.positions.forEach((_, q) => {
+    out.set(pp.c.subarray(q * V, (q + 1) * V), q * stride);
+    if (pp.delta) out.set(pp.delta.subarray(q * V * d, (q + 1) * V * d), q * stride + deltaOffset);
   });
-  return dc;
+  return out;
+}
+
+/** Blocks of `layout` back into dense c and ΔU. */
+export function unpackPositionBlocks(blocks: Float32Array, layout: PositionLayout, positions: number[]): PositionParams {
+  const { V, d, stride, deltaOffset, mode } = layout;
+  const c = new Float32Array(positions.length * V);
+  const delta = mode === 'full' ? new Float32Array(positions.length * V * d) : undefined;
+  positions.forEach((_, q) => {
+    c.set(blocks.subarray(q * stride, q * stride + V), q * V);
+    delta?.set(blocks.subarray(q * stride + deltaOffset, q * stride + deltaOffset + V * d), q * V * d);
+  });
+  return { mode, V, positions, c, delta };
+}
+
+// ---- Plain TypeScript references (float64 accumulation) ----
+
+/** logits + c_p (+ ΔU_p z in the full mode); c [positions, V], delta [positions, V, d]. */
+export function positionForwardRef(
+  logits: Float32Array,
+  z: Float32Array,
+  slotPosition: Int32Array,
+  V: number,
+  d: number,
+  c: Float32Array,
+  delta?: Float32Array,
+): Float32Array {
+  const out = new Float32Array(logits.length);
+  slotPosition.forEach((q, s) => {
+    for (let v = 0; v < V; v++) {
+      let acc = 0;
+      if (delta) for (let k = 0; k < d; k++) acc += delta[(q * V + v) * d + k]! * z[s * d + k]!;
+      out[s * V + v] = logits[s * V + v]! + acc + c[q * V + v]!;
+    }
+  });
+  return out;
+}
+
+/** dc [positions, V], dΔU [positions, V, d] and ΔU_pᵀ dlogits [rows, d] (float64). */
+export function positionBackwardRef(dlogits: Float32Array, z: Float32Array, slotPosition: Int32Array, positions: number, V: number, d: number, delta?: Float32Array) {
+  const dc = new Float64Array(positions * V);
+  const dDelta = new Float64Array(delta ? positions * V * d : 0);
+  const dz = new Float64Array(slotPosition.length * d);
+  slotPosition.forEach((q, s) => {
+    for (let v = 0; v < V; v++) {
+      const g = dlogits[s * V + v]!;
+      dc[q * V + v] += g;
+      if (!delta) continue;
+      for (let k = 0; k < d; k++) {
+        dDelta[(q * V + v) * d + k] += g * z[s * d + k]!;
+        dz[s * d + k] += g * delta[(q * V + v) * d + k]!;
+      }
+    }
+  });
+  return { dc, dDelta, dz };
 }

@@ -12,6 +12,7 @@ import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
 import { SEED_ADAMW } from '../ops/adamw.ts';
 import { writeBuffer } from '../gpu/buffers.ts';
+import { packPositionBlocks } from '../ops/positionUnembed.ts';
 import { Evaluator, teacherArgmax } from './evaluate.ts';
 import { breakdown, percent, scoresJson, type Scores } from './metrics.ts';
 
@@ -58,7 +59,7 @@ export async function evaluateLensFile(
   const evaluator = new Evaluator(gpu, data, groupOf, batch);
   try {
     lens.setParams(lensFile.blocks);
-    if (pu) writeBuffer(gpu, lens.positionState!.params, pu.blocks);
+    if (pu) writeBuffer(gpu, lens.positionState!.params, packPositionBlocks(pu, lens.positionLayout!));
     if (test.targetsFromTeacher) {
       const ids = await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, groupOf, batch));
       writeBuffer(gpu, data.targets, ids);

@@ -7,7 +7,7 @@ import { fmtBytes } from '../gpu/buffers.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
 import { lensMemory } from '../lens/lens.ts';
 import { blockStride } from '../ops/groups.ts';
-import { positionBlockStride, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { positionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import type { HeadDtype } from '../ops/unembed.ts';
 
 export interface PlanInputs {
@@ -55,8 +55,8 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
     ...(p.positionUnembed
       ? [{
           name: `position unembedding (${p.positionUnembed.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}; gradients, AdamW moments)`,
-          bytes: 4 * p.positionUnembed.positions * positionBlockStride(p.positionUnembed.mode, V, d) * 4,
-          largest: p.positionUnembed.positions * positionBlockStride(p.positionUnembed.mode, V, d) * 4,
+          bytes: 4 * p.positionUnembed.positions * positionLayout(p.positionUnembed.mode, V, d).stride * 4,
+          largest: p.positionUnembed.positions * positionLayout(p.positionUnembed.mode, V, d).stride * 4,
         }]
       : []),
     ...(p.teacher ? [{ name: 'teacher (final hidden, normed, logits)', bytes: (2 * p.maxBatch * d + p.maxBatch * V) * 4, largest: p.maxBatch * V * 4 }] : []),

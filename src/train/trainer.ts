@@ -25,7 +25,7 @@ import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
-import { positionBlockStride, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { positionLayout, unpackPositionBlocks, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
 import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
@@ -138,12 +138,12 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const groupOfTrain = groupsOf(train, table);
   const groupOfTest = groupsOf(test, table);
   const pu = s.positionUnembed ? { mode: s.positionUnembed, positions: table.positions.length } : undefined;
-  const positionSize = pu ? pu.positions * positionBlockStride(pu.mode, V, d) : 0;
+  const layout = pu && positionLayout(pu.mode, V, d, gpu.maxBinding);
+  const positionSize = pu && layout ? pu.positions * layout.stride : 0;
   const params = parameterCount(G, d) + (s.positionUnembed ? table.positions.length * V * (s.positionUnembed === 'full' ? d + 1 : 1) : 0);
   // Targets a sample: 1, or the most any row of either set carries.
   const K = Math.max(train.multi?.K ?? 1, test.multi?.K ?? 1);
   const kl = s.loss === 'kl';
-  if (s.positionUnembed === 'full') throw new InputError('--position-unembed full (ΔU_p) is not available yet; --position-unembed bias trains c_p');
   for (const ds of [train, test]) {
     if (kl && !ds.finalHidden) throw new InputError(`${ds.source}: --loss kl needs 'final_hidden' [N, d], the model's last hidden state of each sample`);
     if (!kl && ds.targetsFromTeacher) throw new InputError(`${ds.source}: no 'target' or 'targets'; with only 'final_hidden', train with --loss kl`);
@@ -352,7 +352,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
           best = results;
           note = 'best';
           const blocks = await readF32(gpu, lens.params, G * blockStride(d));
-          const unembed = pu && { mode: pu.mode, V, positions: table.positions, blocks: await readF32(gpu, lens.positionState!.params, positionSize) };
+          const unembed = layout && unpackPositionBlocks(await readF32(gpu, lens.positionState!.params, positionSize), layout, table.positions);
           writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
         } else {
           state.sinceBest++;

@@ -92,6 +92,21 @@ test('sweep over the extensions\' axes, one at a time: assignments, all targets 
   assert.match(read(out, 'lite-assign-weights-1-1-2-2-1-1-targets-first', 'report.md'), /--assign left 0 train and \d+ test samples out/);
 });
 
+test('a lens with a full position-specific unembedding is saved, read back and evaluated to the same loss', () => {
+  const out = join(tmp, 'unembed-full');
+  const r = cli('train', ...data, '--preset', 'baseline', '--position-unembed', 'full', '--epochs', '1', '--quiet', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /trainable parameters: 187,278\n/); // 16 · (48² + 48) + 6 · 509 · 49
+  const m = JSON.parse(read(out, 'metrics.json'));
+  const e = cli('eval', '--lens', join(out, 'lens.safetensors'), '--test', files.test, '--head', files.head, '--json', join(tmp, 'full.json'));
+  assert.is(e.status, 0, e.stderr);
+  const got = JSON.parse(read(tmp, 'full.json'));
+  expectClose('eval val loss', [got.overall.val_loss], [m.epochs[0].val_loss], { atol: 0, rtol: 1e-6 });
+  assert.is(got.overall.top1, m.epochs[0].top1);
+  const inspect = cli('inspect', join(out, 'lens.safetensors'));
+  assert.match(inspect.stdout, /unembed\.0\.delta\s+F32\s+\[509, 48\]/);
+});
+
 test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's, as text, JSON and a heatmap", () => {
   const r = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', files.test, '--head', files.head, '--json', join(tmp, 'eval.json'), '--heatmap', join(tmp, 'eval.svg'));
   assert.is(r.status, 0, r.stderr);

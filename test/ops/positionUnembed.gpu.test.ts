@@ -1,49 +1,77 @@
-// The position-specific vocabulary bias on the GPU against PyTorch: logits + c_p forward,
-// dc_p = Σ dlogits over the position's slots backward; an absent position's block untouched.
+// The position-specific unembedding on the GPU against PyTorch: logits + c_p (+ ΔU_p z)
+// forward; dc_p, dΔU_p and dz += ΔU_pᵀ dlogits backward; an absent position's block
+// untouched; ΔU_p bound in vocabulary windows when a block exceeds one binding.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addBiasRef, biasGradRef, PositionUnembed, positionBlockStride, positionSlots } from '../../src/ops/positionUnembed.ts';
-import { expectClose } from '../helpers/close.ts';
+import { uniformF32 } from '../../src/data/counterRng.ts';
+import { packPositionBlocks, PositionUnembed, positionBackwardRef, positionForwardRef, positionLayout, positionSlots, unpackPositionBlocks } from '../../src/ops/positionUnembed.ts';
+import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('position unembedding');
 const SENTINEL = 777.25;
 
-test('bias: forward and backward, V 509 (prime), 33 rows over 5 of 6 positions', async () => {
+async function runCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
-  const fx = fixture('position_bias_v509');
-  const { V, B, P } = fx.meta;
-  const op = await PositionUnembed.create(gpu, 'bias', V, 48);
-  const stride = positionBlockStride('bias', V, 48);
+  const fx = fixture(name);
+  const { V, B, P, d, seed, full } = fx.meta;
+  const mode = full ? 'full' : 'bias';
+  const op = await PositionUnembed.create(gpu, mode, V, d, maxBinding);
   const c = fx.f32('c');
-  const blocks = new Float32Array(P * stride);
-  for (let q = 0; q < P; q++) blocks.set(c.subarray(q * V, (q + 1) * V), q * stride);
+  const delta = full ? uniformF32(seed + 5, P * V * d, 0.05) : undefined;
+  const positions = Array.from({ length: P }, (_, q) => q);
+  const layout = op.layout;
   const slotPosition = fx.i32('slot_position');
   const { slots, ranges } = positionSlots(slotPosition);
   assert.is(ranges.length, P - 1);
+  const z = fx.f32('z');
+  const dzBefore = uniformF32(seed + 7, B * d, 0.01); // U's part of dz, which ΔU_p adds to
   const b = {
-    params: buf(gpu, 'c', blocks),
-    slotPosition: buf(gpu, 'slot position', slotPosition),
+    params: buf(gpu, 'params', packPositionBlocks({ mode, V, positions, c, delta }, layout)),
+    grad: buf(gpu, 'grad', new Float32Array(P * layout.stride).fill(SENTINEL)),
+    slots: op.uploadSlots(slots),
+    z: buf(gpu, 'z', z),
     logits: buf(gpu, 'logits', fx.f32('logits')),
     dlogits: buf(gpu, 'dlogits', fx.f32('dlogits')),
-    positionSlots: buf(gpu, 'slots', slots),
-    grad: buf(gpu, 'grad', new Float32Array(P * stride).fill(SENTINEL)),
+    dz: buf(gpu, 'dz', dzBefore),
   };
-  await run(gpu, 'position bias', (pass) => {
-    op.addBias(pass, b, B);
-    op.biasGrad(pass, b, ranges);
+  await run(gpu, name, (pass) => {
+    op.forward(pass, b, ranges);
+    op.backward(pass, b, ranges);
   });
-  expectClose('logits + c_p', await f32(gpu, b.logits, B * V), fx.f32('out'), { atol: 1e-6, rtol: 1e-6 });
-  const grad = await f32(gpu, b.grad, P * stride);
-  const dc = new Float32Array(P * V);
-  for (let q = 0; q < P; q++) dc.set(grad.subarray(q * stride, q * stride + V), q * V);
-  const dcRef = fx.f32('dc');
-  expectClose('dc_p (present positions)', dc.subarray(0, (P - 1) * V), dcRef.subarray(0, (P - 1) * V), { atol: 1e-8, rtol: 1e-5 });
-  assert.ok(grad.subarray((P - 1) * stride, P * stride).every((x) => x === SENTINEL), "the absent position's block was written");
+  const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
+  expectClose(`${name} logits`, await f32(gpu, b.logits, B * V), fx.f32('out'), tol);
+  const grad = await f32(gpu, b.grad, P * layout.stride);
+  const g = unpackPositionBlocks(grad, layout, positions);
+  const present = (P - 1) * V;
+  expectClose(`${name} dc_p`, g.c.subarray(0, present), fx.f32('dc').subarray(0, present), { atol: 1e-8, rtol: 1e-5 });
+  assert.ok(grad.subarray((P - 1) * layout.stride, P * layout.stride).every((x) => x === SENTINEL), "the absent position's block was written");
+  if (full) {
+    expectClose(`${name} dΔU_p sampled`, gather(g.delta!, fx.i32('ddelta_index')).map((x, i) => (fx.i32('ddelta_index')[i]! < present * d ? x : 0)),
+      Array.from(fx.f32('ddelta_sampled'), (x, i) => (fx.i32('ddelta_index')[i]! < present * d ? x : 0)), { atol: 1e-8, rtol: 1e-5 });
+    const rowSums = new Float64Array(present);
+    for (let i = 0; i < present; i++) for (let k = 0; k < d; k++) rowSums[i] += g.delta![i * d + k]!;
+    expectClose(`${name} dΔU_p row sums`, rowSums, fx.f32('ddelta_row_sums').subarray(0, present), { atol: 1e-7, rtol: 1e-5 });
+    const dz = await f32(gpu, b.dz, B * d);
+    expectClose(`${name} dz − U's part`, dz.map((x, i) => x - dzBefore[i]!), fx.f32('dz'), { atol: 1e-7, rtol: 1e-4 });
+  }
   // The TypeScript references agree with PyTorch too.
-  expectClose('reference logits + c_p', addBiasRef(fx.f32('logits'), c, slotPosition, V), fx.f32('out'), { atol: 1e-6, rtol: 1e-6 });
-  expectClose('reference dc_p', biasGradRef(fx.f32('dlogits'), slotPosition, P, V), dcRef, { atol: 1e-9, rtol: 1e-6 });
+  expectClose(`${name} reference logits`, positionForwardRef(fx.f32('logits'), z, slotPosition, V, d, c, delta), fx.f32('out'), tol);
+  const ref = positionBackwardRef(fx.f32('dlogits'), z, slotPosition, P, V, d, delta);
+  expectClose(`${name} reference dc_p`, ref.dc, fx.f32('dc'), { atol: 1e-9, rtol: 1e-6 });
+  if (full) expectClose(`${name} reference dz`, ref.dz, fx.f32('dz'), { atol: 1e-9, rtol: 1e-6 });
+}
+
+test('bias: V 509 (prime), 33 rows over 5 of 6 positions', () => runCase('position_bias_v509'));
+test('full: ΔU_p z forward, dΔU_p and dz backward, d 48', () => runCase('position_full_v509'));
+test('full with ΔU_p in vocabulary windows of 128 rows and blocks in sub-blocks', async () => {
+  const maxBinding = 128 * 48 * 4;
+  const layout = positionLayout('full', 509, 48, maxBinding);
+  assert.ok(layout.subBlocks > 1 && layout.subStride * 4 <= maxBinding, `sub-blocks ${layout.subBlocks} of ${layout.subStride}`);
+  const gpu = await testGpu();
+  assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, maxBinding)).deltaWindows.length, 4);
+  await runCase('position_full_v509', maxBinding);
 });
 
 test.run();

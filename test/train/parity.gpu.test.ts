@@ -13,7 +13,7 @@ import { readLensFile } from '../../src/lens/lensFile.ts';
 import { unpackBlocks } from '../../src/ops/groups.ts';
 import { breakdown } from '../../src/train/metrics.ts';
 import { trainLens } from '../../src/train/trainer.ts';
-import { expectClose } from '../helpers/close.ts';
+import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
@@ -90,13 +90,10 @@ async function parity(name: string) {
     expectClose(`${name} best W`, W, fx.f32('W'), { atol, rtol: 1e-4 });
     expectClose(`${name} best b`, b, fx.f32('b'), { atol, rtol: 1e-4 });
     if (fx.has('c')) {
-      // The position-specific vocabulary bias c_p, one block per position.
+      // The position-specific unembedding: c_p, and ΔU_p in the full mode.
       const pu = lens.unembed!;
-      const V = pu.V;
-      const stride = pu.blocks.length / pu.positions.length;
-      const c = new Float32Array(pu.positions.length * V);
-      pu.positions.forEach((_, q) => c.set(pu.blocks.subarray(q * stride, q * stride + V), q * V));
-      expectClose(`${name} best c_p`, c, fx.f32('c'), { atol, rtol: 1e-4 });
+      expectClose(`${name} best c_p`, pu.c, fx.f32('c'), { atol, rtol: 1e-4 });
+      if (fx.has('delta_index')) expectClose(`${name} best ΔU_p sampled`, gather(pu.delta!, fx.i32('delta_index')), fx.f32('delta_sampled'), { atol, rtol: 1e-4 });
     }
     // Per-sample results of the best epoch, in file order.
     const results = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8'));
@@ -121,6 +118,7 @@ test('--targets all: 4 weighted targets a row (padding, a repeated token, zero w
 test('--assign uniform --targets all: every token of each chain-of-thought chunk', () => parity('parity_assign_uniform'));
 test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out', () => parity('parity_assign_weights'));
 test('--position-unembed bias: c_p trained with the translators (shuffled, batch 20: positions sit out)', () => parity('parity_unembed_bias'));
+test('--position-unembed full: ΔU_p and c_p trained with baseline translators (shuffled, batch 20)', () => parity('parity_unembed_full'));
 test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', () => parity('parity_kl'));
 test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', () => parity('parity_kl_normed'));
 
