@@ -24,7 +24,7 @@ import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/len
 import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
 import { CrossEntropy } from '../src/ops/crossEntropy.ts';
 import { blockStride } from '../src/ops/groups.ts';
-import { PositionUnembed, positionLayout, positionSlots } from '../src/ops/positionUnembed.ts';
+import { PositionUnembed, positionLayout, positionSlots, type PositionUnembedMode } from '../src/ops/positionUnembed.ts';
 import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
@@ -37,7 +37,7 @@ const opts = new Command()
   .option('--backend <name>', 'Dawn backend')
   .option('--adapter <name>', 'adapter whose name contains this text')
   .option('--no-torch', 'do not run the PyTorch side by side (bench/torch_step.py)')
-  .option('--no-extensions', 'skip the steps with the seed\'s next experiments (targets ×4, KL, position bias)')
+  .option('--no-extensions', 'skip the steps with the seed\'s next experiments (targets ×4, KL, position bias and full)')
   .option('--no-save', 'do not write bench/results/*.json')
   .parse()
   .opts();
@@ -63,9 +63,9 @@ const log = (s: string) => process.stdout.write(s + '\n');
 log(`device: ${gpu.adapter.name} (${gpu.adapter.vendor || 'unknown vendor'}); timing: ${timer.kind === 'timestamp' ? 'GPU timestamps' : 'wall clock'}`);
 log(`shape: d ${shape.d}, V ${shape.V}, batch ${shape.B}, ${shape.layers} layers × ${shape.positions} positions; ${repeat} runs per figure`);
 
-/** Median and (min, max) over `repeat` runs after one warm-up. */
+/** Median and (min, max) over `repeat` runs after one warm-up; a GPU error names the figure. */
 async function measure(label: string, encode: (pass: GPUComputePassEncoder) => void): Promise<[number, [number, number]]> {
-  await timer.time(label, encode);
+  await gpu.checked(`bench: ${label}`, () => timer.time(label, encode));
   const times: number[] = [];
   for (let i = 0; i < repeat; i++) times.push(await timer.time(label, encode));
   times.sort((a, b) => a - b);
@@ -148,7 +148,8 @@ await add('unembed logits', (p) => unembed.logits(p, { z: x, U, logits }, B), 2 
 await add('unembed backward', (p) => unembed.backward(p, { dlogits: logits, U, dz }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
 const ones = upload(gpu, 'target weights', new Float32Array(B).fill(1));
 await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
-await add('top-k', (p) => topk.encode(p, { logits, targets, weights: ones, rank, anyRank: rank, ids }, B, V), 2 * B * V, 4 * B * V);
+const anyRank = createBuffer(gpu, 'any rank', B * 4);
+await add('top-k', (p) => topk.encode(p, { logits, targets, weights: ones, rank, anyRank, ids }, B, V), 2 * B * V, 4 * B * V);
 await add(`AdamW + clip (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
 
 // The seed's next experiments: soft targets (4 a row), the KL teacher, the position bias.
@@ -190,13 +191,13 @@ for (const r of rows) {
       `${r.gflops.toFixed(1).padStart(8)} | ${r.gbps.toFixed(1).padStart(7)} | ${(100 * r.roofline).toFixed(1).padStart(6)} %`,
   );
 }
-for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, dlogits, loss, targets, ones, rank, ids, src, dst, fmaOut]) b.destroy();
+for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, dlogits, loss, targets, ones, rank, anyRank, ids, src, dst, fmaOut]) b.destroy();
 unembed.destroy();
 adamw.destroy();
 
 // ---- whole training steps: each preset, then lite with each of the seed's next experiments ----
 interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number }
-interface StepConfig { name: string; preset: PresetName; K?: number; teacher?: boolean; positionBias?: boolean }
+interface StepConfig { name: string; preset: PresetName; K?: number; teacher?: boolean; position?: PositionUnembedMode }
 const steps: StepRow[] = [];
 const Ustep = f32('U', V * d, 6, 0.02);
 const gammaStep = f32('gamma', d, 3, 1);
@@ -207,7 +208,8 @@ const stepConfigs: StepConfig[] = [
   ...(opts.extensions ? [
     { name: 'lite · targets ×4', preset: 'lite' as const, K: K4 },
     { name: 'lite · KL', preset: 'lite' as const, teacher: true },
-    { name: 'lite · position bias', preset: 'lite' as const, positionBias: true },
+    { name: 'lite · position bias', preset: 'lite' as const, position: 'bias' as const },
+    { name: 'lite · position full', preset: 'lite' as const, position: 'full' as const },
   ] : []),
 ];
 for (const cfg of stepConfigs) {
@@ -220,7 +222,7 @@ for (const cfg of stepConfigs) {
   }
   const K = cfg.K ?? 1;
   // What the options add to the lens: targets and weights, the teacher's buffers, c_p state.
-  const extra = (K > 1 ? B * K * 8 : 0) + (cfg.teacher ? (3 * B * d + B * V) * 4 : 0) + (cfg.positionBias ? 4 * shape.positions * positionLayout('bias', V, d).stride * 4 : 0);
+  const extra = (K > 1 ? B * K * 8 : 0) + (cfg.teacher ? (3 * B * d + B * V) * 4 : 0) + (cfg.position ? 4 * shape.positions * positionLayout(cfg.position, V, d).stride * 4 : 0);
   const data: DataOnGpu = {
     hidden,
     targets: upload(gpu, 'targets', uniformInt(8, B * K, V)),
@@ -235,7 +237,7 @@ for (const cfg of stepConfigs) {
     maxBatch: B,
     K,
     teacher: cfg.teacher ? { normed: false } : undefined,
-    positionUnembed: cfg.positionBias ? { mode: 'bias', positions: shape.positions } : undefined,
+    positionUnembed: cfg.position ? { mode: cfg.position, positions: shape.positions } : undefined,
     adamw: SEED_ADAMW,
   });
   const g = Int32Array.from(cells, (k) => t.groupOf(Math.floor(k / shape.positions), k % shape.positions));
@@ -247,7 +249,7 @@ for (const cfg of stepConfigs) {
     await gpu.submitAndWait('step', [enc.finish()]);
     return (performance.now() - t0) / 1e3;
   };
-  await stepOnce();
+  await gpu.checked(`bench: ${preset} step`, stepOnce);
   const times: number[] = [];
   for (let i = 0; i < repeat; i++) times.push(await stepOnce());
   times.sort((a, c) => a - c);

@@ -55,7 +55,8 @@ def timed(fn, repeat, sync):
 
 def step_bench(name, cfg, dev, sync):
     """A step named as bench/kernels.ts names it: a preset, or 'lite · targets ×4' (soft
-    targets), 'lite · KL' (KL to the model's prediction), 'lite · position bias' (c_p)."""
+    targets), 'lite · KL' (KL to the model's prediction), 'lite · position bias' (c_p),
+    'lite · position full' (dU_p and c_p)."""
     preset, _, variant = name.partition(" · ")
     d, V, B, P = cfg["d"], cfg["V"], cfg["B"], cfg["positions"]
     table, groups = group_table(preset, range(cfg["layers"]), range(cfg["positions"]), cfg["critical"])
@@ -63,8 +64,11 @@ def step_bench(name, cfg, dev, sync):
     with torch.no_grad():
         for p in lins.parameters():
             p.zero_()
-    cs = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(V, device=dev)) for _ in range(P)] if variant == "position bias" else [])
-    opt = torch.optim.AdamW(list(lins.parameters()) + list(cs.parameters()), lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-3)
+    position = variant.startswith("position")
+    cs = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(V, device=dev)) for _ in range(P)] if position else [])
+    deltas = torch.nn.ParameterList([torch.nn.Parameter(torch.zeros(V, d, device=dev)) for _ in range(P)] if variant == "position full" else [])
+    opt = torch.optim.AdamW(list(lins.parameters()) + list(cs.parameters()) + list(deltas.parameters()),
+                            lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-3)
     U = torch.from_numpy(uniform_f32(6, V * d, 0.02).reshape(V, d)).to(dev)
     gamma = torch.from_numpy(uniform_f32(3, d, 1.0)).to(dev)
     x = torch.from_numpy(uniform_f32(9, B * d, 1.0).reshape(B, d)).to(dev)
@@ -85,11 +89,15 @@ def step_bench(name, cfg, dev, sync):
         y = torch.empty_like(x)
         for k, sel in rows:
             y[sel] = x[sel] + lins[k](x[sel])
-        logits = rmsnorm(y, gamma, EPS) @ U.T
-        if variant == "position bias":
+        z = rmsnorm(y, gamma, EPS)
+        logits = z @ U.T
+        if position:
             extra = torch.zeros_like(logits)
             for q, sel in pos_rows:
-                extra = extra.index_add(0, sel, cs[q].expand(len(sel), V))
+                term = cs[q].expand(len(sel), V)
+                if deltas:
+                    term = term + z[sel] @ deltas[q].T
+                extra = extra.index_add(0, sel, term)
             logits = logits + extra
         if variant == "KL":
             with torch.no_grad():
@@ -105,7 +113,7 @@ def step_bench(name, cfg, dev, sync):
         opt.step()
 
     r = timed(step, cfg["repeat"], sync)
-    del lins, opt, cs
+    del lins, opt, cs, deltas
     return {"preset": name, "groups": len(groups), "presentGroups": len(present), **r}
 
 

@@ -106,10 +106,8 @@ trainingOptions(program.command('train').description('train a lens; with no data
     const train = selectLayers(data.train, o.layers);
     const test = selectLayers(data.test, o.layers);
     const out = o.out ?? join('runs', `${data.demo ? 'demo' : o.preset}-${timestamp()}`);
-    const gpu = await openGpu(o);
-    const stop = onStopSignals();
-    try {
-      const result = await trainLens({
+    await training(o, (gpu, stop) =>
+      trainLens({
         gpu,
         head: data.head,
         train,
@@ -118,17 +116,13 @@ trainingOptions(program.command('train').description('train a lens; with no data
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
-        stop: stop.request,
+        stop,
         quiet: Boolean(o.quiet),
         provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
         dropped: data.dropped,
         settings: trainSettings(o, o.preset, o.layers),
-      });
-      if (result.interrupted) process.exitCode = exitStatus(result.interrupted);
-    } finally {
-      stop.remove();
-      gpu.destroy();
-    }
+      }),
+    );
   });
 
 // ---- sweep ----
@@ -148,10 +142,8 @@ trainingOptions(
     if (o.finalNormed && !o.loss.includes('kl')) throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const data = await loadTrainingData(o, cmd);
     const out = o.out ?? join('runs', `sweep-${timestamp()}`);
-    const gpu = await openGpu(o);
-    const stop = onStopSignals();
-    try {
-      const result = await runSweep({
+    await training(o, (gpu, stop) =>
+      runSweep({
         gpu,
         data,
         out,
@@ -165,16 +157,12 @@ trainingOptions(
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
-        stop: stop.request,
+        stop,
         quiet: Boolean(o.quiet),
         command: process.argv.slice(2).join(' '),
         print: (l) => console.log(l),
-      });
-      if (result.interrupted) process.exitCode = exitStatus(result.interrupted);
-    } finally {
-      stop.remove();
-      gpu.destroy();
-    }
+      }),
+    );
   });
 
 // ---- compare ----
@@ -438,7 +426,24 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
   return data;
 }
 
-const exitStatus = (signal: NodeJS.Signals) => (signal === 'SIGINT' ? 130 : 143);
+/**
+ * Runs training work on a fresh GPU device with Ctrl-C/SIGTERM turned into a stop request;
+ * a run stopped that way exits 130 (SIGINT) or 143 (SIGTERM).
+ */
+async function training(
+  o: { backend?: string; adapter?: string },
+  work: (gpu: Gpu, stop: { signal?: NodeJS.Signals }) => Promise<{ interrupted?: NodeJS.Signals }>,
+): Promise<void> {
+  const gpu = await openGpu(o);
+  const stop = onStopSignals();
+  try {
+    const { interrupted } = await work(gpu, stop.request);
+    if (interrupted) process.exitCode = interrupted === 'SIGINT' ? 130 : 143;
+  } finally {
+    stop.remove();
+    gpu.destroy();
+  }
+}
 
 /**
  * The first Ctrl-C (or SIGTERM) asks the run to stop after its current step and write a

@@ -32,7 +32,7 @@ import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts'
 import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
 import { writeReport } from '../report/write.ts';
-import type { RunMetrics } from '../report/run.ts';
+import type { EpochRow, RunMetrics } from '../report/run.ts';
 
 export interface TrainSettings {
   preset: PresetName;
@@ -74,18 +74,8 @@ export const SEED_SETTINGS: Omit<TrainSettings, 'preset' | 'criticalLayers'> = {
   checkpoint: true,
 };
 
-export interface EpochRecord {
-  epoch: number;
-  train_loss: number;
-  val_loss: number;
-  top1: number;
-  top5: number;
-  top10: number;
-  /** With several targets a sample (any of its targets ranks below k). */
-  any1?: number;
-  any5?: number;
-  any10?: number;
-}
+/** One epoch's row of metrics.json (as report/ reads it). */
+export type EpochRecord = EpochRow;
 
 export interface RunInputs {
   gpu: Gpu;

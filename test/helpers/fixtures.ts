@@ -68,3 +68,18 @@ export function adamwInputs(fx: Fixture, stride: number) {
   }
   return st;
 }
+
+/** extreme_logits() of make_fixtures.py, regenerated: a uniform row, ±100 spikes, a ±100 range. */
+export function extremeLogits(V: number, B: number, seed: number): Float32Array {
+  const L = uniformF32(seed, B * V, 10);
+  if (B === 1) return L.map((x) => Math.fround(x * 10));
+  for (let v = 0; v < V; v++) {
+    L[v] = 0;
+    L[V + v] = Math.fround(L[V + v]! * 10);
+    L[2 * V + v] = 0;
+    L[3 * V + v] = 0;
+  }
+  L[2 * V + 7] = 100;
+  L[3 * V + V - 1] = -100;
+  return L;
+}

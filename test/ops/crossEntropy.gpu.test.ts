@@ -6,25 +6,10 @@ import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
 import { crossEntropyRef, CrossEntropy, klRef, normaliseWeights } from '../../src/ops/crossEntropy.ts';
 import { expectClose, gather } from '../helpers/close.ts';
-import { fixture } from '../helpers/fixtures.ts';
+import { extremeLogits, fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('cross-entropy: soft targets and teacher');
-
-/** extreme_logits() of make_fixtures.py, regenerated where the fixture does not store them. */
-function extremeLogits(V: number, B: number, seed: number): Float32Array {
-  const L = uniformF32(seed, B * V, 10);
-  if (B === 1) return L.map((x) => Math.fround(x * 10));
-  for (let v = 0; v < V; v++) {
-    L[v] = 0;
-    L[V + v] = Math.fround(L[V + v]! * 10);
-    L[2 * V + v] = 0;
-    L[3 * V + v] = 0;
-  }
-  L[2 * V + 7] = 100;
-  L[3 * V + V - 1] = -100;
-  return L;
-}
 
 /** The teacher of ce_teacher_case(), regenerated. */
 function teacherLogits(V: number, B: number, seed: number, L: Float32Array): Float32Array {

@@ -9,7 +9,7 @@ import { TopK, TOP_K, topkRef } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
-import { adamwInputs, fixture } from '../helpers/fixtures.ts';
+import { adamwInputs, extremeLogits, fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu, u32 } from '../helpers/gpu.ts';
 
 const test = suite('kernels');
@@ -60,20 +60,7 @@ test('unembedding V 32,000, d 2,048 (262 MB: several windows on lavapipe)', () =
 test('unembedding V 32,000, d 2,048, f16 head', () => unembedCase('unembed_v32000_d2048_f16'));
 
 function logitsFor(fx: ReturnType<typeof fixture>): Float32Array {
-  if (fx.has('logits')) return fx.f32('logits');
-  // extreme_logits() of make_fixtures.py, regenerated
-  const { V, B, seed } = fx.meta;
-  const L = uniformF32(seed, B * V, 10);
-  if (B === 1) return L.map((x) => Math.fround(x * 10));
-  for (let v = 0; v < V; v++) {
-    L[v] = 0;
-    L[V + v] = Math.fround(L[V + v]! * 10);
-    L[2 * V + v] = 0;
-    L[3 * V + v] = 0;
-  }
-  L[2 * V + 7] = 100;
-  L[3 * V + V - 1] = -100;
-  return L;
+  return fx.has('logits') ? fx.f32('logits') : extremeLogits(fx.meta.V, fx.meta.B, fx.meta.seed);
 }
 
 async function ceCase(name: string) {
