@@ -48,6 +48,11 @@ export function compareMarkdown(runs: RunRecord[], title = 'Comparison'): string
       positions.map((p) => [p, ...runs.map((run, i) => pct(at(run, p)?.top1) + (i === 0 ? '' : delta(at(run, p)?.top1, at(ref, p)?.top1, 'pp')))]),
     ),
   );
+  const kl = runs.filter((r) => r.config.settings?.loss === 'kl').map((r) => r.name);
+  if (kl.length && kl.length < runs.length) {
+    out.push('');
+    out.push(`Note: the val loss of ${kl.join(', ')} is the KL divergence to the model's own prediction, not comparable with the others' cross-entropy.`);
+  }
   const tests = new Set(runs.map((r) => r.config.samples?.test));
   if (tests.size > 1) {
     out.push('');

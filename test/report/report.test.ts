@@ -100,6 +100,10 @@ test('compare: differences against the first run, in percentage points and loss,
   assert.match(md, /\| \*\*base\*\* \| baseline \| 1,000 \| 3 \| 3\.7000 \| 30\.0 % \| 45\.0 % \| 60\.0 % \| 12\.5 s \|/);
   assert.match(md, /\| lite \| lite, critical 1,3 \| 2,250 \(×2\.25\) \| 3 \| 3\.6000 \(−0\.1000\) \| 31\.4 % \(\+1\.4 pp\) \| 45\.0 % \(±0\.0 pp\) \|/);
   assert.match(md, /\| 3 \| 15\.0 % \| 16\.4 % \(\+1\.4 pp\) \|/);
+  assert.not.match(md, /KL divergence/);
+  const kl = run('kl', metrics());
+  kl.config.settings.loss = 'kl';
+  assert.match(compareMarkdown([run('base', a), kl]), /the val loss of kl is the KL divergence to the model's own prediction, not comparable/);
 });
 
 test('the XML check rejects what a browser would', () => {
