@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
-import { assignTargets } from '../data/assign.ts';
+import { assignTargets, prepareTargets } from '../data/assign.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
@@ -195,11 +195,16 @@ gpuOptions(
   .option('--heatmap <file>', 'also draw top-1/5/10 by layer × position as SVG')
   .addOption(lossOption())
   .option('--final-normed', 'with --loss kl: final_hidden is already through the final norm')
+  .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
+  .option('--assign <rule>', ASSIGN_HELP)
   .action(async (o) => {
     if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const head = loadHeadFrom(o);
-    const test = loadDataset(o.test);
-    checkAgainstHead(test, head.d, head.V, head.numLayers);
+    const loaded = loadDataset(o.test);
+    checkAgainstHead(loaded, head.d, head.V, head.numLayers);
+    const prepared = prepareTargets(loaded, loaded, { assign: o.assign, targets: o.targets });
+    const test = prepared.test;
+    if (prepared.dropped) console.log(`targets by --assign ${o.assign} (--targets ${prepared.mode}): ${prepared.dropped.test.toLocaleString('en-US')} samples left out (empty chunk)`);
     const gpu = await openGpu(o);
     try {
       await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l), {

@@ -485,6 +485,7 @@ function smallerRuns(p: PlanInputs, inputs: RunInputs, table: GroupTable): Alter
     const fewer = critical.slice(Math.ceil(critical.length / 2));
     out.push({ flag: `--critical-layers ${fewer.join(',')}`, inputs: { ...p, numGroups: p.numGroups - (critical.length - fewer.length) * (P - 1) } });
   }
+  if (p.positionUnembed?.mode === 'full') out.push({ flag: '--position-unembed bias', inputs: { ...p, positionUnembed: { ...p.positionUnembed, mode: 'bias' } } });
   // The lens is sized for the larger of the training batch and the evaluation's (≤ 256 rows).
   if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: { ...p, maxBatch: Math.max(s.batchSize >> 1, 256) } });
   return out;

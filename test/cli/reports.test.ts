@@ -123,6 +123,12 @@ test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's
     expectClose(`${key} top-1`, got[key].map((x: any) => x.top1), ref[field].map((x) => x.top1), { atol: 1.01 / Math.min(...ref[field].map((x) => x.count)), rtol: 0 });
   }
   assert.is(findAll(parseXml(read(tmp, 'eval.svg')), (e) => e.attrs.class === 'cell').length, 3 * 96);
+  // The same lens on data whose targets come from the chain of thought, all of a chunk's tokens.
+  const assigned = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', join(DATA, 'test_ext.safetensors'), '--head', files.head, '--assign', 'weights:0,1,2,2,1,0', '--targets', 'all');
+  assert.is(assigned.status, 0, assigned.stderr);
+  assert.match(assigned.stdout, /targets by --assign weights:0,1,2,2,1,0 \(--targets all\): 64 samples left out \(empty chunk\)/);
+  assert.match(assigned.stdout, /on .*test_ext\.safetensors: 128 samples/);
+  assert.match(assigned.stdout, /overall: val loss \d+\.\d+, top-1 [\d.]+ %, top-5 [\d.]+ %, top-10 [\d.]+ %, any-1 [\d.]+ %/);
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -40,6 +40,15 @@ test('a run over the budget names the settings that would fit, or what each save
   assert.is(planProblem(memoryPlan(seed), 4 * GiB, { bytes: 8 * GiB, source: 'Z' }, alternatives), undefined);
 });
 
+test('a full position unembedding too big for the budget suggests the bias alone', () => {
+  const full = { ...seed, positionUnembed: { mode: 'full' as const, positions: 6 } };
+  const plan = memoryPlan(full);
+  const item = plan.find((it) => it.name.startsWith('position unembedding'))!;
+  assert.ok(Math.abs(item.bytes - 4 * 6 * (32000 * 2049) * 4) < 6 * 4 * 64 * 4, `${item.bytes}`); // ≈ 6.3 GB: parameters, gradients, m, v
+  const msg = planProblem(plan, 4 * GiB, { bytes: 8 * GiB, source: 'X' }, [{ flag: '--position-unembed bias', inputs: { ...full, positionUnembed: { mode: 'bias', positions: 6 } } }])!;
+  assert.match(msg, /^this run needs 9\.\d+ GiB .*; it would fit with --position-unembed bias \(3\.\d+ GiB\)$/);
+});
+
 test("a buffer past the device's largest is named, with a way out where one exists", () => {
   const small = { ...seed, numGroups: 4, trainCount: 1000, testCount: 100 }; // 4 × 16 MiB of parameters
   const alternatives = [{ flag: '--head-dtype f16', inputs: { ...small, headDtype: 'f16' as const } }];
