@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { chunkStats, parseAssignment } from '../data/assign.ts';
 import { loadDataset, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
+import type { TokenText } from '../data/tokenizer.ts';
 import { SafetensorsFile } from '../data/safetensors.ts';
 import { fmtBytes } from '../gpu/buffers.ts';
 
-export function inspect(path: string, print: (line: string) => void, assign = 'uniform'): void {
+export function inspect(path: string, print: (line: string) => void, assign = 'uniform', tokens?: TokenText): void {
   if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);
   if (statSync(path).isDirectory()) return inspectModelDir(path, print);
   const file = SafetensorsFile.open(path);
@@ -44,6 +45,11 @@ export function inspect(path: string, print: (line: string) => void, assign = 'u
       let hi = -Infinity;
       for (const t of target) [lo, hi] = [Math.min(lo, t), Math.max(hi, t)];
       print(`target ids: ${lo} … ${hi} (${new Set(target).size} distinct)`);
+      const frequency = new Map<number, number>();
+      for (const t of target) if (t >= 0) frequency.set(t, (frequency.get(t) ?? 0) + 1);
+      const common = [...frequency.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 10);
+      const name = (id: number) => (tokens ? `${tokens.display(id)} (${id})` : String(id));
+      if (common.length) print(`commonest targets: ${common.map(([id, n]) => `${name(id)} ×${n}`).join(', ')}${tokens ? '' : ' (--tokenizer FILE shows them as text)'}`);
       if (ds.multi) print(`targets: up to ${ds.multi.K} a sample (--targets all), first target as above`);
       if (ds.finalHidden) print('final_hidden: present (the model\'s own prediction, for --loss kl)');
       if (ds.example) print(`examples: ${new Set(ds.example).size.toLocaleString('en-US')} problems`);

