@@ -1,10 +1,10 @@
 #!/usr/bin/env -S node --import tsx
-// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `synth`, `inspect`.
+// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`.
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
 // checkpoint, exit status 130 or 143; a second Ctrl-C quits at once.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
 import { assignTargets, prepareTargets } from '../data/assign.ts';
@@ -22,6 +22,8 @@ import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
 import { runSweep, sweepConfigs, withTargets, type TrainingData } from '../train/sweep.ts';
+import { trajectory } from '../train/trajectory.ts';
+import { trajectoryMarkdown, trajectorySvg } from '../report/trajectory.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
 import { inspect } from './inspect.ts';
 
@@ -212,6 +214,50 @@ gpuOptions(
         kl: o.loss === 'kl',
         finalNormed: Boolean(o.finalNormed),
       });
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+// ---- trajectory ----
+gpuOptions(
+  headOptions(
+    program
+      .command('trajectory')
+      .description("what a lens predicts at every layer and position of one problem, as a picture, markdown or JSON")
+      .option('--lens <file>', 'lens.safetensors (written by train, or by PyTorch in the same layout)')
+      .option('--no-lens', 'the plain logit lens: the frozen head on the raw hidden states')
+      .requiredOption('--data <file>', "a data file with 'example' (problem ids)")
+      .requiredOption('--example <id>', 'the problem to show', int(0)),
+  ),
+)
+  .option('--tokenizer <file>', 'a Hugging Face tokenizer.json to show tokens as text (found in --model-dir by default)')
+  .addOption(new Option('--format <format>', 'svg, md or json (default: from --out, else md)').choices(['svg', 'md', 'json']))
+  .addOption(new Option('--color <by>', 'colour cells by the top-1 probability or by the entropy').choices(['prob', 'entropy']).default('prob'))
+  .option('--out <file>', 'write here (default: print)')
+  .action(async (o) => {
+    if (o.lens === undefined) throw new InputError('give --lens FILE, or --no-lens for the plain logit lens');
+    const lensPath = o.lens === false ? undefined : (o.lens as string);
+    const head = loadHeadFrom(o);
+    const data = loadDataset(o.data);
+    checkAgainstHead(data, head.d, head.V, head.numLayers);
+    const tokens = o.tokenizer ? TokenText.load(o.tokenizer) : o.modelDir ? TokenText.fromModelDir(o.modelDir) : undefined;
+    if (tokens && tokens.size < head.V) throw new InputError(`${tokens.source}: ${tokens.size} tokens, but the head has V = ${head.V}`);
+    const format: 'svg' | 'md' | 'json' = o.format ?? (o.out?.endsWith('.svg') ? 'svg' : o.out?.endsWith('.json') ? 'json' : 'md');
+    const gpu = await openGpu(o);
+    try {
+      const t = await trajectory(gpu, head, data, o.example, lensPath);
+      const title = `Example ${o.example} through ${lensPath ? basename(lensPath) : 'the logit lens (no translators)'}`;
+      const out =
+        format === 'svg'
+          ? trajectorySvg(t, title, tokens, o.color)
+          : format === 'json'
+            ? JSON.stringify({ ...t, cells: t.cells.map((c) => ({ ...c, top: c.top.map((e) => ({ ...e, text: tokens?.text(e.id) })) })) }, null, 2) + '\n'
+            : trajectoryMarkdown(t, title, tokens);
+      if (o.out) {
+        writeFileAtomic(o.out, out);
+        console.log(`wrote ${o.out}`);
+      } else process.stdout.write(out);
     } finally {
       gpu.destroy();
     }

@@ -136,7 +136,8 @@ export class Lens {
   private y: GPUBuffer;
   private z: GPUBuffer;
   private rstd: GPUBuffer;
-  private logits: GPUBuffer;
+  /** Logits of the last forward pass [maxBatch, V], slot order. */
+  readonly logits: GPUBuffer;
   private dlogits: GPUBuffer;
   private dz: GPUBuffer;
   private dy: GPUBuffer;
