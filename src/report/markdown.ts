@@ -1,6 +1,7 @@
 // report.md: a run in one page: what was trained on what, the per-epoch table, the best
 // epoch's per-layer and per-position tables, and the pictures beside it.
 import { bestEpoch, describeRun, duration, pct, type RunRecord } from './run.ts';
+import type { TokenText } from '../data/tokenizer.ts';
 
 /**
  * A markdown table from a header row and rows of cells. `align` has a letter per column,
@@ -11,7 +12,7 @@ export function mdTable(header: string[], rows: (string | number)[][], align = '
   return [line(header), `|${header.map((_, i) => (align[i] === 'r' ? '---:' : '---')).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
-export function reportMarkdown(run: RunRecord): string {
+export function reportMarkdown(run: RunRecord, tokens?: TokenText): string {
   const { metrics: m, config: c } = run;
   const s = c.settings ?? {};
   const best = bestEpoch(m);
@@ -61,7 +62,29 @@ export function reportMarkdown(run: RunRecord): string {
   out.push('');
   out.push(mdTable(['layer', 'samples', 'val loss', 'top-1', 'top-5', 'top-10'], m.per_layer.map((r) => [r.layer, ...cells(r)])));
   out.push('');
+  if (m.predictions_per_position?.length) {
+    out.push('## What each position predicts (best epoch)');
+    out.push('');
+    out.push(predictionsTable(m.predictions_per_position, tokens));
+    out.push('');
+  }
   out.push('Accuracies count a sample when fewer than k logits are strictly greater than its target\'s. The per-(layer, position) figures are in `metrics.json` (`per_group`) and `heatmap.svg`.');
   out.push('');
   return out.join('\n');
+}
+
+/** A token in a markdown cell: its text (spaces visible) and id, or the id alone. */
+function tokenCell(id: number, tokens?: TokenText): string {
+  if (!tokens || id < 0 || id >= tokens.size) return `#${id}`;
+  return `\`${tokens.display(id).replace(/`/g, "'").replace(/\|/g, '\\|')}\` (${id})`;
+}
+
+/** Per position: the commonest top-1 predictions and the commonest wrong (target → predicted). */
+export function predictionsTable(stats: NonNullable<RunRecord['metrics']['predictions_per_position']>, tokens?: TokenText, what = 'position'): string {
+  const rows = stats.map((s) => [
+    s.id,
+    s.top.map((t) => `${tokenCell(t.token, tokens)} ×${t.count}`).join(', '),
+    s.confusions.length ? s.confusions.map((c) => `${tokenCell(c.target, tokens)} → ${tokenCell(c.predicted, tokens)} ×${c.count}`).join(', ') : '–',
+  ]);
+  return mdTable([what, 'commonest top-1 predictions', 'commonest confusions (target → predicted)'], rows, 'lll');
 }

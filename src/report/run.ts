@@ -40,6 +40,13 @@ export interface RunMetrics {
   train_seconds?: number;
   /** Samples left out because --assign gave them no target. */
   dropped?: { train: number; test: number };
+  /** Per position, the best epoch's commonest top-1 predictions and (target → predicted) confusions. */
+  predictions_per_position?: {
+    id: number;
+    count: number;
+    top: { token: number; count: number }[];
+    confusions: { target: number; predicted: number; count: number }[];
+  }[];
 }
 
 export interface RunConfig {

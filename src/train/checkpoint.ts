@@ -30,6 +30,8 @@ export interface CheckpointTensors {
   bestRank: Uint32Array;
   /** With several targets a sample: the best epoch's any-target ranks. */
   bestAnyRank?: Uint32Array;
+  /** The best epoch's most probable token of each test sample. */
+  bestTop1: Int32Array;
   /** With state.partial: the epoch's per-sample training losses so far (epoch order). */
   partialLosses?: Float32Array;
   /** The position-specific unembedding's blocks, AdamW moments and step counts. */
@@ -46,6 +48,7 @@ export function writeCheckpoint(path: string, fingerprint: string, state: RunSta
       { name: 'adamw.steps', dtype: 'I32', shape: [t.steps.length], data: new Int32Array(t.steps) },
       { name: 'best.val_loss', dtype: 'F32', shape: [t.bestLoss.length], data: t.bestLoss },
       { name: 'best.rank', dtype: 'I32', shape: [t.bestRank.length], data: new Int32Array(t.bestRank.buffer, t.bestRank.byteOffset, t.bestRank.length) },
+      { name: 'best.top1', dtype: 'I32', shape: [t.bestTop1.length], data: t.bestTop1 },
       ...(t.bestAnyRank ? [{ name: 'best.any_rank', dtype: 'I32' as const, shape: [t.bestAnyRank.length], data: new Int32Array(t.bestAnyRank.buffer, t.bestAnyRank.byteOffset, t.bestAnyRank.length) }] : []),
       ...(t.position
         ? [
@@ -88,6 +91,7 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
       bestLoss,
       bestRank: Uint32Array.from(file.readInt('best.rank')),
       bestAnyRank: file.has('best.any_rank') ? Uint32Array.from(file.readInt('best.any_rank')) : undefined,
+      bestTop1: file.has('best.top1') ? file.readInt('best.top1') : new Int32Array(testCount).fill(-1),
       position: positionCount ? readPosition(file, positionCount) : undefined,
       partialLosses,
     };

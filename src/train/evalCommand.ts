@@ -14,7 +14,9 @@ import { SEED_ADAMW } from '../ops/adamw.ts';
 import { writeBuffer } from '../gpu/buffers.ts';
 import { packPositionBlocks } from '../ops/positionUnembed.ts';
 import { Evaluator, teacherArgmax } from './evaluate.ts';
-import { breakdown, percent, scoresJson, type Scores } from './metrics.ts';
+import { breakdown, percent, predictionStats, scoresJson, type Scores } from './metrics.ts';
+import { predictionsTable } from '../report/markdown.ts';
+import type { TokenText } from '../data/tokenizer.ts';
 
 export async function evaluateLensFile(
   gpu: Gpu,
@@ -25,6 +27,7 @@ export async function evaluateLensFile(
   outputs: { json?: string; heatmap?: string },
   print: (line: string) => void,
   loss: { kl: boolean; finalNormed: boolean } = { kl: false, finalNormed: false },
+  tokens?: TokenText,
 ): Promise<void> {
   if (loss.kl && !test.finalHidden) throw new InputError(`${test.source}: --loss kl needs 'final_hidden' [N, d]`);
   if (!loss.kl && test.targetsFromTeacher) throw new InputError(`${test.source}: no 'target' or 'targets'; with only 'final_hidden', evaluate with --loss kl`);
@@ -82,6 +85,10 @@ export async function evaluateLensFile(
       const cells = positions.map((p) => b.perGroup.find((c) => c.layer === l && c.position === p));
       print(`${String(l).padStart(6)} |${cells.map((c) => (c ? pct(c.top1) : '–'.padStart(7)).padStart(8)).join('')}`);
     }
+    const predictions = predictionStats(r.top1, test.target, test.position);
+    print('');
+    print(`what each position predicts${tokens ? '' : ' (token ids; --tokenizer shows text)'}:`);
+    for (const line of predictionsTable(predictions, tokens).split('\n')) print(line);
     const jsonPath = outputs.json;
     if (outputs.heatmap) {
       const m = { params: 0, best_epoch: 0, epochs: [], per_layer: [], per_position: [], per_group: b.perGroup.map(scoresJson) };
@@ -96,6 +103,7 @@ export async function evaluateLensFile(
         per_layer: b.perLayer.map(scoresJson),
         per_position: b.perPosition.map(scoresJson),
         per_group: b.perGroup.map(scoresJson),
+        predictions_per_position: predictions,
       };
       writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
       print(`wrote ${jsonPath}`);

@@ -13,6 +13,8 @@ export interface SampleResults {
   rank: Uint32Array;
   /** The best rank among the sample's positive-weight targets (any-k), with several targets. */
   anyRank?: Uint32Array;
+  /** The lens's most probable token for each sample. */
+  top1: Int32Array;
 }
 
 export class Evaluator {
@@ -21,6 +23,7 @@ export class Evaluator {
   private lossBuf: GPUBuffer;
   private rankBuf: GPUBuffer;
   private anyRankBuf: GPUBuffer | undefined;
+  private topIdsBuf: GPUBuffer;
 
   constructor(
     private gpu: Gpu,
@@ -37,6 +40,7 @@ export class Evaluator {
     this.lossBuf = createBuffer(gpu, 'eval losses', data.count * 4);
     this.rankBuf = createBuffer(gpu, 'eval ranks', data.count * 4);
     if (data.K > 1) this.anyRankBuf = createBuffer(gpu, 'eval best ranks', data.count * 4);
+    this.topIdsBuf = createBuffer(gpu, 'eval top ids', data.count * TOP_K * 4);
   }
 
   /** Evaluates in chunks of batches so that `progress(done, total)` can report on long runs. */
@@ -51,6 +55,7 @@ export class Evaluator {
         enc.copyBufferToBuffer(lens.loss, 0, this.lossBuf, at, batch.rows.length * 4);
         enc.copyBufferToBuffer(lens.rank, 0, this.rankBuf, at, batch.rows.length * 4);
         if (this.anyRankBuf) enc.copyBufferToBuffer(lens.anyRank, 0, this.anyRankBuf, at, batch.rows.length * 4);
+        enc.copyBufferToBuffer(lens.topIds, 0, this.topIdsBuf, at * TOP_K, batch.rows.length * TOP_K * 4);
       });
       this.gpu.device.queue.submit([enc.finish()]);
       if (progress) {
@@ -62,6 +67,8 @@ export class Evaluator {
     const slotLoss = await readF32(this.gpu, this.lossBuf, this.data.count);
     const slotRank = await readU32(this.gpu, this.rankBuf, this.data.count);
     const slotAny = this.anyRankBuf ? await readU32(this.gpu, this.anyRankBuf, this.data.count) : undefined;
+    const slotIds = await readU32(this.gpu, this.topIdsBuf, this.data.count * TOP_K);
+    const top1 = new Int32Array(this.data.count);
     const loss = new Float32Array(this.data.count);
     const rank = new Uint32Array(this.data.count);
     const anyRank = slotAny ? new Uint32Array(this.data.count) : undefined;
@@ -69,8 +76,9 @@ export class Evaluator {
       loss[row] = slotLoss[slot]!;
       rank[row] = slotRank[slot]!;
       if (anyRank) anyRank[row] = slotAny![slot]!;
+      top1[row] = slotIds[slot * TOP_K]!;
     });
-    return { loss, rank, anyRank };
+    return { loss, rank, anyRank, top1 };
   }
 
   get batchCount(): number {
@@ -81,6 +89,7 @@ export class Evaluator {
     this.lossBuf.destroy();
     this.rankBuf.destroy();
     this.anyRankBuf?.destroy();
+    this.topIdsBuf.destroy();
   }
 }
 

@@ -94,3 +94,41 @@ export function percent(x: number): string {
 export function scoresJson<T extends { loss: number }>({ loss, ...rest }: T) {
   return { ...rest, val_loss: loss };
 }
+
+/** What one position (or layer) predicts: its commonest top-1 tokens and wrong guesses. */
+export interface PredictionStats {
+  /** The position or layer id. */
+  id: number;
+  count: number;
+  /** The commonest top-1 predictions, with how often. */
+  top: { token: number; count: number }[];
+  /** The commonest (target → predicted) pairs among the wrong top-1 predictions. */
+  confusions: { target: number; predicted: number; count: number }[];
+}
+
+/** Per value of `by` (positions or layers): the `n` commonest predictions and confusions. */
+export function predictionStats(top1: ArrayLike<number>, target: ArrayLike<number>, by: ArrayLike<number>, n = 5): PredictionStats[] {
+  const groups = new Map<number, { count: number; top: Map<number, number>; confusions: Map<string, number> }>();
+  for (let i = 0; i < top1.length; i++) {
+    let g = groups.get(by[i]!);
+    if (!g) groups.set(by[i]!, (g = { count: 0, top: new Map(), confusions: new Map() }));
+    g.count++;
+    g.top.set(top1[i]!, (g.top.get(top1[i]!) ?? 0) + 1);
+    if (target[i]! >= 0 && target[i] !== top1[i]) {
+      const key = `${target[i]},${top1[i]}`;
+      g.confusions.set(key, (g.confusions.get(key) ?? 0) + 1);
+    }
+  }
+  const best = <K>(m: Map<K, number>) => [...m.entries()].sort((a, b) => b[1] - a[1] || String(a[0]).localeCompare(String(b[0]), 'en', { numeric: true })).slice(0, n);
+  return [...groups.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([id, g]) => ({
+      id,
+      count: g.count,
+      top: best(g.top).map(([token, count]) => ({ token, count })),
+      confusions: best(g.confusions).map(([key, count]) => {
+        const [t, p] = key.split(',').map(Number) as [number, number];
+        return { target: t, predicted: p, count };
+      }),
+    }));
+}

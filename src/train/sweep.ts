@@ -7,6 +7,7 @@ import { prepareTargets, type TargetMode } from '../data/assign.ts';
 import { selectLayers, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
+import type { TokenText } from '../data/tokenizer.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { PresetName } from '../lens/preset.ts';
@@ -107,6 +108,8 @@ export interface SweepInputs {
   settings: TrainSettings;
   /** With the KL loss: final_hidden is already through the final norm. */
   finalNormed: boolean;
+  /** Shows token ids as text in the reports. */
+  tokens?: TokenText;
   resume: boolean;
   overwrite: boolean;
   gpuMemoryGiB?: number;
@@ -157,6 +160,7 @@ export async function runSweep(inputs: SweepInputs): Promise<{ interrupted?: Nod
       print,
       provenance: { command: inputs.command, sweep: { folder: out, run: c.name }, ...inputs.data.provenance },
       dropped: data.dropped,
+      tokens: inputs.tokens,
       settings: {
         ...inputs.settings,
         preset: c.preset,

