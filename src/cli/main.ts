@@ -123,7 +123,7 @@ trainingOptions(program.command('train').description('train a lens; with no data
         quiet: Boolean(o.quiet),
         provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
         dropped: data.dropped,
-        tokens: tokenizerFor(o, data.head.V, data.demo),
+        tokens: tokenizerFor(o, data.head.V, data.demo || data.head.synthetic),
         settings: trainSettings(o, o.preset, o.layers),
       }),
     );
@@ -158,7 +158,7 @@ trainingOptions(
         ),
         settings: trainSettings({ ...o, assign: undefined, targets: undefined, loss: 'ce', finalNormed: undefined, positionUnembed: 'none' }, 'lite', undefined),
         finalNormed: Boolean(o.finalNormed),
-        tokens: tokenizerFor(o, data.head.V, data.demo),
+        tokens: tokenizerFor(o, data.head.V, data.demo || data.head.synthetic),
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
@@ -203,6 +203,7 @@ gpuOptions(
   .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
   .option('--assign <rule>', ASSIGN_HELP)
   .option('--tokenizer <file>', 'a Hugging Face tokenizer.json, to show tokens as text (found in --model-dir by default)')
+  .option('--by-layer', 'also show what each layer predicts')
   .action(async (o) => {
     if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const head = loadHeadFrom(o);
@@ -216,7 +217,7 @@ gpuOptions(
       await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l), {
         kl: o.loss === 'kl',
         finalNormed: Boolean(o.finalNormed),
-      }, tokenizerFor(o, head.V));
+      }, tokenizerFor(o, head.V, head.synthetic), Boolean(o.byLayer));
     } finally {
       gpu.destroy();
     }
@@ -244,7 +245,7 @@ gpuOptions(
     const head = loadHeadFrom(o);
     const data = loadDataset(o.data);
     checkAgainstHead(data, head.d, head.V, head.numLayers);
-    const tokens = tokenizerFor(o, head.V);
+    const tokens = tokenizerFor(o, head.V, head.synthetic);
     const format: 'svg' | 'md' | 'json' = o.format ?? (o.out?.endsWith('.svg') ? 'svg' : o.out?.endsWith('.json') ? 'json' : 'md');
     const gpu = await openGpu(o);
     try {

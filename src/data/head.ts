@@ -17,6 +17,8 @@ export interface Head {
   U: Float32Array | Uint16Array;
   /** The model's layer count, when a Hugging Face config names it (num_hidden_layers). */
   numLayers?: number;
+  /** Written by `synth` (its vocabulary reads as LLaMA-2's first V tokens). */
+  synthetic?: boolean;
 }
 
 export const DEFAULT_NORM_EPS = 1e-5;
@@ -28,7 +30,7 @@ export function loadHeadFile(path: string, dtype: HeadDtype): Head {
     const epsText = file.metadata.norm_eps;
     const eps = epsText === undefined ? DEFAULT_NORM_EPS : Number(epsText);
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new InputError(`${path}: metadata norm_eps = ${JSON.stringify(epsText)} is not a non-negative number`);
-    return readHead(path, file, 'norm.weight', 'lm_head.weight', file, eps, dtype);
+    return { ...readHead(path, file, 'norm.weight', 'lm_head.weight', file, eps, dtype), ...(file.metadata.synth ? { synthetic: true } : {}) };
   } finally {
     file.close();
   }

@@ -47,6 +47,8 @@ export function trajectorySvg(t: Trajectory, title: string, tokens?: TokenText, 
   const positions = [...new Set(t.cells.map((c) => c.position))].sort((a, b) => a - b);
   const at = new Map(t.cells.map((c) => [`${c.layer},${c.position}`, c]));
   const maxEntropy = Math.log(t.V);
+  // Probabilities are coloured on 0 … the grid's largest, so that a diffuse lens still shows contrast.
+  const maxP = Math.max(1e-9, ...t.cells.map((c) => c.top[0]!.p));
   const width = LEFT + positions.length * CELL_W + 20;
   const height = TOP + layers.length * CELL_H + 56;
   const body: string[] = [
@@ -65,7 +67,7 @@ export function trajectorySvg(t: Trajectory, title: string, tokens?: TokenText, 
         return;
       }
       const best = c.top[0]!;
-      const shade = color === 'prob' ? best.p : 1 - c.entropy / maxEntropy;
+      const shade = color === 'prob' ? best.p / maxP : 1 - c.entropy / maxEntropy;
       body.push(
         el(
           'g',
@@ -82,7 +84,7 @@ export function trajectorySvg(t: Trajectory, title: string, tokens?: TokenText, 
   const barW = positions.length * CELL_W;
   for (let s = 0; s < 20; s++) body.push(el('rect', { x: LEFT + (s * barW) / 20, y: yBar, width: barW / 20 + 0.5, height: 10, fill: viridis((s + 0.5) / 20) }));
   body.push(text(LEFT, yBar + 24, color === 'prob' ? '0 %' : `entropy ${maxEntropy.toFixed(1)} nats`, { 'font-size': 10 }));
-  body.push(text(LEFT + barW, yBar + 24, color === 'prob' ? '100 %' : '0 nats', { 'font-size': 10, 'text-anchor': 'end' }));
+  body.push(text(LEFT + barW, yBar + 24, color === 'prob' ? pct(maxP) : '0 nats', { 'font-size': 10, 'text-anchor': 'end' }));
   return svgDocument(width, height, title, body);
 }
 

@@ -28,6 +28,7 @@ export async function evaluateLensFile(
   print: (line: string) => void,
   loss: { kl: boolean; finalNormed: boolean } = { kl: false, finalNormed: false },
   tokens?: TokenText,
+  byLayer = false,
 ): Promise<void> {
   if (loss.kl && !test.finalHidden) throw new InputError(`${test.source}: --loss kl needs 'final_hidden' [N, d]`);
   if (!loss.kl && test.targetsFromTeacher) throw new InputError(`${test.source}: no 'target' or 'targets'; with only 'final_hidden', evaluate with --loss kl`);
@@ -89,6 +90,11 @@ export async function evaluateLensFile(
     print('');
     print(`what each position predicts${tokens ? '' : ' (token ids; --tokenizer shows text)'}:`);
     for (const line of predictionsTable(predictions, tokens).split('\n')) print(line);
+    if (byLayer) {
+      print('');
+      print('what each layer predicts:');
+      for (const line of predictionsTable(predictionStats(r.top1, test.target, test.layer), tokens, 'layer').split('\n')) print(line);
+    }
     const jsonPath = outputs.json;
     if (outputs.heatmap) {
       const m = { params: 0, best_epoch: 0, epochs: [], per_layer: [], per_position: [], per_group: b.perGroup.map(scoresJson) };

