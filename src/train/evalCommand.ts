@@ -8,12 +8,9 @@ import { writeFileAtomic } from '../data/safetensors.ts';
 import { basename } from 'node:path';
 import { heatmapSvg } from '../report/heatmap.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
-import { readLensFile } from '../lens/lensFile.ts';
-import { SEED_ADAMW } from '../ops/adamw.ts';
 import { writeBuffer } from '../gpu/buffers.ts';
-import { packPositionBlocks } from '../ops/positionUnembed.ts';
 import { Evaluator, teacherArgmax } from './evaluate.ts';
+import { savedLensOnGpu } from './savedLens.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Scores } from './metrics.ts';
 import { predictionsTable } from '../report/markdown.ts';
 import type { TokenText } from '../data/tokenizer.ts';
@@ -32,45 +29,22 @@ export async function evaluateLensFile(
 ): Promise<void> {
   if (loss.kl && !test.finalHidden) throw new InputError(`${test.source}: --loss kl needs 'final_hidden' [N, d]`);
   if (!loss.kl && test.targetsFromTeacher) throw new InputError(`${test.source}: no 'target' or 'targets'; with only 'final_hidden', evaluate with --loss kl`);
-  const lensFile = readLensFile(lensPath);
-  if (lensFile.d !== head.d) throw new InputError(`${lensPath}: translators of width ${lensFile.d}, the head has d = ${head.d}`);
-  const groupOf = Int32Array.from(test.layer, (l, i) => lensFile.table.groupOf(l, test.position[i]!));
-  const missing = groupOf.indexOf(-1);
-  if (missing >= 0) {
-    throw new InputError(`${test.source}: sample ${missing} is at layer ${test.layer[missing]}, position ${test.position[missing]}, which ${lensPath} has no translator for`);
-  }
   const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
-  const headGpu = uploadHead(gpu, head);
-  const K = test.multi?.K ?? 1;
-  const pu = lensFile.unembed;
-  let positionIndex: Int32Array | undefined;
-  if (pu) {
-    const index = new Map(pu.positions.map((p, q) => [p, q]));
-    const at = test.position.findIndex((p) => !index.has(p));
-    if (at >= 0) throw new InputError(`${test.source}: sample ${at} is at position ${test.position[at]}, which ${lensPath} has no unembedding for (it has ${pu.positions.join(',')})`);
-    if (pu.V !== head.V) throw new InputError(`${lensPath}: its position unembedding has V = ${pu.V}, the head ${head.V}`);
-    positionIndex = Int32Array.from(test.position, (p) => index.get(p)!);
-  }
-  const data = { ...uploadData(gpu, 'test', test, K, loss.kl), positionIndex };
-  const lens = await Lens.create(gpu, headGpu, {
-    numGroups: lensFile.table.groups.length,
+  const saved = await savedLensOnGpu(gpu, head, lensPath, test, {
     maxBatch: batch,
-    K,
+    K: test.multi?.K ?? 1,
     teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
-    positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length },
-    adamw: SEED_ADAMW,
   });
+  const { lens, data, groupOf, table } = saved;
   const evaluator = new Evaluator(gpu, data, groupOf, batch);
   try {
-    lens.setParams(lensFile.blocks);
-    if (pu) writeBuffer(gpu, lens.positionState!.params, packPositionBlocks(pu, lens.positionLayout!));
     if (test.targetsFromTeacher) {
       const ids = await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, groupOf, batch));
       writeBuffer(gpu, data.targets, ids);
     }
     const r = await gpu.checked('evaluation', () => evaluator.run(lens));
     const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank);
-    print(`${lensPath} (${lensFile.table.preset}, ${lensFile.table.groups.length} translators) on ${test.source}: ${test.count} samples`);
+    print(`${lensPath} (${table.preset}, ${table.groups.length} translators) on ${test.source}: ${test.count} samples`);
     print(`overall: ${fmt(b.overall)}`);
     print('');
     print(' layer | samples | val loss |  top-1  |  top-5  |  top-10');
@@ -116,8 +90,7 @@ export async function evaluateLensFile(
     }
   } finally {
     evaluator.destroy();
-    lens.destroy();
-    for (const buf of [headGpu.gamma, headGpu.U, data.hidden, data.targets, data.weights, data.finalHidden]) buf?.destroy();
+    saved.destroy();
   }
 }
 

@@ -9,13 +9,8 @@ import type { Head } from '../data/head.ts';
 import { readF32 } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { makeBatch } from '../lens/batch.ts';
-import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
-import { readLensFile } from '../lens/lensFile.ts';
-import { groupTable } from '../lens/preset.ts';
-import { SEED_ADAMW } from '../ops/adamw.ts';
-import { packPositionBlocks } from '../ops/positionUnembed.ts';
-import { writeBuffer } from '../gpu/buffers.ts';
 import type { Trajectory, TrajectoryCell } from '../report/trajectory.ts';
+import { savedLensOnGpu } from './savedLens.ts';
 
 /** Softmax summary of one row of logits (float64). */
 export function summarise(logits: Float32Array, target: number | undefined): Omit<TrajectoryCell, 'layer' | 'position'> {
@@ -53,33 +48,12 @@ export async function trajectory(
     const ids = [...new Set(data.example)].sort((a, b) => a - b);
     throw new InputError(`${data.source}: no rows of example ${example} (ids ${ids.slice(0, 8).join(', ')}${ids.length > 8 ? ', …' : ''})`);
   }
-  const lensFile = lensPath ? readLensFile(lensPath) : undefined;
-  if (lensFile && lensFile.d !== head.d) throw new InputError(`${lensPath}: translators of width ${lensFile.d}, the head has d = ${head.d}`);
-  // Without a lens: one zero translator per layer, i.e. the frozen head on the raw hidden state.
-  const table = lensFile?.table ?? groupTable('baseline', [...data.layer], [...data.position]);
-  const groupOf = Int32Array.from(data.layer, (l, i) => table.groupOf(l, data.position[i]!));
-  const missing = rows.find((r) => groupOf[r]! < 0);
-  if (missing !== undefined) throw new InputError(`${data.source}: row ${missing} is at layer ${data.layer[missing]}, position ${data.position[missing]}, which ${lensPath} has no translator for`);
-  const pu = lensFile?.unembed;
-  let positionIndex: Int32Array | undefined;
-  if (pu) {
-    const index = new Map(pu.positions.map((p, q) => [p, q]));
-    const at = rows.find((r) => !index.has(data.position[r]!));
-    if (at !== undefined) throw new InputError(`${data.source}: row ${at} is at position ${data.position[at]}, which ${lensPath} has no unembedding for`);
-    positionIndex = Int32Array.from(data.position, (p) => index.get(p) ?? 0);
-  }
-
-  const headGpu = uploadHead(gpu, head);
-  const gpuData = { ...uploadData(gpu, 'trajectory', { ...data, multi: undefined, target: Int32Array.from(data.target, (t) => Math.max(0, t)) }), positionIndex };
-  const lens = await Lens.create(gpu, headGpu, {
-    numGroups: table.groups.length,
-    maxBatch: rows.length,
-    positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length },
-    adamw: SEED_ADAMW,
-  });
+  // Targets only serve the ranks here: a file without any (KL data) gets placeholders.
+  const forGpu = { ...data, multi: undefined, target: Int32Array.from(data.target, (t) => Math.max(0, t)) };
+  const saved = await savedLensOnGpu(gpu, head, lensPath, forGpu, { maxBatch: rows.length, rows });
+  const { lens, groupOf } = saved;
+  const gpuData = saved.data;
   try {
-    if (lensFile) lens.setParams(lensFile.blocks);
-    if (pu) writeBuffer(gpu, lens.positionState!.params, packPositionBlocks(pu, lens.positionLayout!));
     const batch = makeBatch(rows, groupOf);
     const logits = await gpu.checked('trajectory', async () => {
       const enc = gpu.device.createCommandEncoder({ label: 'trajectory' });
@@ -95,7 +69,6 @@ export async function trajectory(
     cells.sort((a, b) => a.layer - b.layer || a.position - b.position);
     return { example, lens: lensPath ?? 'none (logit lens)', V: head.V, cells };
   } finally {
-    lens.destroy();
-    for (const b of [headGpu.gamma, headGpu.U, gpuData.hidden, gpuData.targets]) b.destroy();
+    saved.destroy();
   }
 }
