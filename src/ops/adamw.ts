@@ -85,14 +85,6 @@ export class AdamW {
     return new AdamW(gpu, sets, config, s, c, u, maxBinding);
   }
 
-  get stride(): number {
-    return this.sets[0]!.stride;
-  }
-
-  get windows(): Window[] {
-    return this.sets[0]!.windows;
-  }
-
   /** Clips the present groups' gradients by their global norm and applies one AdamW step to them. */
   encode(pass: GPUComputePassEncoder, buf: SetStep['buf'], present: PresentGroup[]): void {
     this.encodeSets(pass, [{ buf, present }]);

@@ -35,6 +35,12 @@ export function positionLayout(mode: PositionUnembedMode, V: number, d: number, 
   return { mode, V, d, deltaOffset, stride: subStride * subBlocks, subBlocks, subStride };
 }
 
+/** Each row's index into `positions` (the unembedding's block order), −1 where it has none. */
+export function positionIndexOf(positions: readonly number[], rowPositions: Int32Array): Int32Array {
+  const index = new Map(positions.map((p, q) => [p, q]));
+  return Int32Array.from(rowPositions, (p) => index.get(p) ?? -1);
+}
+
 /** The slots of a batch ordered by position, and each present position's range over them. */
 export function positionSlots(slotPosition: Int32Array): { slots: Uint32Array; ranges: GroupRange[] } {
   const order = Array.from(slotPosition.keys()).sort((a, b) => slotPosition[a]! - slotPosition[b]! || a - b);

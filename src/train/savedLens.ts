@@ -11,7 +11,7 @@ import { Lens, uploadData, uploadHead, type DataOnGpu } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
 import { SEED_ADAMW } from '../ops/adamw.ts';
-import { packPositionBlocks } from '../ops/positionUnembed.ts';
+import { packPositionBlocks, positionIndexOf } from '../ops/positionUnembed.ts';
 
 export interface SavedLensOnGpu {
   lens: Lens;
@@ -41,11 +41,10 @@ export async function savedLensOnGpu(
   const pu = lensFile?.unembed;
   let positionIndex: Int32Array | undefined;
   if (pu) {
-    const index = new Map(pu.positions.map((p, q) => [p, q]));
-    const at = rows.find((r) => !index.has(ds.position[r]!));
+    positionIndex = positionIndexOf(pu.positions, ds.position);
+    const at = rows.find((r) => positionIndex![r]! < 0);
     if (at !== undefined) throw new InputError(`${ds.source}: sample ${at} is at position ${ds.position[at]}, which ${lensPath} has no unembedding for (it has ${pu.positions.join(',')})`);
     if (pu.V !== head.V) throw new InputError(`${lensPath}: its position unembedding has V = ${pu.V}, the head ${head.V}`);
-    positionIndex = Int32Array.from(ds.position, (p) => index.get(p) ?? 0);
   }
   const headGpu = uploadHead(gpu, head);
   const data: DataOnGpu = { ...uploadData(gpu, 'data', ds, o.K ?? 1, Boolean(o.teacher)), positionIndex };

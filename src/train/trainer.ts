@@ -25,7 +25,7 @@ import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
-import { positionLayout, unpackPositionBlocks, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { positionIndexOf, positionLayout, unpackPositionBlocks, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
@@ -181,9 +181,8 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       const trainGpu = uploadData(gpu, 'train', train, K, kl);
       const testGpu = uploadData(gpu, 'test', test, K, kl);
       if (pu) {
-        const index = new Map(table.positions.map((p, q) => [p, q]));
-        trainGpu.positionIndex = Int32Array.from(train.position, (p) => index.get(p)!);
-        testGpu.positionIndex = Int32Array.from(test.position, (p) => index.get(p)!);
+        trainGpu.positionIndex = positionIndexOf(table.positions, train.position);
+        testGpu.positionIndex = positionIndexOf(table.positions, test.position);
       }
       const lens = await Lens.create(gpu, headGpu, {
         numGroups: G,
@@ -235,12 +234,20 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
           ? `the last checkpoint, ${checkpointPath} (${checkpointedAt}), is intact: continue with --resume`
           : 'no checkpoint had been written yet';
     let checkpointedAt = restored ? (state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `after epoch ${state.epochsDone}`) : '';
-    const saveCheckpoint = async (partial?: { epoch: number; steps: number }) => {
+    /** Parameter blocks (translators, positions) as read back from the GPU this epoch. */
+    type ReadBack = { params: Float32Array; positions?: Float32Array };
+    const readParams = async (): Promise<ReadBack> => ({
+      params: await readF32(gpu, lens.params, G * blockStride(d)),
+      positions: lens.positionState && (await readF32(gpu, lens.positionState.params, positionSize)),
+    });
+    // `read`: the blocks an improving epoch already read for lens.safetensors (read once).
+    const saveCheckpoint = async (partial?: { epoch: number; steps: number }, read?: ReadBack) => {
+      read ??= await readParams();
       const size = G * blockStride(d);
       writeCheckpoint(checkpointPath, fingerprint, { ...state, partial }, {
-        params: await readF32(gpu, lens.params, size),
+        params: read.params,
         position: lens.positionState && {
-          params: await readF32(gpu, lens.positionState.params, positionSize),
+          params: read.positions!,
           m: await readF32(gpu, lens.positionState.m, positionSize),
           v: await readF32(gpu, lens.positionState.v, positionSize),
           steps: lens.positionState.steps,
@@ -340,14 +347,14 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 
         // ---- early stopping: keep the best epoch's lens ----
         const improved = record.val_loss < state.bestValLoss;
+        const read = improved ? await readParams() : undefined;
         let note: string;
         if (improved) {
           Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
           best = results;
           note = 'best';
-          const blocks = await readF32(gpu, lens.params, G * blockStride(d));
-          const unembed = layout && unpackPositionBlocks(await readF32(gpu, lens.positionState!.params, positionSize), layout, table.positions);
-          writeLensFile(join(out, 'lens.safetensors'), table, d, blocks, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
+          const unembed = layout && unpackPositionBlocks(read!.positions!, layout, table.positions);
+          writeLensFile(join(out, 'lens.safetensors'), table, d, read!.params, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
         } else {
           state.sinceBest++;
           note = `no improvement (${state.sinceBest}/${s.patience})`;
@@ -359,7 +366,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         printRow(print, record, note);
         trainSeconds += (performance.now() - epochStarted) / 1000;
         writeResults(out, inputs, table, params, state, scoresOf(best!), trainSeconds, predictionStats(best!.top1, test.target, test.position));
-        if (s.checkpoint) await saveCheckpoint();
+        if (s.checkpoint) await saveCheckpoint(undefined, read);
         stopRequested();
       }).catch((e) => {
         // A lost device fails whatever touches the GPU next; say what is safe on disk.
