@@ -5,7 +5,9 @@
 // q comes in one of two forms (templated, one kernel each):
 //   sparse (TEACHER false): up to K (token, weight) pairs per row, −1 pads, weights summing
 //     to 1, a token listed twice gets the sum of its weights. K = 1 with weight 1 is the
-//     plain one-hot cross-entropy, bit for bit. No V-wide q is ever built.
+//     plain one-hot cross-entropy, bit for bit. No V-wide q is ever built. With FIRST the
+//     loss reads only each row's first target, with weight 1 (`--targets first` on rows that
+//     carry several: the others serve the any-k metrics), the one-hot cross-entropy again.
 //   dense (TEACHER true): q = softmax(teacher[s]), the model's own prediction, and the loss
 //     is KL(q ‖ softmax(l)) = Σ_v q(v) (log q(v) − log softmax(l)_v), teacher entropy included.
 // Rows with no target (first token −1) get loss 0 and gradient 0.
@@ -17,7 +19,8 @@
 //   workgroup memory; the dense loss is a second tree sum.
 // Launch: workgroup 256; dispatch (rows).
 
-const K = ${K}u;
+const K = ${K}u;                                // targets a row in the buffers
+const LOSS_K = ${LOSS_K}u;                      // targets the loss reads: K, or 1 with FIRST
 
 struct Params { V: u32, invCount: f32 }
 
@@ -34,8 +37,8 @@ var<workgroup> tsum: array<f32, 256>;
 #else
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
 @group(0) @binding(3) var<storage, read> weights: array<f32>;
-var<workgroup> rowTargets: array<i32, K>;
-var<workgroup> rowWeights: array<f32, K>;
+var<workgroup> rowTargets: array<i32, LOSS_K>;
+var<workgroup> rowWeights: array<f32, LOSS_K>;
 #endif
 
 // Merges two (max, Σ exp(x − max)) pairs; a pair with an empty sum contributes nothing.
@@ -112,16 +115,16 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   if (lid == 0u) { loss[wg.x] = wsum[0]; }
 #else
   // sparse q: loss = Σ_k w_k (log Σ − (l[t_k] − max)); q(v) = Σ_{k: t_k = v} w_k.
-  for (var k = lid; k < K; k += 256u) {
+  for (var k = lid; k < LOSS_K; k += 256u) {
     rowTargets[k] = targets[wg.x * K + k];
-    rowWeights[k] = weights[wg.x * K + k];
+    rowWeights[k] = select(weights[wg.x * K + k], 1.0, ${FIRST});
   }
   workgroupBarrier();
   let valid = rowTargets[0] >= 0;
   if (lid == 0u) {
     var l = 0.0;
     if (valid) {
-      for (var k = 0u; k < K; k++) {
+      for (var k = 0u; k < LOSS_K; k++) {
         let t = rowTargets[k];
         if (t >= 0 && u32(t) < p.V) { l += rowWeights[k] * (logSum - (logits[row + u32(t)] - rowMax)); }
       }
@@ -133,7 +136,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     if (valid) {
       g = exp((logits[row + v] - rowMax) - logSum);
       var q = 0.0;
-      for (var k = 0u; k < K; k++) {
+      for (var k = 0u; k < LOSS_K; k++) {
         if (rowTargets[k] == i32(v)) { q += rowWeights[k]; }
       }
       g = (g - q) * p.invCount;

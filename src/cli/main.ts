@@ -212,11 +212,13 @@ gpuOptions(
     const prepared = prepareTargets(loaded, loaded, { assign: o.assign, targets: o.targets });
     const test = prepared.test;
     if (prepared.dropped) console.log(`targets by --assign ${o.assign} (--targets ${prepared.mode}): ${prepared.dropped.test.toLocaleString('en-US')} samples left out (empty chunk)`);
+    if (prepared.note) console.log(prepared.note);
     const gpu = await openGpu(o);
     try {
       await evaluateLensFile(gpu, head, o.lens, test, o.batchSize, { json: o.json, heatmap: o.heatmap }, (l) => console.log(l), {
         kl: o.loss === 'kl',
         finalNormed: Boolean(o.finalNormed),
+        firstTarget: prepared.mode === 'first',
       }, tokenizerFor(o, head.V, head.synthetic), Boolean(o.byLayer));
     } finally {
       gpu.destroy();

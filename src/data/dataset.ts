@@ -48,6 +48,22 @@ export interface Dataset {
   example?: Int32Array;
   /** `cot` and `cot_example`. */
   cot?: CotTokens;
+  /**
+   * The layers and positions of the data as given, kept when samples were left out since
+   * (an assignment's empty chunks): a lens's groups come from these, not from what is left.
+   */
+  given?: LayersAndPositions;
+}
+
+export interface LayersAndPositions {
+  layers: number[];
+  positions: number[];
+}
+
+/** The layers and positions a data set covers, ascending: as given, or of its samples. */
+export function layersAndPositions(ds: Dataset): LayersAndPositions {
+  const sorted = (a: Iterable<number>) => [...new Set(a)].sort((x, y) => x - y);
+  return ds.given ?? { layers: sorted(ds.layer), positions: sorted(ds.position) };
 }
 
 export const DATA_TENSORS = ['hidden', 'layer', 'position', 'target'] as const;
@@ -228,7 +244,8 @@ export function selectLayers(ds: Dataset, layers: readonly number[] | undefined)
     const have = [...new Set(ds.layer)].sort((a, b) => a - b);
     throw new InputError(`${ds.source}: no samples of layer(s) ${layers.join(',')} (layers present: ${have.join(',')})`);
   }
-  return keep.length === ds.count ? ds : subset(ds, keep);
+  const selected = keep.length === ds.count ? ds : subset(ds, keep);
+  return ds.given ? { ...selected, given: { ...ds.given, layers: ds.given.layers.filter((l) => layers.includes(l)) } } : selected;
 }
 
 /** The rows `keep` of a dataset (every per-row tensor; the problems' cot stays whole). */

@@ -89,6 +89,11 @@ export interface LensOptions {
   /** Targets a row (1: one-hot cross-entropy). */
   K?: number;
   /**
+   * The loss reads only each row's first target (`--targets first`); its other targets
+   * serve the any-k metrics.
+   */
+  firstTarget?: boolean;
+  /**
    * Train against the model's own prediction (KL): the teacher is softmax(U · norm(final
    * hidden)), or softmax(U · final hidden) when `normed` (already through the final norm).
    */
@@ -234,7 +239,7 @@ export class Lens {
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
       Unembed.create(gpu, V, d, dtype, maxBinding),
-      CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K }),
+      CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K, first: options.firstTarget }),
       TopK.create(gpu, K),
       AdamW.createSets(gpu, sets, adamw, maxBinding),
       pu ? PositionUnembed.create(gpu, pu.mode, V, d, maxBinding) : undefined,

@@ -8,7 +8,11 @@ import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines
 /** The most targets a row may carry (the kernel keeps them in workgroup memory). */
 export const MAX_TARGETS = 64;
 
-export type TargetKind = { kind: 'sparse'; K: number } | { kind: 'teacher' };
+/**
+ * Sparse: K targets a row; `first`: the loss reads only the first, with weight 1 (the rest
+ * serve the any-k metrics). Teacher: dense q from teacher logits.
+ */
+export type TargetKind = { kind: 'sparse'; K: number; first?: boolean } | { kind: 'teacher' };
 
 export class CrossEntropy {
   private constructor(
@@ -21,7 +25,10 @@ export class CrossEntropy {
     if (target.kind === 'sparse' && !(Number.isInteger(target.K) && target.K >= 1 && target.K <= MAX_TARGETS)) {
       throw new RangeError(`cross-entropy: ${target.K} targets a row (1 to ${MAX_TARGETS})`);
     }
-    const defines = target.kind === 'sparse' ? { K: target.K, TEACHER: false } : { K: 1, TEACHER: true };
+    const defines =
+      target.kind === 'sparse'
+        ? { K: target.K, LOSS_K: target.first ? 1 : target.K, FIRST: Boolean(target.first), TEACHER: false }
+        : { K: 1, LOSS_K: 1, FIRST: false, TEACHER: true };
     return new CrossEntropy(gpu, await pipeline(gpu, 'cross_entropy', 'main', defines), target);
   }
 

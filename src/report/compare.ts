@@ -38,7 +38,7 @@ export function compareMarkdown(runs: RunRecord[], title = 'Comparison'): string
   if (withAny) out.push('', 'any-k: a sample counts when any of its targets ranks below k (runs with several targets a sample).');
 
   const positions = [...new Set(runs.flatMap((r) => r.metrics.per_position.map((p) => p.position)))].sort((a, b) => a - b);
-  const at = (run: RunRecord, p: number) => run.metrics.per_position.find((x) => x.position === p);
+  const at = (run: RunRecord, p: number) => run.metrics.per_position.find((x) => x.position === p && x.count > 0);
   out.push('');
   out.push('### Top-1 by position');
   out.push('');

@@ -52,7 +52,9 @@ export function reportMarkdown(run: RunRecord, tokens?: TokenText): string {
   const anyHeader = withAny ? ['any-1', 'any-5', 'any-10'] : [];
   out.push(mdTable(['epoch', 'train loss', 'val loss', 'top-1', 'top-5', 'top-10', ...anyHeader, ''], epochRows, 'rrrrrr' + 'r'.repeat(anyHeader.length) + 'l'));
   if (m.dropped) out.push('', `--assign left ${m.dropped.train.toLocaleString('en-US')} train and ${m.dropped.test.toLocaleString('en-US')} test samples out (their chunk of the chain of thought was empty).`);
-  const cells = (r: { count: number; val_loss: number; top1: number; top5: number; top10: number }) => [r.count, r.val_loss.toFixed(4), pct(r.top1), pct(r.top5), pct(r.top10)];
+  // A layer or position without test samples (every one left out by --assign) shows as empty.
+  const cells = (r: { count: number; val_loss: number; top1: number; top5: number; top10: number }) =>
+    r.count === 0 ? [0, '–', '–', '–', '–'] : [r.count, r.val_loss.toFixed(4), pct(r.top1), pct(r.top5), pct(r.top10)];
   out.push('');
   out.push(`## By position (best epoch)`);
   out.push('');

@@ -26,7 +26,7 @@ export function positionsSvg(runs: RunRecord[], title: string): string {
     const gx = M.left + j * groupW + 9;
     runs.forEach((run, i) => {
       const cell = run.metrics.per_position.find((x) => x.position === p);
-      if (!cell) return;
+      if (!cell || cell.count === 0) return;
       const x = gx + i * barW;
       body.push(
         el(

@@ -1,7 +1,7 @@
 // `eval`: a saved lens (written by train, or by PyTorch in the same layout) on a test set, with
 // the same metrics and breakdowns as training reports: overall, per layer, per position and
 // per (layer, position), as tables, JSON and a heatmap.
-import type { Dataset } from '../data/dataset.ts';
+import { layersAndPositions, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { writeFileAtomic } from '../data/safetensors.ts';
@@ -23,7 +23,7 @@ export async function evaluateLensFile(
   batchSize: number,
   outputs: { json?: string; heatmap?: string },
   print: (line: string) => void,
-  loss: { kl: boolean; finalNormed: boolean } = { kl: false, finalNormed: false },
+  loss: { kl: boolean; finalNormed: boolean; firstTarget?: boolean } = { kl: false, finalNormed: false },
   tokens?: TokenText,
   byLayer = false,
 ): Promise<void> {
@@ -33,6 +33,7 @@ export async function evaluateLensFile(
   const saved = await savedLensOnGpu(gpu, head, lensPath, test, {
     maxBatch: batch,
     K: test.multi?.K ?? 1,
+    firstTarget: loss.firstTarget,
     teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
   });
   const { lens, data, groupOf, table } = saved;
@@ -43,7 +44,8 @@ export async function evaluateLensFile(
       writeBuffer(gpu, data.targets, ids);
     }
     const r = await gpu.checked('evaluation', () => evaluator.run(lens));
-    const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank);
+    // Layers and positions of the data as given: those --assign emptied show as empty.
+    const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, layersAndPositions(test));
     print(`${lensPath} (${table.preset}, ${table.groups.length} translators) on ${test.source}: ${test.count} samples`);
     print(`overall: ${fmt(b.overall)}`);
     print('');
@@ -58,7 +60,7 @@ export async function evaluateLensFile(
     print(`${'layer'.padStart(6)} |${positions.map((p) => String(p).padStart(8)).join('')}`);
     for (const l of b.perLayer.map((r) => r.layer)) {
       const cells = positions.map((p) => b.perGroup.find((c) => c.layer === l && c.position === p));
-      print(`${String(l).padStart(6)} |${cells.map((c) => (c ? pct(c.top1) : '–'.padStart(7)).padStart(8)).join('')}`);
+      print(`${String(l).padStart(6)} |${cells.map((c) => (c?.count ? pct(c.top1) : '–'.padStart(7)).padStart(8)).join('')}`);
     }
     const predictions = predictionStats(r.top1, test.target, test.position);
     print('');
@@ -98,4 +100,7 @@ const pct = (x: number) => percent(x).padStart(7);
 const fmt = (s: Scores) =>
   `val loss ${s.loss.toFixed(4)}, top-1 ${pct(s.top1).trim()}, top-5 ${pct(s.top5).trim()}, top-10 ${pct(s.top10).trim()}` +
   (s.any1 === undefined ? '' : `, any-1 ${pct(s.any1).trim()}, any-5 ${pct(s.any5!).trim()}, any-10 ${pct(s.any10!).trim()}`);
-const row = (s: Scores) => `${String(s.count).padStart(7)} | ${s.loss.toFixed(4).padStart(8)} | ${pct(s.top1)} | ${pct(s.top5)} | ${pct(s.top10)}`;
+const row = (s: Scores) =>
+  s.count === 0
+    ? `${'0'.padStart(7)} | ${'–'.padStart(8)} | ${'–'.padStart(7)} | ${'–'.padStart(7)} | ${'–'.padStart(7)}   (no samples)`
+    : `${String(s.count).padStart(7)} | ${s.loss.toFixed(4).padStart(8)} | ${pct(s.top1)} | ${pct(s.top5)} | ${pct(s.top10)}`;

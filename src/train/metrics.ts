@@ -45,9 +45,17 @@ class Tally {
 
 /**
  * Metrics over all samples and broken down by layer, position and (layer, position); any-k
- * too when `anyRank` (each sample's best positive-weight target rank) is given.
+ * too when `anyRank` (each sample's best positive-weight target rank) is given. Every layer,
+ * position and pair of `cover` gets an entry, with count 0 where no sample has it.
  */
-export function breakdown(loss: ArrayLike<number>, rank: ArrayLike<number>, layer: Int32Array, position: Int32Array, anyRank?: ArrayLike<number>): Breakdown {
+export function breakdown(
+  loss: ArrayLike<number>,
+  rank: ArrayLike<number>,
+  layer: Int32Array,
+  position: Int32Array,
+  anyRank?: ArrayLike<number>,
+  cover?: { layers: readonly number[]; positions: readonly number[] },
+): Breakdown {
   const withAny = anyRank !== undefined;
   const all = new Tally(withAny);
   const byLayer = new Map<number, Tally>();
@@ -58,6 +66,11 @@ export function breakdown(loss: ArrayLike<number>, rank: ArrayLike<number>, laye
     if (!t) m.set(k, (t = new Tally(withAny)));
     return t;
   };
+  for (const l of cover?.layers ?? []) {
+    get(byLayer, l);
+    for (const p of cover!.positions) get(byPair, `${l},${p}`);
+  }
+  for (const p of cover?.positions ?? []) get(byPosition, p);
   for (let i = 0; i < loss.length; i++) {
     const [l, p, r, x] = [layer[i]!, position[i]!, rank[i]!, loss[i]!];
     const a = anyRank ? anyRank[i]! : r;

@@ -27,7 +27,7 @@ export async function savedLensOnGpu(
   head: Head,
   lensPath: string | undefined,
   ds: Dataset,
-  o: { maxBatch: number; K?: number; teacher?: { normed: boolean }; rows?: number[] },
+  o: { maxBatch: number; K?: number; firstTarget?: boolean; teacher?: { normed: boolean }; rows?: number[] },
 ): Promise<SavedLensOnGpu> {
   const lensFile = lensPath ? readLensFile(lensPath) : undefined;
   if (lensFile && lensFile.d !== head.d) throw new InputError(`${lensPath}: translators of width ${lensFile.d}, the head has d = ${head.d}`);
@@ -52,6 +52,7 @@ export async function savedLensOnGpu(
     numGroups: table.groups.length,
     maxBatch: o.maxBatch,
     K: o.K,
+    firstTarget: o.firstTarget,
     teacher: o.teacher,
     positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length },
     adamw: SEED_ADAMW,

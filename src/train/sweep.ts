@@ -96,6 +96,7 @@ export function withTargets(data: TrainingData, o: { assign?: string; targets?: 
     const { train, test } = prepared.dropped;
     print(`targets by --assign ${o.assign} (--targets ${prepared.mode}): ${train + test ? `${train.toLocaleString('en-US')} train and ${test.toLocaleString('en-US')} test samples left out (empty chunk)` : 'every sample has a target'}`);
   }
+  if (prepared.note) print(prepared.note);
   return { ...data, train: prepared.train, test: prepared.test, dropped: prepared.dropped, targetMode: prepared.mode };
 }
 

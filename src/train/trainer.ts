@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { basename, join, resolve } from 'node:path';
 import { createBuffer, fmtBytes, readF32, writeBuffer } from '../gpu/buffers.ts';
 import { GpuError, type Gpu } from '../gpu/device.ts';
-import type { Dataset } from '../data/dataset.ts';
+import { layersAndPositions, type Dataset } from '../data/dataset.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
@@ -126,7 +126,11 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const print = inputs.print ?? ((line: string) => console.log(line));
   const { d, V } = head;
   if (s.batchSize < 1) throw new InputError(`--batch-size must be at least 1`);
-  const table = groupTable(s.preset, [...train.layer, ...test.layer], [...train.position, ...test.position], s.criticalLayers);
+  // The groups of the data as given: a group whose samples --assign left out keeps its
+  // zero translator, so the lens's tensors do not depend on the assignment rule.
+  const [given, givenTest] = [layersAndPositions(train), layersAndPositions(test)];
+  const table = groupTable(s.preset, [...given.layers, ...givenTest.layers], [...given.positions, ...givenTest.positions], s.criticalLayers);
+  const cover = { layers: table.layers, positions: table.positions };
   const G = table.groups.length;
   const groupOfTrain = groupsOf(train, table);
   const groupOfTest = groupsOf(test, table);
@@ -188,6 +192,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         numGroups: G,
         maxBatch: evalBatch,
         K,
+        firstTarget: s.targets === 'first',
         teacher: kl ? { normed: Boolean(s.finalNormed) } : undefined,
         positionUnembed: pu,
         adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
@@ -207,7 +212,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   try {
     /** The best epoch's per-sample validation results. */
     let best: SampleResults | undefined;
-    const scoresOf = (r: SampleResults) => breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank);
+    const scoresOf = (r: SampleResults) => breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, cover);
     if (restored) {
       lens.setParams(restored.params);
       writeBuffer(gpu, lens.m, restored.m);

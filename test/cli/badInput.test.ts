@@ -142,7 +142,7 @@ const extCases: Case[] = [
   ['--assign without a chain of thought', [...train(good.train), '--assign', 'uniform'], /train\.safetensors: --assign needs the tensors 'cot' and 'cot_example'/],
   ['--assign with a weight list of the wrong length', [...extTrain(ext.train), '--assign', 'weights:1,2,3'], /--assign: 3 weights given, but the data has 6 positions \(0 … 5\)/],
   ['--assign of unknown form', [...extTrain(ext.train), '--assign', 'linear'], /--assign: expected 'uniform' or 'weights:w0,w1,…', got 'linear'/],
-  ['--assign with negative weights', [...extTrain(ext.train), '--assign', 'weights:1,-1,1,1,1,1'], /--assign: weights must be non-negative numbers/],
+  ['--assign with negative weights', [...extTrain(ext.train), '--assign', 'weights:1,-1,1,1,1,1'], /--assign: weights must be non-negative decimal numbers like 0, 1 or 2\.5, got '-1'/],
   ["a sample whose problem has no cot row", [...extTrain(variant('nocot', ext.train, editValues('example', BigInt64Array, (a) => (a[50] = 77n)))), '--assign', 'uniform'], /nocot\.safetensors: example\[50\] = 77 has no row in 'cot_example'/],
   ['train and test sharing problems', ['--train', ext.train, '--test', variant('shared', ext.test, editValues('example', BigInt64Array, (a) => (a[3] = 2n))), '--head', good.head], /shared\.safetensors: example\[3\] = 2 is also a training problem/],
   ['--targets all on one target a sample', [...train(good.train), '--targets', 'all'], /--targets all: the data has one target a sample/],

@@ -121,6 +121,31 @@ test('K = 1 is bit for bit a K = 4 kernel whose rows hold one target', async () 
   expectClose('K 1 loss against PyTorch', l1, fx.f32('loss'), LOSS_TOL);
 });
 
+test("`first` reads only each row's first target, weight 1: bit for bit the K = 1 kernel on that column", async () => {
+  const gpu = await testGpu();
+  const fx = fixture('ce_sparse_v509');
+  const { V, B, K, count, seed } = fx.meta;
+  const logits = buf(gpu, 'logits', fx.has('logits') ? fx.f32('logits') : extremeLogits(V, B, seed));
+  const targets = fx.i32('targets');
+  const { weights } = normaliseWeights(targets, fx.f32('weights'), K);
+  const firsts = Int32Array.from({ length: B }, (_, s) => targets[s * K]!);
+  const out = async (kind: { kind: 'sparse'; K: number; first?: boolean }, t: Int32Array, w: Float32Array) => {
+    const op = await CrossEntropy.create(gpu, kind);
+    const b = { logits, targets: buf(gpu, 't', t), weights: buf(gpu, 'w', w), loss: buf(gpu, 'l', new Float32Array(B)), dlogits: buf(gpu, 'g', new Float32Array(B * V)) };
+    await run(gpu, `K ${kind.K}${kind.first ? ' first' : ''}`, (pass) => op.encode(pass, b, B, V, count));
+    return [await f32(gpu, b.loss, B), await f32(gpu, b.dlogits, B * V)] as const;
+  };
+  const [lf, gf] = await out({ kind: 'sparse', K, first: true }, targets, weights);
+  const [l1, g1] = await out({ kind: 'sparse', K: 1 }, firsts, Float32Array.from(firsts, (t) => (t >= 0 ? 1 : 0)));
+  assert.ok(Buffer.from(lf.buffer).equals(Buffer.from(l1.buffer)), 'losses differ');
+  assert.ok(Buffer.from(gf.buffer).equals(Buffer.from(g1.buffer)), 'dlogits differ');
+  // Not the soft-target loss: rows with several targets differ from it.
+  const [ls] = await out({ kind: 'sparse', K }, targets, weights);
+  assert.ok(Array.from(lf).some((l, s) => Math.abs(l - ls[s]!) > 1e-3), 'first equals the soft-target loss');
+  const ref = crossEntropyRef(fx.has('logits') ? fx.f32('logits') : extremeLogits(V, B, seed), firsts, B, V, count);
+  expectClose('first against the one-hot reference', lf, ref.loss, LOSS_TOL);
+});
+
 test('weights are normalised per row; a row with no positive weight is reported', () => {
   const { weights, badRow } = normaliseWeights(Int32Array.from([3, 3, -1, 5, 6, -1, 2, -1, -1]), Float32Array.from([1, 3, 0, 0, 0, 0, 2, 0, 0]), 3);
   assert.equal(Array.from(weights), [0.25, 0.75, 0, 0, 0, 0, 1, 0, 0]);

@@ -11,7 +11,7 @@ import { positionsSvg } from '../../src/report/positions.ts';
 import type { RunMetrics, RunRecord } from '../../src/report/run.ts';
 import { ticks } from '../../src/report/svg.ts';
 import { TokenText } from '../../src/data/tokenizer.ts';
-import { predictionStats } from '../../src/train/metrics.ts';
+import { breakdown, predictionStats, scoresJson } from '../../src/train/metrics.ts';
 import { findAll, parseXml } from '../helpers/xml.ts';
 
 const test = suite('report');
@@ -91,6 +91,19 @@ test('report.md: the epoch table with epoch 0 and the best epoch, per-position a
   assert.match(md, /!\[[^\]]*\]\(heatmap\.svg\)/);
   assert.match(md, /!\[[^\]]*\]\(curves\.svg\)/);
   assert.match(md, /\| training time \| 12\.5 s \|/);
+});
+
+test('a position whose samples were all left out shows with 0 samples: metrics, report.md, heatmap, positions', () => {
+  // Layer 1 × positions 0 … 2; --assign emptied position 0 (samples only at 1 and 2).
+  const b = breakdown([2, 3, 4], [0, 5, 20], Int32Array.from([1, 1, 1]), Int32Array.from([1, 2, 2]), undefined, { layers: [1], positions: [0, 1, 2] });
+  assert.equal(b.perPosition.map((r) => [r.position, r.count]), [[0, 0], [1, 1], [2, 2]]);
+  assert.equal(b.perGroup.map((r) => [r.layer, r.position, r.count]), [[1, 0, 0], [1, 1, 1], [1, 2, 2]]);
+  assert.equal(b.perLayer.map((r) => [r.layer, r.count]), [[1, 3]]);
+  const m: RunMetrics = { ...metrics(), per_position: b.perPosition.map(scoresJson), per_layer: b.perLayer.map(scoresJson), per_group: b.perGroup.map(scoresJson) };
+  assert.match(reportMarkdown(run('r', m)), /\| 0 \| 0 \| – \| – \| – \| – \|/);
+  const svg = parseXml(heatmapSvg(m, 'empty'));
+  assert.ok(findAll(svg, (e) => e.name === 'title' && e.text === 'layer 1, position 0: no test samples').length > 0, 'the empty cell says so');
+  assert.is(findAll(parseXml(positionsSvg([run('r', m)], 'p')), (e) => e.attrs.class === 'bar').length, 2);
 });
 
 test('compare: differences against the first run, in percentage points and loss, and per position', () => {
