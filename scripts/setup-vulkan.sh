@@ -27,7 +27,10 @@ has_usable_driver() {
       esac
     done
   done
-  ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1' || return 1
+  # Read the whole listing before matching: `ldconfig -p | grep -q` under pipefail fails when
+  # grep exits at its first match and a long listing's writer then dies of SIGPIPE.
+  local libs; libs=$(ldconfig -p 2>/dev/null || true)
+  [[ $libs == *libvulkan.so.1* ]] || return 1
   [ "$found_other" = 1 ] && return 0
   if [ "$found_lvp" = 1 ]; then
     local major; major=$(mesa_major)
@@ -63,8 +66,8 @@ fi
 backports_list=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
   # The mirror this machine already uses for bookworm, from deb822 or one-line sources.
-  mirror=$(grep -hs -A3 '^Types:' /etc/apt/sources.list.d/*.sources \
-             | awk '/^URIs:/ {print $2}' | grep -v security | head -n1 || true)
+  # (awk alone, no pipe: nothing can die of SIGPIPE when it stops at the first match)
+  mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
   [ -n "$mirror" ] || mirror=$(awk '$1=="deb" && $3=="bookworm" {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
   if [ -z "$mirror" ]; then say "cannot find the Debian mirror in /etc/apt sources."; exit 1; fi
   say "adding bookworm-backports (mirror $mirror) as $backports_list"

@@ -2,7 +2,7 @@
 // The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`.
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
-// checkpoint, exit status 130 or 143; a second Ctrl-C quits at once.
+// checkpoint, exit status 130 or 143; a second Ctrl-C (a second or more later) quits at once.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -519,17 +519,28 @@ async function training(
 }
 
 /**
+ * A terminal sends Ctrl-C to every process of its foreground group (npm, sh, tsx, node), and
+ * a parent may relay it once more: one keypress can reach the trainer twice within a moment.
+ * Signals this close to the first are the same request.
+ */
+const SAME_REQUEST_MS = 1000;
+
+/**
  * The first Ctrl-C (or SIGTERM) asks the run to stop after its current step and write a
- * checkpoint; a second one quits at once, leaving the last checkpoint as it was.
+ * checkpoint; another one, a second or more later, quits at once, leaving the last
+ * checkpoint as it was.
  */
 function onStopSignals(): { request: { signal?: NodeJS.Signals }; remove(): void } {
   const request: { signal?: NodeJS.Signals } = {};
+  let firstAt = 0;
   const handler = (signal: NodeJS.Signals) => {
+    if (request.signal && performance.now() - firstAt < SAME_REQUEST_MS) return;
     if (request.signal) {
       process.stderr.write(`\n${signal} again: quitting now; the last checkpoint is unchanged\n`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
     }
     request.signal = signal;
+    firstAt = performance.now();
     process.stderr.write(`\n${signal}: stopping after the current step and writing a checkpoint (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)\n`);
   };
   process.on('SIGINT', handler);
