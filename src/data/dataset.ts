@@ -5,10 +5,13 @@
 // chain-of-thought tokens, to assign targets from). Everything is validated on the host,
 // before anything is allocated on the GPU.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { MAX_TARGETS } from '../ops/crossEntropy.ts';
 import { InputError } from './errors.ts';
+import { NumpyTensors } from './numpy.ts';
 import { SafetensorsFile } from './safetensors.ts';
+import type { TensorFile } from './tensorFile.ts';
 
 /** Several weighted targets a row: K a row, −1 padding last, weights normalised per row. */
 export interface MultiTargets {
@@ -69,7 +72,7 @@ export function layersAndPositions(ds: Dataset): LayersAndPositions {
 export const DATA_TENSORS = ['hidden', 'layer', 'position', 'target'] as const;
 
 export function loadDataset(path: string): Dataset {
-  const file = SafetensorsFile.open(path);
+  const file = openDataFile(path);
   try {
     const h = file.get('hidden');
     if (h.shape.length !== 2) throw new InputError(`${path}: 'hidden' must be [N, d], not [${h.shape}]`);
@@ -117,7 +120,16 @@ export function loadDataset(path: string): Dataset {
 }
 
 /** `targets` [N, K] (−1 padding) and `target_weights` [N, K] (default: equal weights). */
-function readMultiTargets(file: SafetensorsFile, count: number): MultiTargets {
+/**
+ * A data file: safetensors, or NumPy's formats (an .npz, or a folder of NAME.npy files) with
+ * the same tensor names, validated alike.
+ */
+export function openDataFile(path: string): TensorFile {
+  if (existsSync(path) && statSync(path).isDirectory()) return NumpyTensors.folder(path);
+  return path.endsWith('.npz') && existsSync(path) ? NumpyTensors.npz(path) : SafetensorsFile.open(path);
+}
+
+function readMultiTargets(file: TensorFile, count: number): MultiTargets {
   const path = file.path;
   const t = file.get('targets');
   if (t.shape.length !== 2 || t.shape[0] !== count || t.shape[1]! < 1) {
@@ -160,7 +172,7 @@ function firstTargets(m: MultiTargets): Int32Array {
   return Int32Array.from({ length: m.ids.length / m.K }, (_, r) => m.ids[r * m.K]!);
 }
 
-function readCot(file: SafetensorsFile): CotTokens {
+function readCot(file: TensorFile): CotTokens {
   const path = file.path;
   const c = file.get('cot');
   const e = file.get('cot_example');
@@ -287,12 +299,18 @@ export function countByLayerPosition(ds: Dataset): Map<number, Map<number, numbe
 }
 
 /** SHA-256 of a file, hex (recorded in config.json so a run names the exact data it saw). */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
+/** For a folder of .npy files: over each file's name and bytes, in name order. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  const files = statSync(path).isDirectory() ? readdirSync(path).filter((f) => f.endsWith('.npy')).sort() : [''];
+  for (const f of files) {
+    if (f) hash.update(`${f}\0`);
+    await new Promise<void>((resolve, reject) => {
+      createReadStream(f ? join(path, f) : path)
+        .on('data', (chunk) => hash.update(chunk))
+        .on('error', reject)
+        .on('end', resolve);
+    });
+  }
+  return hash.digest('hex');
 }

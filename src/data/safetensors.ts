@@ -4,30 +4,27 @@
 // tensor is read from disk only when asked for (a model folder holds gigabytes we do not need).
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { f16Bits, f16ToF32 } from '../ops/f16.ts';
 import { InputError } from './errors.ts';
+import { ITEM_BYTES, TensorFile, type TensorInfo } from './tensorFile.ts';
 
-const ITEM_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,
-};
 const MAX_HEADER = 100 * 1024 * 1024;
 
-export interface TensorInfo {
-  name: string;
-  dtype: string;
-  shape: number[];
-  /** Absolute byte range in the file. */
+/** A tensor's entry: its absolute byte range in the file. */
+export interface SafetensorsEntry extends TensorInfo {
   begin: number;
   end: number;
 }
 
-export class SafetensorsFile {
+export class SafetensorsFile extends TensorFile {
+  readonly format = 'safetensors';
   private constructor(
     readonly path: string,
     private fd: number,
-    readonly tensors: Map<string, TensorInfo>,
+    readonly tensors: Map<string, SafetensorsEntry>,
     readonly metadata: Record<string, string>,
-  ) {}
+  ) {
+    super();
+  }
 
   static open(path: string): SafetensorsFile {
     let fd: number;
@@ -56,7 +53,7 @@ export class SafetensorsFile {
       }
       if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('its header is not a JSON object');
       const dataStart = 8 + headerLen;
-      const tensors = new Map<string, TensorInfo>();
+      const tensors = new Map<string, SafetensorsEntry>();
       let metadata: Record<string, string> = {};
       for (const [name, entry] of Object.entries(header as Record<string, any>)) {
         if (name === '__metadata__') {
@@ -85,22 +82,10 @@ export class SafetensorsFile {
     }
   }
 
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-
-  get(name: string): TensorInfo {
-    const t = this.tensors.get(name);
-    if (!t) {
-      const have = [...this.tensors.keys()].slice(0, 8).join(', ');
-      throw new InputError(`${this.path}: no tensor '${name}' (it has: ${have || 'none'}${this.tensors.size > 8 ? ', …' : ''})`);
-    }
-    return t;
-  }
-
   /** The raw bytes of a tensor. */
   bytes(name: string): Uint8Array {
-    const t = this.get(name);
+    this.get(name); // the error names a missing tensor
+    const t = this.tensors.get(name)!;
     const out = new Uint8Array(t.end - t.begin);
     const CHUNK = 1 << 30;
     for (let at = 0; at < out.length; at += CHUNK) {
@@ -109,61 +94,6 @@ export class SafetensorsFile {
       if (got !== n) throw new InputError(`${this.path}: short read in tensor '${name}'`);
     }
     return out;
-  }
-
-  /** A float tensor (F32, F16 or BF16) as f32. */
-  readF32(name: string): Float32Array {
-    const t = this.get(name);
-    const raw = this.bytes(name);
-    switch (t.dtype) {
-      case 'F32':
-        return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
-      case 'F16': {
-        const h = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
-        const out = new Float32Array(h.length);
-        for (let i = 0; i < h.length; i++) out[i] = f16ToF32(h[i]!);
-        return out;
-      }
-      case 'BF16': {
-        const h = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
-        const bits = new Uint32Array(h.length);
-        for (let i = 0; i < h.length; i++) bits[i] = h[i]! << 16;
-        return new Float32Array(bits.buffer);
-      }
-      default:
-        throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; F32, F16 or BF16 expected`);
-    }
-  }
-
-  /** A float tensor as IEEE f16 bits (F16 as stored; F32 and BF16 rounded to nearest even). */
-  readF16Bits(name: string): Uint16Array {
-    const t = this.get(name);
-    if (t.dtype === 'F16') {
-      const raw = this.bytes(name);
-      return new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
-    }
-    const f = this.readF32(name);
-    const out = new Uint16Array(f.length);
-    for (let i = 0; i < f.length; i++) out[i] = f16Bits(f[i]!);
-    return out;
-  }
-
-  /** An integer tensor (I32 or I64) as i32; I64 values outside the i32 range are an error. */
-  readInt(name: string): Int32Array {
-    const t = this.get(name);
-    const raw = this.bytes(name);
-    if (t.dtype === 'I32') return new Int32Array(raw.buffer, raw.byteOffset, raw.length / 4);
-    if (t.dtype === 'I64') {
-      const big = new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8);
-      const out = new Int32Array(big.length);
-      for (let i = 0; i < big.length; i++) {
-        const v = big[i]!;
-        if (v < -2147483648n || v > 2147483647n) throw new InputError(`${this.path}: '${name}'[${i}] = ${v} is out of range`);
-        out[i] = Number(v);
-      }
-      return out;
-    }
-    throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; I32 or I64 expected`);
   }
 
   close(): void {

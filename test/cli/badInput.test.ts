@@ -64,7 +64,7 @@ const train = (path: string): string[] => ['--train', path, '--test', good.test,
 const head = (path: string): string[] => ['--train', good.train, '--test', good.test, '--head', path];
 const cases: Case[] = [
   ['missing file', train(join(tmp, 'missing.safetensors')), /missing\.safetensors: cannot open \(ENOENT\)/],
-  ['unreadable file (a folder)', train(tmp), /cannot read \(a folder/],
+  ['a folder without .npy files as data', train(tmp), /: a folder without \.npy files \(data is a safetensors file, an \.npz, or a folder of NAME\.npy\)/],
   ['header not JSON', train(rawFile('notjson', '{"hidden": [1, 2')), /notjson\.safetensors: not a valid safetensors file \(its header is not JSON\)/],
   ['header length past the end', train(rawFile('hlen', '{}', 0, 1 << 20)), /hlen\.safetensors: .*header length 1048576 does not fit/],
   [
@@ -88,7 +88,7 @@ const cases: Case[] = [
   [
     'wrong dtype: integer hidden states',
     train(variant('inthidden', good.train, withTensor({ name: 'hidden', dtype: 'I32', shape: [N, d], data: new Int32Array(N * d) }))),
-    /inthidden\.safetensors: tensor 'hidden' is I32; F32, F16 or BF16 expected/,
+    /inthidden\.safetensors: tensor 'hidden' is I32; F32, F16, BF16 or F64 expected/,
   ],
   [
     'lengths differ',

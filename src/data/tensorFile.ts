@@ -1,0 +1,97 @@
+// Named tensors in a file, whatever holds them: safetensors, a NumPy .npz archive or a folder
+// of .npy files. Each format's reader lists every tensor's dtype and shape up front (in
+// safetensors' dtype names) and reads a tensor's bytes only when asked; the conversions to
+// what the trainer keeps (f32, f16 bits, i32) are shared here.
+import { f16Bits, f16ToF32 } from '../ops/f16.ts';
+import { InputError } from './errors.ts';
+
+export const ITEM_BYTES: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,
+};
+
+export interface TensorInfo {
+  name: string;
+  /** safetensors' dtype name (F32, I64, …). */
+  dtype: string;
+  shape: number[];
+}
+
+export abstract class TensorFile {
+  abstract readonly path: string;
+  /** What the file is, for messages: 'safetensors', 'npz', 'npy folder'. */
+  abstract readonly format: string;
+  abstract readonly tensors: ReadonlyMap<string, TensorInfo>;
+  /** The raw little-endian bytes of a tensor, row-major. */
+  abstract bytes(name: string): Uint8Array;
+  abstract close(): void;
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  get(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) {
+      const have = [...this.tensors.keys()].slice(0, 8).join(', ');
+      throw new InputError(`${this.path}: no tensor '${name}' (it has: ${have || 'none'}${this.tensors.size > 8 ? ', …' : ''})`);
+    }
+    return t;
+  }
+
+  /** A float tensor (F32, F16, BF16, or F64 rounded) as f32. */
+  readF32(name: string): Float32Array {
+    const t = this.get(name);
+    const raw = this.bytes(name);
+    switch (t.dtype) {
+      case 'F32':
+        return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+      case 'F64':
+        return Float32Array.from(new Float64Array(raw.buffer, raw.byteOffset, raw.length / 8));
+      case 'F16': {
+        const h = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+        const out = new Float32Array(h.length);
+        for (let i = 0; i < h.length; i++) out[i] = f16ToF32(h[i]!);
+        return out;
+      }
+      case 'BF16': {
+        const h = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+        const bits = new Uint32Array(h.length);
+        for (let i = 0; i < h.length; i++) bits[i] = h[i]! << 16;
+        return new Float32Array(bits.buffer);
+      }
+      default:
+        throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; F32, F16, BF16 or F64 expected`);
+    }
+  }
+
+  /** A float tensor as IEEE f16 bits (F16 as stored; others rounded to nearest even). */
+  readF16Bits(name: string): Uint16Array {
+    const t = this.get(name);
+    if (t.dtype === 'F16') {
+      const raw = this.bytes(name);
+      return new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+    }
+    const f = this.readF32(name);
+    const out = new Uint16Array(f.length);
+    for (let i = 0; i < f.length; i++) out[i] = f16Bits(f[i]!);
+    return out;
+  }
+
+  /** An integer tensor (I32 or I64) as i32; I64 values outside the i32 range are an error. */
+  readInt(name: string): Int32Array {
+    const t = this.get(name);
+    const raw = this.bytes(name);
+    if (t.dtype === 'I32') return new Int32Array(raw.buffer, raw.byteOffset, raw.length / 4);
+    if (t.dtype === 'I64') {
+      const big = new BigInt64Array(raw.buffer, raw.byteOffset, raw.length / 8);
+      const out = new Int32Array(big.length);
+      for (let i = 0; i < big.length; i++) {
+        const v = big[i]!;
+        if (v < -2147483648n || v > 2147483647n) throw new InputError(`${this.path}: '${name}'[${i}] = ${v} is out of range`);
+        out[i] = Number(v);
+      }
+      return out;
+    }
+    throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; I32 or I64 expected`);
+  }
+}
