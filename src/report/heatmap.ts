@@ -1,6 +1,6 @@
 // heatmap.svg: the best lens's top-1, top-5 and top-10 accuracy by layer (rows) × position
 // (columns), one panel each, every cell coloured on its panel's scale and labelled with its
-// value; a cell without test samples is grey. Hovering a cell shows its sample count and loss.
+// value and sample count; a cell without test samples is grey. Hovering a cell shows its sample count and loss.
 // Each cell carries data-layer, data-position and data-value (the fraction) for tools and tests.
 import type { RunMetrics } from './run.ts';
 import { el, esc, inkOn, svgDocument, text, viridis } from './svg.ts';
@@ -9,7 +9,7 @@ export type Metric = 'top1' | 'top5' | 'top10' | 'any1' | 'any10';
 const LABEL: Record<Metric, string> = { top1: 'top-1', top5: 'top-5', top10: 'top-10', any1: 'any-1', any10: 'any-10' };
 
 const CELL_W = 46;
-const CELL_H = 22;
+const CELL_H = 30; // the value, and under it the sample count
 const LEFT = 64; // room for the layer labels
 const TOP = 84; // title, panel titles and position labels
 const GAP = 44; // between panels
@@ -54,7 +54,8 @@ export function heatmapSvg(m: RunMetrics, title: string, metrics?: Metric[]): st
             'g',
             { class: 'cell', 'data-metric': metric, 'data-layer': l, 'data-position': p, 'data-value': String(value(c)) },
             el('rect', { x, y, width: CELL_W, height: CELL_H, fill: viridis(t), stroke: '#ffffff' }),
-            text(x + CELL_W / 2, y + CELL_H / 2 + 4, (100 * value(c)).toFixed(1), { 'text-anchor': 'middle', 'font-size': 11, fill: inkOn(t) }),
+            text(x + CELL_W / 2, y + 13, (100 * value(c)).toFixed(1), { 'text-anchor': 'middle', 'font-size': 11, fill: inkOn(t) }),
+            text(x + CELL_W / 2, y + 25, `n=${c.count}`, { 'text-anchor': 'middle', 'font-size': 8, fill: inkOn(t), class: 'count' }),
             el('title', {}, esc(hover)),
           ),
         );

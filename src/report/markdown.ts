@@ -20,6 +20,9 @@ export function reportMarkdown(run: RunRecord, tokens?: TokenText): string {
   out.push(`${describeRun(run)}: ${c.groups ?? '?'} translators over ${c.layers?.length ?? '?'} layers × ${c.positions?.length ?? '?'} positions, ${m.params.toLocaleString('en-US')} trainable parameters.`);
   if (best) {
     out.push('');
+    if (m.untrained && best.val_loss > m.untrained.val_loss) {
+      out.push(`**Warning**: the best epoch's val loss ${best.val_loss.toFixed(4)} is worse than the untrained lens's ${m.untrained.val_loss.toFixed(4)}: training did not help (try a lower --lr or more training data).`, '');
+    }
     out.push(`**Best epoch ${best.epoch}**: val loss ${best.val_loss.toFixed(4)}, top-1 / 5 / 10 ${pct(best.top1)} / ${pct(best.top5)} / ${pct(best.top10)}` + (m.untrained ? ` (untrained lens: ${m.untrained.val_loss.toFixed(4)}, ${pct(m.untrained.top1)} / ${pct(m.untrained.top5)} / ${pct(m.untrained.top10)})` : '') + '.');
   }
   out.push('');
@@ -32,7 +35,8 @@ export function reportMarkdown(run: RunRecord, tokens?: TokenText): string {
   const rows: [string, unknown][] = [
     ['data', c.samples ? `${c.samples.train.toLocaleString('en-US')} train, ${c.samples.test.toLocaleString('en-US')} test samples` : undefined],
     ['head', c.head ? `d ${c.head.d}, V ${c.head.V}${c.head.dtype ? `, U ${c.head.dtype}` : ''}${c.head.source ? ` (${c.head.source})` : ''}` : undefined],
-    ...Object.entries(s).map(([k, v]): [string, unknown] => [k, Array.isArray(v) ? v.join(',') : v]),
+    // Settings by the flag that sets them (batchSize: --batch-size).
+    ...Object.entries(s).map(([k, v]): [string, unknown] => [`\`--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}\``, Array.isArray(v) ? v.join(',') : v]),
     ['adapter', c.adapter?.name],
     ['training time', duration(m.train_seconds)],
     ['command', c.command ? `\`${c.command}\`` : undefined],

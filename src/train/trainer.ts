@@ -393,7 +393,10 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
       `best epoch ${state.bestEpoch}: val loss ${b.val_loss.toFixed(4)}, top-1/5/10 ${percent(b.top1)} / ${percent(b.top5)} / ${percent(b.top10)}` +
         `${state.stoppedEarly ? ` (stopped early after epoch ${state.epochsDone})` : ''}`,
     );
-    print(`wrote ${join(out, 'lens.safetensors')}, ${join(out, BEST_METRICS)}, ${join(out, 'config.json')}`);
+    if (state.untrained && b.val_loss > state.untrained.val_loss) {
+      print(`warning: the best epoch's val loss ${b.val_loss.toFixed(4)} is worse than the untrained lens's ${state.untrained.val_loss.toFixed(4)}: training did not help (try a lower --lr or more training data)`);
+    }
+    print(`wrote ${['lens.safetensors', BEST_METRICS, 'config.json', 'report.md', 'heatmap.svg', 'curves.svg'].map((f) => join(out, f)).join(', ')}`);
     return { params, bestEpoch: state.bestEpoch, history: state.history, best: scoresOf(best), stoppedEarly: state.stoppedEarly };
   } finally {
     lens.destroy();

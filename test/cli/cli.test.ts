@@ -38,6 +38,15 @@ test('inspect shows the extension tensors and the chunk lengths an assignment gi
   assert.match(r.stdout, /\n\s+0 \|\s+0 \|\s+0\.00 \|\s+0 \|\s+8\n/); // a zero weight: every chunk of position 0 is empty
 });
 
+test('a run whose best epoch is worse than the untrained lens says so, and its report too; the last line lists every file', () => {
+  const out = join(tmp, 'worse');
+  const r = cli('train', ...data, '--epochs', '1', '--lr', '0.3', '--quiet', '--out', out);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /warning: the best epoch's val loss \d+\.\d+ is worse than the untrained lens's 4\.2895: training did not help/);
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\*\*Warning\*\*: the best epoch's val loss/);
+  assert.match(r.stdout, /wrote .*lens\.safetensors, .*metrics\.json, .*config\.json, .*report\.md, .*heatmap\.svg, .*curves\.svg\n/);
+});
+
 test('bad input: one line on stderr, exit status 1, no stack trace', () => {
   for (const args of [
     ['train', '--train', join(tmp, 'missing.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors')],

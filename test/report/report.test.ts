@@ -37,7 +37,7 @@ function metrics(shift = 0): RunMetrics {
 }
 const run = (name: string, m: RunMetrics, preset = 'lite'): RunRecord => ({ dir: `/runs/${name}`, name, metrics: m, config: { settings: { preset, criticalLayers: [1, 3] }, samples: { train: 100, test: 40 } } });
 
-test('heatmap: well-formed, one labelled cell per (layer, position) and metric with its value, the empty cell grey', () => {
+test('heatmap: well-formed, one labelled cell per (layer, position) and metric with its value and sample count, the empty cell grey', () => {
   const m = metrics();
   const svg = heatmapSvg(m, 'a <title> & more');
   const root = parseXml(svg);
@@ -51,6 +51,7 @@ test('heatmap: well-formed, one labelled cell per (layer, position) and metric w
     const label = c.children.find((e) => e.name === 'text')!.text;
     assert.is(label, (100 * ref[metric]).toFixed(1));
     assert.match(c.children.find((e) => e.name === 'title')!.text, `of ${ref.count} samples`);
+    assert.is(c.children.find((e) => e.attrs.class === 'count')!.text, `n=${ref.count}`, 'the sample count shows in the cell');
   }
   assert.ok(svg.includes('layer 2, position 5: no test samples'));
   assert.ok(svg.includes('a &lt;title&gt; &amp; more'));
@@ -91,6 +92,16 @@ test('report.md: the epoch table with epoch 0 and the best epoch, per-position a
   assert.match(md, /!\[[^\]]*\]\(heatmap\.svg\)/);
   assert.match(md, /!\[[^\]]*\]\(curves\.svg\)/);
   assert.match(md, /\| training time \| 12\.5 s \|/);
+  // Settings by their flags; no warning when training helped.
+  assert.match(md, /\| `--critical-layers` \| 1,3 \|/);
+  assert.match(md, /\| `--preset` \| lite \|/);
+  assert.not.match(md, /Warning/);
+});
+
+test('report.md warns when the best epoch is worse than the untrained lens', () => {
+  const m = metrics();
+  m.untrained = { ...m.untrained!, val_loss: 3.5 };
+  assert.match(reportMarkdown(run('r', m)), /\*\*Warning\*\*: the best epoch's val loss 3\.7000 is worse than the untrained lens's 3\.5000/);
 });
 
 test('a position whose samples were all left out shows with 0 samples: metrics, report.md, heatmap, positions', () => {
