@@ -580,6 +580,15 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   throw e;
 });
 
+// Flags typed after `npm run train` without `--` go to npm, which keeps them as npm_config_*
+// variables and passes their values on as stray arguments: say so before anything else.
+const tookByNpm = flagsNpmTook(program);
+if (tookByNpm.length) {
+  const script = process.env.npm_lifecycle_event ?? 'train';
+  process.stderr.write(`lensgpu: npm took ${tookByNpm.join(', ')} for itself: put flags after \`--\`, as in \`npm run ${script} -- ${tookByNpm[0]} …\`\n`);
+  process.exit(1);
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
@@ -590,6 +599,19 @@ try {
   else if (known) process.stderr.write(`lensgpu: ${oneLine(err.message)}\n`);
   else process.stderr.write(`lensgpu: internal error: ${oneLine(err.message)} (run again with --debug for the stack trace)\n`);
   process.exitCode = 1;
+}
+
+/** Our flags that npm kept (npm_config_batch_size for --batch-size), when run by an npm script. */
+function flagsNpmTook(cmd: Command): string[] {
+  if (!process.env.npm_lifecycle_event) return [];
+  const ours = new Set(
+    [cmd, ...cmd.commands].flatMap((c) => c.options.map((o) => (o.long ?? '').replace(/^--(no-)?/, ''))).filter((name) => name && name !== 'help'),
+  );
+  return Object.keys(process.env)
+    .filter((k) => k.startsWith('npm_config_'))
+    .map((k) => k.slice('npm_config_'.length).replace(/_/g, '-'))
+    .filter((name) => ours.has(name))
+    .map((name) => `--${name}`);
 }
 
 /** An error as one line: the WGSL or driver detail after its first line is folded in. */

@@ -1,7 +1,7 @@
 // The frozen head: final RMSNorm weight γ [d], its eps, and the unembedding U [V, d], from a
 // head file (norm.weight, lm_head.weight, metadata norm_eps) or a Hugging Face model folder.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { HeadDtype } from '../ops/unembed.ts';
 import { InputError } from './errors.ts';
 import { SafetensorsFile } from './safetensors.ts';
@@ -27,6 +27,9 @@ export const DEFAULT_NORM_EPS = 1e-5;
 export function loadHeadFile(path: string, dtype: HeadDtype): Head {
   const file = SafetensorsFile.open(path);
   try {
+    if (!file.has('norm.weight') && (file.has('model.norm.weight') || file.has('lm_head.weight') || file.has('model.embed_tokens.weight'))) {
+      throw new InputError(`${path}: a Hugging Face model's weights, not a head file (norm.weight, lm_head.weight): give its folder as --model-dir ${dirname(path) || '.'}`);
+    }
     const epsText = file.metadata.norm_eps;
     const eps = epsText === undefined ? DEFAULT_NORM_EPS : Number(epsText);
     if (!(eps >= 0) || !Number.isFinite(eps)) throw new InputError(`${path}: metadata norm_eps = ${JSON.stringify(epsText)} is not a non-negative number`);
@@ -41,6 +44,8 @@ export function loadHeadFile(path: string, dtype: HeadDtype): Head {
  * tie_word_embeddings) and model.safetensors or a sharded model.safetensors.index.json.
  */
 export function loadHeadFromModelDir(dir: string, dtype: HeadDtype): Head {
+  if (!existsSync(dir)) throw new InputError(`--model-dir ${dir}: no such folder`);
+  if (!statSync(dir).isDirectory()) throw new InputError(`--model-dir ${dir}: a file, not a folder${dir.endsWith('.safetensors') ? ' (a head file is given with --head)' : ''}`);
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new InputError(`${dir}: no config.json (is this a Hugging Face model folder?)`);
   let config: Record<string, any>;

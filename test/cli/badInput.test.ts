@@ -62,7 +62,12 @@ const d = 48;
 type Case = [name: string, args: string[], expected: RegExp];
 const train = (path: string): string[] => ['--train', path, '--test', good.test, '--head', good.head];
 const head = (path: string): string[] => ['--train', good.train, '--test', good.test, '--head', path];
+// A Hugging Face model's weights given as --head.
+const hfWeights = variant('model', good.head, (ts) => ts.map((t) => ({ ...t, name: t.name === 'norm.weight' ? 'model.norm.weight' : t.name })));
 const cases: Case[] = [
+  ['a model.safetensors as --head', head(hfWeights), /model\.safetensors: a Hugging Face model's weights, not a head file \(norm\.weight, lm_head\.weight\): give its folder as --model-dir /],
+  ['a missing --model-dir', ['--train', good.train, '--test', good.test, '--model-dir', join(tmp, 'no-model')], /--model-dir .*no-model: no such folder/],
+  ['a file as --model-dir', ['--train', good.train, '--test', good.test, '--model-dir', good.head], /--model-dir .*head\.safetensors: a file, not a folder \(a head file is given with --head\)/],
   ['missing file', train(join(tmp, 'missing.safetensors')), /missing\.safetensors: cannot open \(ENOENT\)/],
   ['a folder without .npy files as data', train(tmp), /: a folder without \.npy files \(data is a safetensors file, an \.npz, or a folder of NAME\.npy\)/],
   ['header not JSON', train(rawFile('notjson', '{"hidden": [1, 2')), /notjson\.safetensors: not a valid safetensors file \(its header is not JSON\)/],

@@ -1,5 +1,6 @@
 // The command line as a user meets it: clear one-line errors with exit status 1, inspect's
 // summary, and a stopped-then-resumed run that is bit-identical to an uninterrupted one.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,12 @@ test('a run whose best epoch is worse than the untrained lens says so, and its r
   assert.match(r.stdout, /warning: the best epoch's val loss \d+\.\d+ is worse than the untrained lens's 4\.2895: training did not help/);
   assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\*\*Warning\*\*: the best epoch's val loss/);
   assert.match(r.stdout, /wrote .*lens\.safetensors, .*metrics\.json, .*config\.json, .*report\.md, .*heatmap\.svg, .*curves\.svg\n/);
+});
+
+test('flags typed after `npm run train` without `--` (npm keeps them): a hint to put them after `--`', () => {
+  const r = spawnSync('npm', ['run', '-s', 'train', '--epochs', '3', '--batch-size', '4'], { cwd: new URL('../../', import.meta.url).pathname, encoding: 'utf8' });
+  assert.is(r.status, 1, r.stderr);
+  assert.match(r.stderr, /lensgpu: npm took --epochs, --batch-size for itself: put flags after `--`, as in `npm run train -- --epochs …`/);
 });
 
 test('bad input: one line on stderr, exit status 1, no stack trace', () => {
