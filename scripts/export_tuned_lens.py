@@ -27,7 +27,8 @@ import sys
 
 import torch
 
-DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
+          "I64": torch.int64, "I32": torch.int32}
 
 
 class BadInput(Exception):
@@ -35,7 +36,7 @@ class BadInput(Exception):
 
 
 def read_safetensors(path):
-    """name -> float32 tensor (the translators' dtypes only)."""
+    """name -> tensor: floats as float32, integers as they are."""
     try:
         with open(path, "rb") as f:
             (n,) = struct.unpack("<Q", f.read(8))
@@ -48,10 +49,11 @@ def read_safetensors(path):
         if name == "__metadata__":
             continue
         if t["dtype"] not in DTYPES:
-            raise BadInput(f"{path}: tensor '{name}' is {t['dtype']}; F32, F16, BF16 or F64 expected")
+            raise BadInput(f"{path}: tensor '{name}' is {t['dtype']}; a float or I32/I64 tensor expected")
         begin, end = t["data_offsets"]
         raw = bytearray(data[begin:end])
-        out[name] = torch.frombuffer(raw, dtype=DTYPES[t["dtype"]]).reshape(t["shape"]).float() if raw else torch.zeros(t["shape"])
+        x = torch.frombuffer(raw, dtype=DTYPES[t["dtype"]]).reshape(t["shape"]) if raw else torch.zeros(t["shape"], dtype=DTYPES[t["dtype"]])
+        out[name] = x.float() if x.is_floating_point() else x
     return out
 
 
