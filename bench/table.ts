@@ -1,9 +1,9 @@
-// npm run bench:table [-- --readme]
+// npm run bench:table [-- --docs]
 //
 // Renders the latest bench result of each device (and each shape: the seed's and --quick)
 // in bench/results/ as markdown: the device's measured peaks, every kernel against its
-// roofline, whole steps, and PyTorch side by side where it ran. With --readme it replaces
-// the section between the README's `<!-- bench:begin -->` and `<!-- bench:end -->` lines.
+// roofline, whole steps, and PyTorch side by side where it ran. With --docs it replaces
+// the section between docs/bench.md's `<!-- bench:begin -->` and `<!-- bench:end -->` lines.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../src/data/safetensors.ts';
@@ -42,19 +42,19 @@ const md = [...latest.values()]
   .map(render)
   .join('\n');
 
-if (process.argv.includes('--readme')) {
-  const readme = new URL('../README.md', import.meta.url).pathname;
+if (process.argv.includes('--docs')) {
+  const readme = new URL('../docs/bench.md', import.meta.url).pathname;
   const text = readFileSync(readme, 'utf8');
   const begin = '<!-- bench:begin -->\n';
   const end = '<!-- bench:end -->';
   const i = text.indexOf(begin);
   const j = text.indexOf(end);
   if (i < 0 || j < i) {
-    console.error(`README.md has no ${begin.trim()} … ${end} section`);
+    console.error(`docs/bench.md has no ${begin.trim()} … ${end} section`);
     process.exit(1);
   }
   writeFileAtomic(readme, text.slice(0, i + begin.length) + md + text.slice(j));
-  console.log(`README.md: ${latest.size} bench tables`);
+  console.log(`docs/bench.md: ${latest.size} bench tables`);
 } else process.stdout.write(md);
 
 function render(r: Result): string {
