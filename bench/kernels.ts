@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { createBuffer, fmtBytes, upload } from '../src/gpu/buffers.ts';
+import { createBuffer, upload } from '../src/gpu/buffers.ts';
 import { Gpu } from '../src/gpu/device.ts';
 import { bindGroup, dispatch, params, pipeline, uniform } from '../src/gpu/pipelines.ts';
 import { PassTimer } from '../src/gpu/timer.ts';
@@ -29,6 +29,7 @@ import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
 import { Unembed } from '../src/ops/unembed.ts';
+import { fmtBytes } from '../src/shared/constants.ts';
 
 const opts = new Command()
   .option('--quick', 'a small shape (d 256, V 4096) instead of the seed’s (d 2048, V 32000)')

@@ -6,8 +6,8 @@
 // the section between docs/bench.md's `<!-- bench:begin -->` and `<!-- bench:end -->` lines.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../src/data/safetensors.ts';
-import { fmtBytes } from '../src/gpu/buffers.ts';
+import { fmtBytes } from '../src/shared/constants.ts';
+import { writeFileAtomic } from '../src/shared/files.ts';
 
 interface Result {
   date: string;

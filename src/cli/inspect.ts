@@ -6,7 +6,7 @@ import { loadDataset, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import { SafetensorsFile } from '../data/safetensors.ts';
-import { fmtBytes } from '../gpu/buffers.ts';
+import { fmtBytes } from '../shared/constants.ts';
 
 export function inspect(path: string, print: (line: string) => void, assign = 'uniform', tokens?: TokenText): void {
   if (!existsSync(path)) throw new InputError(`${path}: no such file or folder`);

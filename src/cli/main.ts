@@ -13,11 +13,9 @@ import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
 import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
 import { TokenText } from '../data/tokenizer.ts';
-import { writeFileAtomic, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
+import { writeSafetensors, type TensorOut } from '../data/safetensors.ts';
 import { COT_SPLIT, DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
-import { f16Bits } from '../ops/f16.ts';
-import type { HeadDtype } from '../ops/unembed.ts';
 import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
@@ -26,6 +24,9 @@ import { trajectory } from '../train/trajectory.ts';
 import { trajectoryMarkdown, trajectorySvg } from '../report/trajectory.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
 import { inspect } from './inspect.ts';
+import { type HeadDtype } from '../shared/constants.ts';
+import { f16Bits } from '../shared/f16.ts';
+import { writeFileAtomic } from '../shared/files.ts';
 
 // ---- argument parsers: each names the flag and the value it could not use ----
 const int = (min: number) => (text: string) => {

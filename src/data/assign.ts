@@ -5,7 +5,7 @@
 // becomes one of the sample's targets, equally weighted: `all` trains on them all, `first` on
 // the chunk's first token (the others still count for the any-k metrics). A sample whose
 // chunk is empty has no target and is left out. Done once on the host, at load time.
-import { MAX_TARGETS } from '../ops/crossEntropy.ts';
+import { MAX_TARGETS } from '../shared/constants.ts';
 import { layersAndPositions, subset, type Dataset } from './dataset.ts';
 import { InputError } from './errors.ts';
 

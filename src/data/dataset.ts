@@ -7,11 +7,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MAX_TARGETS } from '../ops/crossEntropy.ts';
 import { InputError } from './errors.ts';
 import { NumpyTensors } from './numpy.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import type { TensorFile } from './tensorFile.ts';
+import { MAX_TARGETS } from '../shared/constants.ts';
 
 /** Several weighted targets a row: K a row, −1 padding last, weights normalised per row. */
 export interface MultiTargets {

@@ -2,9 +2,9 @@
 // head file (norm.weight, lm_head.weight, metadata norm_eps) or a Hugging Face model folder.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { HeadDtype } from '../ops/unembed.ts';
 import { InputError } from './errors.ts';
 import { SafetensorsFile } from './safetensors.ts';
+import { type HeadDtype } from '../shared/constants.ts';
 
 export interface Head {
   source: string;

@@ -2,8 +2,8 @@
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
 // then the tensors' bytes. The header is validated in full before any tensor is read, and a
 // tensor is read from disk only when asked for (a model folder holds gigabytes we do not need).
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { writeAtomic } from '../shared/files.ts';
 import { InputError } from './errors.ts';
 import { ITEM_BYTES, TensorFile, type TensorInfo } from './tensorFile.ts';
 
@@ -139,32 +139,9 @@ export function writeSafetensors(path: string, tensors: TensorOut[], metadata: R
 }
 
 /** Writes a text file atomically (temporary file, then rename). */
-export function writeFileAtomic(path: string, text: string): void {
-  writeAtomic(path, (fd) => writeSync(fd, text));
-}
 
 /**
  * Runs `write` on a temporary file beside `path`, syncs it to disk, then renames it over
  * `path` and syncs the folder: killed at any moment (even by SIGKILL or a power cut), `path`
  * holds either the old file or the new one, never a mix.
  */
-function writeAtomic(path: string, write: (fd: number) => void): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    write(fd);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-  const dir = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
-}

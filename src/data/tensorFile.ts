@@ -2,8 +2,8 @@
 // of .npy files. Each format's reader lists every tensor's dtype and shape up front (in
 // safetensors' dtype names) and reads a tensor's bytes only when asked; the conversions to
 // what the trainer keeps (f32, f16 bits, i32) are shared here.
-import { f16Bits, f16ToF32 } from '../ops/f16.ts';
 import { InputError } from './errors.ts';
+import { f16Bits, f16ToF32 } from '../shared/f16.ts';
 
 export const ITEM_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,

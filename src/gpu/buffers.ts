@@ -1,6 +1,7 @@
 // Buffers: labelled creation, chunked upload and download, reusable scratch, and binding
 // windows, the pieces of a big buffer that each fit in one storage binding.
 import './device.ts'; // installs the WebGPU globals (GPUBufferUsage, …) used below
+import { fmtBytes } from '../shared/constants.ts';
 import type { Gpu } from './device.ts';
 
 const TRANSFER_CHUNK = 64 * 1024 * 1024; // bytes per writeBuffer / staging copy
@@ -148,9 +149,3 @@ function gcd(a: number, b: number): number {
   return a;
 }
 
-export function fmtBytes(n: number): string {
-  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
-  return `${n} B`;
-}

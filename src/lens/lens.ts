@@ -14,7 +14,7 @@
 // once, sized for `maxBatch`; per-row losses stay on the GPU until the caller copies them out.
 import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
-import { createBuffer, fmtBytes, upload, writeBuffer } from '../gpu/buffers.ts';
+import { createBuffer, upload, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { AdamW, type AdamWConfig, type SetStep } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
@@ -23,8 +23,9 @@ import { PositionUnembed, positionLayout, positionSlots, type PositionLayout, ty
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
-import { Unembed, type HeadDtype } from '../ops/unembed.ts';
+import { Unembed } from '../ops/unembed.ts';
 import { contiguousRuns, type Batch } from './batch.ts';
+import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
 
 /** The frozen final norm and unembedding, resident on the GPU. */
 export interface HeadOnGpu {

@@ -3,10 +3,9 @@
 // with weight 1 is the one-hot cross-entropy) or dense (the softmax of teacher logits: the
 // loss is then the KL divergence to the teacher).
 import type { Gpu } from '../gpu/device.ts';
+import { MAX_TARGETS } from '../shared/constants.ts';
 import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
 
-/** The most targets a row may carry (the kernel keeps them in workgroup memory). */
-export const MAX_TARGETS = 64;
 
 /**
  * Sparse: K targets a row; `first`: the loss reads only the first, with weight 1 (the rest

@@ -3,10 +3,10 @@
 // each fit one storage binding (V 32,000 × d 2,048 in f32 is 262 MB; lavapipe binds 128 MiB).
 import { bindingWindows, ScratchPool, upload, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
+import type { HeadDtype } from '../shared/constants.ts';
 import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
 import { packRanges } from './groups.ts';
 
-export type HeadDtype = 'f32' | 'f16';
 
 const TILE_SLOTS = 32; // TM of matmul_nt here: U is streamed once per 32 batch rows
 const V_PER_SPLIT = 1024; // vocabulary rows summed by one unembed_grad workgroup

@@ -1,11 +1,11 @@
 // Writes a run's report beside its metrics: report.md, heatmap.svg and curves.svg.
 import { join } from 'node:path';
-import { writeFileAtomic } from '../data/safetensors.ts';
 import { curvesSvg } from './curves.ts';
 import { heatmapSvg } from './heatmap.ts';
 import { reportMarkdown } from './markdown.ts';
 import { describeRun, type RunRecord } from './run.ts';
 import type { TokenText } from '../data/tokenizer.ts';
+import { writeFileAtomic } from '../shared/files.ts';
 
 export const REPORT_FILES = ['report.md', 'heatmap.svg', 'curves.svg'];
 

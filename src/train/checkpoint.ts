@@ -6,7 +6,7 @@
 // how many steps of it are done and their per-sample losses, so it resumes at the next step.
 import { InputError } from '../data/errors.ts';
 import { SafetensorsFile, writeSafetensors } from '../data/safetensors.ts';
-import type { EpochRecord } from './trainer.ts';
+import type { EpochRow as EpochRecord } from '../report/run.ts';
 
 export interface RunState {
   epochsDone: number;

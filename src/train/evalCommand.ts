@@ -4,7 +4,6 @@
 import { layersAndPositions, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
-import { writeFileAtomic } from '../data/safetensors.ts';
 import { basename } from 'node:path';
 import { heatmapSvg } from '../report/heatmap.ts';
 import type { Gpu } from '../gpu/device.ts';
@@ -14,6 +13,7 @@ import { savedLensOnGpu } from './savedLens.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Scores } from './metrics.ts';
 import { predictionsTable } from '../report/markdown.ts';
 import type { TokenText } from '../data/tokenizer.ts';
+import { writeFileAtomic } from '../shared/files.ts';
 
 export async function evaluateLensFile(
   gpu: Gpu,

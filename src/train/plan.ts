@@ -3,12 +3,11 @@
 // device has (known for a software adapter, which uses system memory, or stated with
 // --gpu-memory). When it does not fit, the message says which settings would make it fit.
 import { totalmem } from 'node:os';
-import { fmtBytes } from '../gpu/buffers.ts';
 import type { AdapterSummary } from '../gpu/device.ts';
 import { lensMemory } from '../lens/lens.ts';
 import { blockStride } from '../ops/groups.ts';
 import { positionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
-import type { HeadDtype } from '../ops/unembed.ts';
+import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
 
 export interface PlanInputs {
   d: number;

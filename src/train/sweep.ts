@@ -8,7 +8,6 @@ import { selectLayers, type Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import type { TokenText } from '../data/tokenizer.ts';
-import { writeFileAtomic } from '../data/safetensors.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { PresetName } from '../lens/preset.ts';
 import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
@@ -16,6 +15,7 @@ import { compareMarkdown } from '../report/compare.ts';
 import { positionsSvg } from '../report/positions.ts';
 import { readRun } from '../report/run.ts';
 import { trainLens, type TrainSettings } from './trainer.ts';
+import { writeFileAtomic } from '../shared/files.ts';
 
 /** The data every configuration of a sweep trains on. */
 export interface TrainingData {

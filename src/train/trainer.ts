@@ -13,13 +13,12 @@
 // (files are written to a temporary name, synced, then renamed).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { createBuffer, fmtBytes, readF32, writeBuffer } from '../gpu/buffers.ts';
+import { createBuffer, readF32, writeBuffer } from '../gpu/buffers.ts';
 import { GpuError, type Gpu } from '../gpu/device.ts';
 import { layersAndPositions, type Dataset } from '../data/dataset.ts';
 import { DivergedError, InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
-import { writeFileAtomic } from '../data/safetensors.ts';
 import { makeBatch, rowRange } from '../lens/batch.ts';
 import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
@@ -34,6 +33,8 @@ import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Al
 import { Progress } from './progress.ts';
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
+import { writeFileAtomic } from '../shared/files.ts';
+import { fmtBytes } from '../shared/constants.ts';
 
 export interface TrainSettings {
   preset: PresetName;

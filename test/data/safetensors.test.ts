@@ -8,8 +8,8 @@ import * as assert from 'uvu/assert';
 import { checkAgainstHead, loadDataset, selectLayers } from '../../src/data/dataset.ts';
 import { loadHeadFile, loadHeadFromModelDir } from '../../src/data/head.ts';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../../src/data/safetensors.ts';
-import { f16ToF32 } from '../../src/ops/f16.ts';
 import { fixture } from '../helpers/fixtures.ts';
+import { f16ToF32 } from '../../src/shared/f16.ts';
 
 const test = suite('safetensors and data files');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;

@@ -2,9 +2,9 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32, uniformInt } from '../../src/data/counterRng.ts';
-import { f16Bits, f16ToF32 } from '../../src/ops/f16.ts';
 import { bindingWindows } from '../../src/gpu/buffers.ts';
 import { groupRanges, tiles } from '../../src/ops/groups.ts';
+import { f16Bits, f16ToF32 } from '../../src/shared/f16.ts';
 
 const test = suite('host helpers');
 

@@ -2,7 +2,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { packF16 } from '../../src/ops/f16.ts';
 import { Unembed } from '../../src/ops/unembed.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
 import { TopK, TOP_K, topkRef } from '../../src/ops/topk.ts';
@@ -11,6 +10,7 @@ import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { adamwInputs, extremeLogits, fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu, u32 } from '../helpers/gpu.ts';
+import { packF16 } from '../../src/shared/f16.ts';
 
 const test = suite('kernels');
 

@@ -1,0 +1,16 @@
+// What several layers share (data, ops, train, cli, bench), in a module that imports nothing:
+// reading a data set must not load Dawn's native addon through an ops/ import.
+
+/** The most targets a row may carry (the cross-entropy kernel keeps them in workgroup memory). */
+export const MAX_TARGETS = 64;
+
+/** How the unembedding U is kept on the GPU: f32, or f16 packed two per u32. */
+export type HeadDtype = 'f32' | 'f16';
+
+/** Bytes for people: 1.5 KiB, 54.7 MiB, 3.37 GiB. */
+export function fmtBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
