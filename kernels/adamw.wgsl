@@ -18,7 +18,7 @@
 // Launch: sumsq, update: workgroup 256, CHUNK elements per workgroup; dispatch (chunks, ranges).
 //         clip: dispatch (1).
 
-const CHUNK = 4096u;
+const CHUNK = ${CHUNK}u;
 
 struct Present { group: u32, stepSize: f32, bc2Sqrt: f32, pad: u32 }
 

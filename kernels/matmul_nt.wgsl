@@ -15,8 +15,8 @@
 // Launch: workgroup 256; dispatch (tiles, ceil(N / 64)).
 
 const TM = ${TM}u;
-const TN = 64u;
-const TK = 32u;
+const TN = ${TN}u;
+const TK = ${TK}u;
 const RPT = TM / 4u; // rows per thread
 
 struct Params {

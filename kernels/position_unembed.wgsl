@@ -14,8 +14,11 @@
 // Idea: like matmul_nt and translator_grad, with the batch rows reached through the slot
 //   list; the gradient sums slots in list order, so it is deterministic.
 // Launch: workgroup 256; add_bias, bias_grad: (ceil(V / 256), count or 1);
-//   delta_logits: (ceil(count / 16), ceil(vCount / 64)); delta_dz: (ceil(count / 16),
-//   ceil(d / 64)); delta_grad: (ceil(d / 64), ceil(vCount / 64)).
+//   delta_logits: (ceil(count / SLOTS), ceil(vCount / COLS)); delta_dz: (ceil(count / SLOTS),
+//   ceil(d / COLS)); delta_grad: (ceil(d / COLS), ceil(vCount / COLS)).
+
+const SLOTS = ${SLOTS}u; // slots per workgroup (delta_logits, delta_dz)
+const COLS = ${COLS}u;  // output columns per workgroup (vocabulary rows or hidden units)
 
 struct Params { V: u32, d: u32, first: u32, count: u32, vBase: u32, vCount: u32, pad0: u32, pad1: u32 }
 
@@ -52,8 +55,8 @@ var<workgroup> Zs: array<array<f32, 32>, 16>; // [slot][k]
 
 @compute @workgroup_size(256)
 fn delta_logits(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let s0 = wg.x * 16u;
-  let n0 = wg.y * 64u;
+  let s0 = wg.x * SLOTS;
+  let n0 = wg.y * COLS;
   let col = lid % 64u;
   let sg = lid / 64u; // this thread's slots: sg, sg + 4, sg + 8, sg + 12
   var acc = array<f32, 4>();
@@ -95,8 +98,8 @@ var<workgroup> Gs: array<array<f32, 32>, 16>; // [slot][n]
 
 @compute @workgroup_size(256)
 fn delta_dz(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let s0 = wg.x * 16u;
-  let k0 = wg.y * 64u;
+  let s0 = wg.x * SLOTS;
+  let k0 = wg.y * COLS;
   let col = lid % 64u;
   let sg = lid / 64u;
   var acc = array<f32, 4>();
@@ -138,8 +141,8 @@ var<workgroup> zs: array<array<f32, 64>, 16>; // [slot][k]
 
 @compute @workgroup_size(256)
 fn delta_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let k0 = wg.x * 64u;
-  let n0 = wg.y * 64u;
+  let k0 = wg.x * COLS;
+  let n0 = wg.y * COLS;
   let tn = (lid / 16u) * 4u;
   let tk = (lid % 16u) * 4u;
   var acc: array<vec4f, 4>; // acc[i][j]: n = n0 + tn + i, k = k0 + tk + j

@@ -14,8 +14,8 @@
 //   A group of more than SLOTS slots takes further passes over its rows, which are cached.
 // Launch: workgroup 256 = 8 rows × 32 lanes; dispatch (ranges, ceil(d / 8)).
 
-const LANES = 32u;
-const ROWS = 8u;
+const LANES = ${LANES}u;
+const ROWS = ${ROWS}u;
 const SLOTS = ${SLOTS}u;
 
 struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }

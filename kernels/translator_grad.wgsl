@@ -13,8 +13,8 @@
 //   The workgroups of the first k tile also sum db.
 // Launch: workgroup 256; dispatch (ceil(d / 64) k tiles, ceil(d / 64) n tiles, ranges).
 
-const T = 64u;
-const S = 16u;
+const T = ${T}u;
+const S = ${S}u;
 
 struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }
 struct Range { group: u32, first: u32, count: u32, pad: u32 }

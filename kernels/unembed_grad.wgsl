@@ -14,9 +14,9 @@
 // Launch: partials: workgroup 256; dispatch (ceil(d / 64), ceil(M / 32), splits in window).
 //         reduce:   workgroup 256; dispatch (ceil(M·d / 256)).
 
-const TM = 32u;
-const TN = 64u;
-const TV = 32u;
+const TM = ${TM}u;
+const TN = ${TN}u;
+const TV = ${TV}u;
 const RPT = TM / 4u;
 
 struct Params {

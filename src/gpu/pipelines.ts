@@ -2,7 +2,9 @@
 // final source (the pipeline cache), with compile errors that quote the offending WGSL line.
 //
 // A kernel file uses `${NAME}` for values and `#if ${FLAG}` … `#endif` for variants; the
-// host supplies every NAME in a Defines map. LENSGPU_PRINT_WGSL=1 prints each generated
+// host supplies every NAME in a Defines map. A kernel's uniform `struct Params` is read from
+// its final source, so the host fills it by field name (`paramsBuffer(gpu, pipe, { V, d })`),
+// checked against the struct: no positional lists to keep in step with the WGSL. LENSGPU_PRINT_WGSL=1 prints each generated
 // shader once (or =name to print only kernels whose label contains `name`).
 import { readFileSync } from 'node:fs';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
@@ -73,7 +75,9 @@ async function compile(gpu: Gpu, label: string, code: string, entry: string): Pr
     // Synchronous on purpose: with webgpu 0.6.2, createComputePipelineAsync intermittently
     // crashes the process (segfault or std::system_error) around later error-scope pops.
     // Creation errors still surface through the validation scope of checked().
-    return gpu.device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: entry } });
+    const pipe = gpu.device.createComputePipeline({ label, layout: 'auto', compute: { module, entryPoint: entry } });
+    paramsStructs.set(pipe, paramsStruct(code));
+    return pipe;
   });
 }
 
@@ -116,8 +120,55 @@ export function dispatch(
   pass.dispatchWorkgroups(x, y, z);
 }
 
+type FieldType = 'u32' | 'i32' | 'f32';
+/** Each pipeline's `struct Params` fields, in order (none: the kernel takes no params). */
+const paramsStructs = new WeakMap<GPUComputePipeline, { name: string; type: FieldType }[]>();
+
+/** The fields of `struct Params { name: type, … }` in a kernel's final source. */
+function paramsStruct(code: string): { name: string; type: FieldType }[] {
+  const body = /struct\s+Params\s*\{([^}]*)\}/.exec(code)?.[1];
+  if (body === undefined) return [];
+  return body
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)
+    .map((f) => {
+      const m = /^(\w+)\s*:\s*(u32|i32|f32)$/.exec(f);
+      if (!m) throw new Error(`struct Params field '${f}': only u32, i32 and f32 fields are supported`);
+      return { name: m[1]!, type: m[2] as FieldType };
+    });
+}
+
+/**
+ * The uniform buffer of `pipe`'s `struct Params`, filled by field name. Every field must be
+ * given (padding fields named pad… default to 0), and nothing else.
+ */
+export function paramsBuffer(gpu: Gpu, pipe: GPUComputePipeline, values: Record<string, number>): GPUBuffer {
+  return uniform(gpu, pipe.label, packParams(pipe, values));
+}
+
+/** The bytes of `pipe`'s `struct Params` from named values (see paramsBuffer). */
+export function packParams(pipe: GPUComputePipeline, values: Record<string, number>): ArrayBuffer {
+  const fields = paramsStructs.get(pipe);
+  if (!fields || fields.length === 0) throw new Error(`kernel ${pipe.label}: no struct Params to fill`);
+  const extra = Object.keys(values).filter((k) => !fields.some((f) => f.name === k));
+  if (extra.length) throw new Error(`kernel ${pipe.label}: struct Params has no field ${extra.join(', ')}`);
+  const buf = new ArrayBuffer(fields.length * 4);
+  const view = new DataView(buf);
+  fields.forEach(({ name, type }, i) => {
+    const v = values[name] ?? (name.startsWith('pad') ? 0 : undefined);
+    if (v === undefined) throw new Error(`kernel ${pipe.label}: struct Params field ${name} not given`);
+    if (type === 'f32') view.setFloat32(i * 4, v, true);
+    else if (!Number.isInteger(v) || (type === 'u32' ? v < 0 || v > 0xffffffff : v < -0x80000000 || v > 0x7fffffff)) {
+      throw new RangeError(`kernel ${pipe.label}: ${name} = ${v} is not a ${type}`);
+    } else if (type === 'u32') view.setUint32(i * 4, v, true);
+    else view.setInt32(i * 4, v, true);
+  });
+  return buf;
+}
+
 /** A small uniform buffer holding `words` (u32/f32 bit patterns), labelled for its kernel. */
-export function uniform(gpu: Gpu, label: string, words: ArrayBuffer): GPUBuffer {
+function uniform(gpu: Gpu, label: string, words: ArrayBuffer): GPUBuffer {
   const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
   const buffer = gpu.device.createBuffer({
     label: `${label} params`,
@@ -128,18 +179,4 @@ export function uniform(gpu: Gpu, label: string, words: ArrayBuffer): GPUBuffer 
   new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(words));
   buffer.unmap();
   return buffer;
-}
-
-/** Packs a params struct from a list of fields: integers as u32, `{ f32: x }` as f32. */
-export function params(...fields: (number | { f32: number } | { i32: number })[]): ArrayBuffer {
-  const buf = new ArrayBuffer(fields.length * 4);
-  const view = new DataView(buf);
-  fields.forEach((f, i) => {
-    if (typeof f === 'number') {
-      if (!Number.isInteger(f) || f < 0 || f > 0xffffffff) throw new RangeError(`u32 param out of range: ${f}`);
-      view.setUint32(i * 4, f, true);
-    } else if ('f32' in f) view.setFloat32(i * 4, f.f32, true);
-    else view.setInt32(i * 4, f.i32, true);
-  });
-  return buf;
 }

@@ -6,10 +6,10 @@
 // host (each group's W and b are always updated together, so they share one count).
 import { bindingWindows, createBuffer, upload, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { ADAMW_CHUNK } from './tiles.ts';
 import { blockStride, inGroupWindow } from './groups.ts';
 
-const CHUNK = 4096; // elements per workgroup, as in adamw.wgsl
 
 export interface AdamWConfig {
   lr: number;
@@ -63,7 +63,7 @@ export class AdamW {
   ) {
     this.sets = sets.map((set) => ({
       ...set,
-      chunks: Math.ceil(set.stride / CHUNK),
+      chunks: Math.ceil(set.stride / ADAMW_CHUNK),
       windows: bindingWindows(set.numGroups, set.stride * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment),
     }));
     this.clipState = createBuffer(gpu, 'adamw clip state', 8);
@@ -78,9 +78,9 @@ export class AdamW {
   /** AdamW over several parameter sets whose gradients are clipped by one global norm. */
   static async createSets(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
     const [s, c, u] = await Promise.all([
-      pipeline(gpu, 'adamw', 'sumsq', { SUMSQ: true, CLIP: false, UPDATE: false }),
-      pipeline(gpu, 'adamw', 'clip', { SUMSQ: false, CLIP: true, UPDATE: false }),
-      pipeline(gpu, 'adamw', 'update', { SUMSQ: false, CLIP: false, UPDATE: true }),
+      pipeline(gpu, 'adamw', 'sumsq', { CHUNK: ADAMW_CHUNK, SUMSQ: true, CLIP: false, UPDATE: false }),
+      pipeline(gpu, 'adamw', 'clip', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: true, UPDATE: false }),
+      pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true }),
     ]);
     return new AdamW(gpu, sets, config, s, c, u, maxBinding);
   }
@@ -122,24 +122,23 @@ export class AdamW {
     let partials = 0;
     for (const { set, st, sorted, presentBuf, slices } of prepared) {
       for (const { w, lo, hi } of slices) {
-        const u = uniform(this.gpu, 'adamw sumsq', params(set.stride, w.first, lo, set.chunks, partials));
+        const u = paramsBuffer(this.gpu, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
         const bg = bindGroup(this.gpu, this.sumsqPipe, [u, bind(st.buf.grad, w), presentBuf, this.partial]);
         dispatch(this.gpu, pass, this.sumsqPipe, bg, set.chunks, hi - lo);
       }
       partials += sorted.length * set.chunks;
     }
     {
-      const u = uniform(this.gpu, 'adamw clip', params(partials, { f32: maxNorm }));
+      const u = paramsBuffer(this.gpu, this.clipPipe, { count: partials, maxNorm });
       const bg = bindGroup(this.gpu, this.clipPipe, [u, this.partial, this.clipState]);
       dispatch(this.gpu, pass, this.clipPipe, bg, 1);
     }
     for (const { set, st, presentBuf, slices } of prepared) {
       for (const { w, lo, hi } of slices) {
-        const u = uniform(
-          this.gpu,
-          'adamw update',
-          params(set.stride, w.first, lo, 0, { f32: 1 - lr * weightDecay }, { f32: beta1 }, { f32: 1 - beta1 }, { f32: beta2 }, { f32: 1 - beta2 }, { f32: eps }),
-        );
+        const u = paramsBuffer(this.gpu, this.updatePipe, {
+          groupStride: set.stride, groupBase: w.first, rangeBase: lo,
+          decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps,
+        });
         const bg = bindGroup(this.gpu, this.updatePipe, [u, bind(st.buf.grad, w), presentBuf, this.clipState, bind(st.buf.param, w), bind(st.buf.m, w), bind(st.buf.v, w)]);
         dispatch(this.gpu, pass, this.updatePipe, bg, set.chunks, hi - lo);
       }

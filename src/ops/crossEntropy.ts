@@ -4,7 +4,7 @@
 // loss is then the KL divergence to the teacher).
 import type { Gpu } from '../gpu/device.ts';
 import { MAX_TARGETS } from '../shared/constants.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
 
 
 /**
@@ -47,7 +47,7 @@ export class CrossEntropy {
     if (sparse ? !buf.targets || !buf.weights : !buf.teacher) {
       throw new RangeError(`cross-entropy (${this.target.kind}): ${sparse ? 'targets and weights' : 'teacher logits'} needed`);
     }
-    const u = uniform(this.gpu, 'cross entropy', params(V, { f32: count > 0 ? 1 / count : 0 }));
+    const u = paramsBuffer(this.gpu, this.pipe, { V, invCount: count > 0 ? 1 / count : 0 });
     const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, sparse ? buf.targets : buf.teacher, sparse ? buf.weights : undefined, buf.loss, buf.dlogits]);
     dispatch(this.gpu, pass, this.pipe, bg, rows);
   }

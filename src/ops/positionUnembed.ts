@@ -6,7 +6,8 @@
 // one position's c_p, or a window of ΔU_p's rows, never the whole set.
 import { bindingWindows, upload, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { POSITION_TILE } from './tiles.ts';
 import type { GroupRange } from './groups.ts';
 
 export type PositionUnembedMode = 'bias' | 'full';
@@ -72,7 +73,7 @@ export class PositionUnembed {
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
   static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, maxBinding = gpu.maxBinding): Promise<PositionUnembed> {
     const flags = { ADD: false, BIAS_GRAD: false, DELTA_LOGITS: false, DELTA_DZ: false };
-    const make = (entry: string, flag?: keyof typeof flags) => pipeline(gpu, 'position_unembed', entry, { ...flags, ...(flag ? { [flag]: true } : {}) });
+    const make = (entry: string, flag?: keyof typeof flags) => pipeline(gpu, 'position_unembed', entry, { ...POSITION_TILE, ...flags, ...(flag ? { [flag]: true } : {}) });
     const [add, biasGrad, deltaLogits, deltaDz, deltaGrad] = await Promise.all([
       make('add_bias', 'ADD'),
       make('bias_grad', 'BIAS_GRAD'),
@@ -87,8 +88,9 @@ export class PositionUnembed {
     return this.layout.stride;
   }
 
-  private uniform(r: GroupRange, vBase = 0, vCount = this.layout.V): GPUBuffer {
-    return uniform(this.gpu, 'position unembed', params(this.layout.V, this.layout.d, r.first, r.count, vBase, vCount, 0, 0));
+  /** The params of position range r over vocabulary rows [vBase, vBase + vCount) (the kernels share one struct). */
+  private params(pipe: GPUComputePipeline, r: GroupRange, vBase = 0, vCount = this.layout.V): GPUBuffer {
+    return paramsBuffer(this.gpu, pipe, { V: this.layout.V, d: this.layout.d, first: r.first, count: r.count, vBase, vCount });
   }
 
   private bias(buf: GPUBuffer, q: number): GPUBufferBinding {
@@ -107,11 +109,11 @@ export class PositionUnembed {
   ): void {
     const { V } = this.layout;
     for (const r of ranges) {
-      const add = bindGroup(this.gpu, this.pipes.add, [this.uniform(r), buf.slots, this.bias(buf.params, r.group), buf.logits]);
+      const add = bindGroup(this.gpu, this.pipes.add, [this.params(this.pipes.add, r), buf.slots, this.bias(buf.params, r.group), buf.logits]);
       dispatch(this.gpu, pass, this.pipes.add, add, Math.ceil(V / 256), r.count);
       for (const w of this.deltaWindows) {
-        const bg = bindGroup(this.gpu, this.pipes.deltaLogits, [this.uniform(r, w.first, w.count), buf.slots, buf.z, this.delta(buf.params, r.group, w), buf.logits]);
-        dispatch(this.gpu, pass, this.pipes.deltaLogits, bg, Math.ceil(r.count / 16), Math.ceil(w.count / 64));
+        const bg = bindGroup(this.gpu, this.pipes.deltaLogits, [this.params(this.pipes.deltaLogits, r, w.first, w.count), buf.slots, buf.z, this.delta(buf.params, r.group, w), buf.logits]);
+        dispatch(this.gpu, pass, this.pipes.deltaLogits, bg, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
       }
     }
   }
@@ -127,14 +129,13 @@ export class PositionUnembed {
   ): void {
     const { V, d } = this.layout;
     for (const r of ranges) {
-      const bg = bindGroup(this.gpu, this.pipes.biasGrad, [this.uniform(r), buf.slots, buf.dlogits, this.bias(buf.grad, r.group)]);
+      const bg = bindGroup(this.gpu, this.pipes.biasGrad, [this.params(this.pipes.biasGrad, r), buf.slots, buf.dlogits, this.bias(buf.grad, r.group)]);
       dispatch(this.gpu, pass, this.pipes.biasGrad, bg, Math.ceil(V / 256));
       for (const w of this.deltaWindows) {
-        const u = this.uniform(r, w.first, w.count);
-        const dz = bindGroup(this.gpu, this.pipes.deltaDz, [u, buf.slots, buf.dlogits, this.delta(buf.params, r.group, w), buf.dz]);
-        dispatch(this.gpu, pass, this.pipes.deltaDz, dz, Math.ceil(r.count / 16), Math.ceil(d / 64));
-        const grad = bindGroup(this.gpu, this.pipes.deltaGrad, [u, buf.slots, buf.dlogits, buf.z, this.delta(buf.grad, r.group, w)]);
-        dispatch(this.gpu, pass, this.pipes.deltaGrad, grad, Math.ceil(d / 64), Math.ceil(w.count / 64));
+        const dz = bindGroup(this.gpu, this.pipes.deltaDz, [this.params(this.pipes.deltaDz, r, w.first, w.count), buf.slots, buf.dlogits, this.delta(buf.params, r.group, w), buf.dz]);
+        dispatch(this.gpu, pass, this.pipes.deltaDz, dz, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
+        const grad = bindGroup(this.gpu, this.pipes.deltaGrad, [this.params(this.pipes.deltaGrad, r, w.first, w.count), buf.slots, buf.dlogits, buf.z, this.delta(buf.grad, r.group, w)]);
+        dispatch(this.gpu, pass, this.pipes.deltaGrad, grad, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
       }
     }
   }

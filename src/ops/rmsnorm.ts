@@ -1,6 +1,6 @@
 // The frozen final RMSNorm z = y / sqrt(mean(y²) + eps) ⊙ γ and its gradient dz → dy.
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
 
 export class RmsNorm {
   private constructor(
@@ -19,13 +19,13 @@ export class RmsNorm {
     return new RmsNorm(gpu, d, eps, f, b);
   }
 
-  private params(): GPUBuffer {
-    return uniform(this.gpu, 'rmsnorm', params(this.d, { f32: this.eps }));
+  private params(pipe: GPUComputePipeline): GPUBuffer {
+    return paramsBuffer(this.gpu, pipe, { d: this.d, eps: this.eps });
   }
 
   /** z [rows, d] and rstd [rows] from y. */
   forward(pass: GPUComputePassEncoder, buf: { y: GPUBuffer; gamma: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer }, rows: number): void {
-    const bg = bindGroup(this.gpu, this.forwardPipe, [this.params(), buf.y, buf.gamma, buf.z, buf.rstd]);
+    const bg = bindGroup(this.gpu, this.forwardPipe, [this.params(this.forwardPipe), buf.y, buf.gamma, buf.z, buf.rstd]);
     dispatch(this.gpu, pass, this.forwardPipe, bg, rows);
   }
 
@@ -35,7 +35,7 @@ export class RmsNorm {
     buf: { y: GPUBuffer; gamma: GPUBuffer; rstd: GPUBuffer; dz: GPUBuffer; dy: GPUBuffer },
     rows: number,
   ): void {
-    const bg = bindGroup(this.gpu, this.backwardPipe, [this.params(), buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy]);
+    const bg = bindGroup(this.gpu, this.backwardPipe, [this.params(this.backwardPipe), buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy]);
     dispatch(this.gpu, pass, this.backwardPipe, bg, rows);
   }
 }

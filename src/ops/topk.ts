@@ -1,7 +1,7 @@
 // Top-k metrics: each row's first target's rank (logits strictly greater), the best rank of
 // its positive-weight targets (any-k), and its 10 best token ids.
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
 
 export const TOP_K = 10;
 /** Rank reported for a padding row (target −1). */
@@ -30,7 +30,7 @@ export class TopK {
     V: number,
   ): void {
     if (V < TOP_K) throw new Error(`top-k needs a vocabulary of at least ${TOP_K} tokens (V = ${V})`);
-    const u = uniform(this.gpu, 'topk', params(V));
+    const u = paramsBuffer(this.gpu, this.pipe, { V });
     const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, buf.targets, buf.weights, buf.rank, buf.ids, buf.anyRank]);
     dispatch(this.gpu, pass, this.pipe, bg, rows);
   }

@@ -4,11 +4,10 @@
 // where they exceed one storage binding, each window of groups gets its own dispatch.
 import { bindingWindows, upload, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { GEMV_TILE, GRAD_TILE, MATMUL_TILE, TRANSLATOR_TILE_SLOTS } from './tiles.ts';
 import { blockStride, inGroupWindow, packRanges, tiles, type GroupRange } from './groups.ts';
 
-const TILE_SLOTS = 16; // TM of matmul_nt for the translator: groups are small within a batch
-const GEMV_SLOTS = 4; // slots per pass of translator_gemv over a group's rows
 
 /**
  * Forward kernels: `tiled` (matmul_nt, 16 slots a tile) or `gemv` (translator_gemv, W read
@@ -38,9 +37,9 @@ export class Translator {
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
   static async create(gpu: Gpu, d: number, numGroups: number, maxBinding = gpu.maxBinding): Promise<Translator> {
     const [fwd, gemv, grad] = await Promise.all([
-      pipeline(gpu, 'matmul_nt', 'main', { TM: TILE_SLOTS, B_F16: false, RESIDUAL_BIAS: true }),
-      pipeline(gpu, 'translator_gemv', 'main', { SLOTS: GEMV_SLOTS }),
-      pipeline(gpu, 'translator_grad', 'main'),
+      pipeline(gpu, 'matmul_nt', 'main', { TM: TRANSLATOR_TILE_SLOTS, ...MATMUL_TILE, B_F16: false, RESIDUAL_BIAS: true }),
+      pipeline(gpu, 'translator_gemv', 'main', GEMV_TILE),
+      pipeline(gpu, 'translator_grad', 'main', GRAD_TILE),
     ]);
     return new Translator(gpu, d, numGroups, fwd, gemv, grad, maxBinding);
   }
@@ -53,18 +52,16 @@ export class Translator {
     variant: ForwardVariant = 'auto',
   ): void {
     const batch = ranges.reduce((n, r) => n + r.count, 0);
-    if (variant === 'auto') variant = batch <= GEMV_SLOTS * ranges.length ? 'gemv' : 'tiled';
+    if (variant === 'auto') variant = batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
     if (variant === 'gemv') return this.forwardGemv(pass, buf, ranges);
-    const t = tiles(ranges, TILE_SLOTS);
+    const t = tiles(ranges, TRANSLATOR_TILE_SLOTS);
     const tileBuf = upload(this.gpu, 'translator tiles', packRanges(t));
     for (const w of this.windows) {
       const [lo, hi] = inGroupWindow(t, w.first, w.first + w.count);
       if (hi === lo) continue;
-      const u = uniform(
-        this.gpu,
-        'translator forward',
-        params(batch, this.d, this.d, this.stride, w.first, 0, this.d, lo),
-      );
+      const u = paramsBuffer(this.gpu, this.forwardPipe, {
+        M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo,
+      });
       const bg = bindGroup(this.gpu, this.forwardPipe, [
         u,
         buf.x,
@@ -72,7 +69,7 @@ export class Translator {
         tileBuf,
         buf.y,
       ]);
-      dispatch(this.gpu, pass, this.forwardPipe, bg, hi - lo, Math.ceil(this.d / 64));
+      dispatch(this.gpu, pass, this.forwardPipe, bg, hi - lo, Math.ceil(this.d / MATMUL_TILE.TN));
     }
   }
 
@@ -81,7 +78,7 @@ export class Translator {
     for (const w of this.windows) {
       const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
       if (hi === lo) continue;
-      const u = uniform(this.gpu, 'translator gemv', params(this.d, this.stride, w.first, lo));
+      const u = paramsBuffer(this.gpu, this.gemvPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
       const bg = bindGroup(this.gpu, this.gemvPipe, [
         u,
         buf.x,
@@ -89,7 +86,7 @@ export class Translator {
         rangeBuf,
         buf.y,
       ]);
-      dispatch(this.gpu, pass, this.gemvPipe, bg, hi - lo, Math.ceil(this.d / 8));
+      dispatch(this.gpu, pass, this.gemvPipe, bg, hi - lo, Math.ceil(this.d / GEMV_TILE.ROWS));
     }
   }
 
@@ -100,11 +97,11 @@ export class Translator {
     ranges: GroupRange[],
   ): void {
     const rangeBuf = upload(this.gpu, 'translator ranges', packRanges(ranges));
-    const n = Math.ceil(this.d / 64);
+    const n = Math.ceil(this.d / GRAD_TILE.T);
     for (const w of this.windows) {
       const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
       if (hi === lo) continue;
-      const u = uniform(this.gpu, 'translator grad', params(this.d, this.stride, w.first, lo));
+      const u = paramsBuffer(this.gpu, this.gradPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
       const bg = bindGroup(this.gpu, this.gradPipe, [
         u,
         buf.dy,

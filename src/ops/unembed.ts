@@ -4,12 +4,11 @@
 import { bindingWindows, ScratchPool, upload, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { HeadDtype } from '../shared/constants.ts';
-import { bindGroup, dispatch, params, pipeline, uniform } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges } from './groups.ts';
 
 
-const TILE_SLOTS = 32; // TM of matmul_nt here: U is streamed once per 32 batch rows
-const V_PER_SPLIT = 1024; // vocabulary rows summed by one unembed_grad workgroup
 
 export class Unembed {
   readonly windows: Window[];
@@ -35,9 +34,9 @@ export class Unembed {
     if (dtype === 'f16' && d % 2) throw new Error(`an f16 head needs an even hidden size (d = ${d})`);
     const f16 = dtype === 'f16';
     const [logits, partials, reduce] = await Promise.all([
-      pipeline(gpu, 'matmul_nt', 'main', { TM: TILE_SLOTS, B_F16: f16, RESIDUAL_BIAS: false }),
-      pipeline(gpu, 'unembed_grad', 'partials', { PARTIALS: true, U_F16: f16 }),
-      pipeline(gpu, 'unembed_grad', 'reduce', { PARTIALS: false, U_F16: f16 }),
+      pipeline(gpu, 'matmul_nt', 'main', { TM: UNEMBED_TILE_SLOTS, ...MATMUL_TILE, B_F16: f16, RESIDUAL_BIAS: false }),
+      pipeline(gpu, 'unembed_grad', 'partials', { ...UNEMBED_GRAD_TILE, PARTIALS: true, U_F16: f16 }),
+      pipeline(gpu, 'unembed_grad', 'reduce', { ...UNEMBED_GRAD_TILE, PARTIALS: false, U_F16: f16 }),
     ]);
     return new Unembed(gpu, V, d, dtype, logits, partials, reduce, maxBinding);
   }
@@ -49,14 +48,14 @@ export class Unembed {
   /** logits [M, V] = z [M, d] · Uᵀ. */
   logits(pass: GPUComputePassEncoder, buf: { z: GPUBuffer; U: GPUBuffer; logits: GPUBuffer }, M: number): void {
     const tileList = [];
-    for (let first = 0; first < M; first += TILE_SLOTS) {
-      tileList.push({ group: 0, first, count: Math.min(TILE_SLOTS, M - first) });
+    for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) {
+      tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
     }
     const tileBuf = upload(this.gpu, 'unembed tiles', packRanges(tileList));
     for (const w of this.windows) {
-      const u = uniform(this.gpu, 'unembed logits', params(M, w.count, this.d, 0, 0, w.first, this.V, 0));
+      const u = paramsBuffer(this.gpu, this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 });
       const bg = bindGroup(this.gpu, this.logitsPipe, [u, buf.z, this.window(buf.U, w), tileBuf, buf.logits]);
-      dispatch(this.gpu, pass, this.logitsPipe, bg, tileList.length, Math.ceil(w.count / 64));
+      dispatch(this.gpu, pass, this.logitsPipe, bg, tileList.length, Math.ceil(w.count / MATMUL_TILE.TN));
     }
   }
 
@@ -68,16 +67,16 @@ export class Unembed {
     let splitBase = 0;
     for (const w of this.windows) {
       const splits = splitsOf(w);
-      const u = uniform(
-        this.gpu,
-        'unembed grad',
-        params(M, w.count, this.d, V_PER_SPLIT, splitBase, w.first, this.V, totalSplits),
-      );
+      const u = paramsBuffer(this.gpu, this.partialsPipe, {
+        M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits,
+      });
       const bg = bindGroup(this.gpu, this.partialsPipe, [u, buf.dlogits, this.window(buf.U, w), partial]);
-      dispatch(this.gpu, pass, this.partialsPipe, bg, Math.ceil(this.d / 64), Math.ceil(M / 32), splits);
+      dispatch(this.gpu, pass, this.partialsPipe, bg, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
       splitBase += splits;
     }
-    const u = uniform(this.gpu, 'unembed grad reduce', params(M, this.V, this.d, V_PER_SPLIT, 0, 0, this.V, totalSplits));
+    const u = paramsBuffer(this.gpu, this.reducePipe, {
+      M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits,
+    });
     const bg = bindGroup(this.gpu, this.reducePipe, [u, partial, buf.dz]);
     dispatch(this.gpu, pass, this.reducePipe, bg, Math.ceil((M * this.d) / 256));
   }

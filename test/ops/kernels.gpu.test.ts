@@ -11,6 +11,8 @@ import { expectClose, gather } from '../helpers/close.ts';
 import { adamwInputs, extremeLogits, fixture } from '../helpers/fixtures.ts';
 import { buf, f32, run, testGpu, u32 } from '../helpers/gpu.ts';
 import { packF16 } from '../../src/shared/f16.ts';
+import { packParams, pipeline } from '../../src/gpu/pipelines.ts';
+import { ADAMW_CHUNK } from '../../src/ops/tiles.ts';
 
 const test = suite('kernels');
 
@@ -46,6 +48,21 @@ async function unembedCase(name: string, maxBinding?: number) {
   expectClose(`${name} dz`, await f32(gpu, b.dz, M * d), fx.f32('dz'), { atol: 1e-3 * 2e-6 * Math.sqrt(V), rtol: 1e-5 });
   op.destroy();
 }
+
+test("a kernel's params are filled by the field names of its WGSL struct, checked", async () => {
+  const gpu = await testGpu();
+  const adam = await pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true });
+  const given = { groupStride: 7, groupBase: 1, rangeBase: 2, decay: 0.5, beta1: 0.9, oneMinusBeta1: 0.1, beta2: 0.999, oneMinusBeta2: 0.001, eps: 1e-8 };
+  const view = new DataView(packParams(adam, given));
+  // struct Params { groupStride, groupBase, rangeBase, pad: u32, decay, beta1, … : f32 }
+  assert.equal([view.getUint32(0, true), view.getUint32(4, true), view.getUint32(8, true), view.getUint32(12, true)], [7, 1, 2, 0]);
+  assert.is(view.getFloat32(16, true), 0.5);
+  assert.is(view.getFloat32(36, true), Math.fround(1e-8));
+  const { eps: _eps, ...missing } = given;
+  assert.throws(() => packParams(adam, missing), /struct Params field eps not given/);
+  assert.throws(() => packParams(adam, { ...given, lr: 1 }), /struct Params has no field lr/);
+  assert.throws(() => packParams(adam, { ...given, groupBase: -1 }), /groupBase = -1 is not a u32/);
+});
 
 test('unembedding V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48'));
 test('unembedding V 509, f16 head', () => unembedCase('unembed_v509_d48_f16'));

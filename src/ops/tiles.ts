@@ -1,0 +1,22 @@
+// The kernels' tile sizes and chunk lengths, defined once: the host sizes its grids with them
+// and passes them to the WGSL as defines. Each kernel's thread mapping is written for these
+// values (256 invocations a workgroup); change one only together with its kernel.
+
+/** matmul_nt: output columns per workgroup (TN) and the K slice staged in workgroup memory (TK). */
+export const MATMUL_TILE = { TN: 64, TK: 32 } as const;
+/** matmul_nt's rows per workgroup (TM) for the translator: a batch's groups are small. */
+export const TRANSLATOR_TILE_SLOTS = 16;
+/** matmul_nt's rows per workgroup (TM) for the unembedding: U is streamed once per 32 rows. */
+export const UNEMBED_TILE_SLOTS = 32;
+/** translator_gemv: slots per pass over a group's rows, lanes per row, output rows per workgroup. */
+export const GEMV_TILE = { SLOTS: 4, LANES: 32, ROWS: 8 } as const;
+/** translator_grad: a T × T tile of dW per workgroup, S slots staged at a time. */
+export const GRAD_TILE = { T: 64, S: 16 } as const;
+/** unembed_grad: TM rows × TN columns of dz per workgroup, TV vocabulary rows staged at a time. */
+export const UNEMBED_GRAD_TILE = { TM: 32, TN: 64, TV: 32 } as const;
+/** unembed_grad: vocabulary rows summed by one workgroup (the split-K length). */
+export const V_PER_SPLIT = 1024;
+/** adamw: elements of a parameter block per workgroup (sumsq and update). */
+export const ADAMW_CHUNK = 4096;
+/** position_unembed: slots (SLOTS) and output columns (COLS) per workgroup of its GEMMs. */
+export const POSITION_TILE = { SLOTS: 16, COLS: 64 } as const;
