@@ -7,7 +7,8 @@
 // of the roofline built from this device's peaks, measured here by microbenchmarks
 // (a streaming copy and an FMA loop) in the same run. Then bench/torch_step.py takes the same
 // step in PyTorch fp32 eager on this machine (CUDA if it has it, else the CPU, where numpy
-// also times our GEMMs' shapes), for ours / PyTorch. Results go to stdout and
+// also times our GEMMs' shapes), for ours / PyTorch; and bench/hostEncode.ts the host's
+// time to encode a step and the GPU objects each step creates. Results go to stdout and
 // bench/results/<adapter>-<date>.json.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
 import { Unembed } from '../src/ops/unembed.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
+import { describeHostEncode, measureHostEncode } from './hostEncode.ts';
 
 const opts = new Command()
   .option('--quick', 'a small shape (d 256, V 4096) instead of the seed’s (d 2048, V 32000)')
@@ -270,6 +272,11 @@ for (const s of steps) {
   );
 }
 
+// ---- the host's share of a step: encode + finish, and the objects each step makes ----
+const hostEncode = await gpu.checked('bench: host encode', () => measureHostEncode(gpu, shape));
+log('');
+log(describeHostEncode(hostEncode, shape));
+
 // ---- PyTorch side by side: after our figures, so the two never share the hardware ----
 interface TorchResult {
   torch: string;
@@ -305,6 +312,7 @@ if (opts.save) {
         peaks: { copyGBps: peakBW / 1e9, fmaGFlops: peakFlops / 1e9 },
         kernels: rows,
         steps,
+        hostEncode,
         pytorch: torch,
       },
       null,

@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fmtBytes } from '../src/shared/constants.ts';
+import type { HostEncode } from './hostEncode.ts';
 import { writeFileAtomic } from '../src/shared/files.ts';
 
 interface Result {
@@ -19,6 +20,7 @@ interface Result {
   peaks: { copyGBps: number; fmaGFlops: number };
   kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number }[];
   steps: { preset: string; groups: number; presentGroups: number; medianMs: number; stepsPerS: number; epochS: number; memory: number }[];
+  hostEncode?: HostEncode;
   pytorch?: { skipped: string } | {
     torch: string;
     numpy: string;
@@ -73,6 +75,15 @@ function render(r: Result): string {
     out.push(`| ${k.name} | ${fix(k.medianMs)} | ${k.gflops.toFixed(1)} | ${k.gbps.toFixed(1)} | ${(100 * k.roofline).toFixed(1)} % |`);
   }
   out.push('');
+  if (r.hostEncode) {
+    const h = r.hostEncode;
+    out.push(
+      `Host encode of a lite step (encode + finish, no submit; median of ${h.batches} random batches): ${fix(h.medianMs)} ms, ` +
+        `and per step ${h.buffers.toFixed(1)} buffers and ${h.bindGroups.toFixed(1)} bind groups created, ${h.writeBuffers.toFixed(1)} writeBuffer, ` +
+        `${h.copies.toFixed(1)} copies, ${h.dispatches.toFixed(1)} dispatches.`,
+    );
+    out.push('');
+  }
   const torch = r.pytorch && !('skipped' in r.pytorch) ? r.pytorch : undefined;
   out.push(`| step | groups (in batch) | ms | steps/s | 76,800-sample epoch | GPU memory |${torch ? ' PyTorch ms | ours / PyTorch |' : ''}`);
   out.push(`|---|---:|---:|---:|---:|---:|${torch ? '---:|---:|' : ''}`);

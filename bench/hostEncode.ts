@@ -1,0 +1,130 @@
+// The host's share of a training step: the median time to encode and finish one lite step
+// (no submit) over many random batches, and what each step makes and records: GPU buffers
+// and bind groups created, writeBuffer calls, buffer-to-buffer copies and dispatches. A GPU
+// step should take about a millisecond, so the host path is a performance figure of its own.
+//
+// Run alone: node --import tsx bench/hostEncode.ts [--quick]   (npm run bench prints it too)
+import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
+import { upload } from '../src/gpu/buffers.ts';
+import { Gpu } from '../src/gpu/device.ts';
+import { makeBatch } from '../src/lens/batch.ts';
+import { Lens, type DataOnGpu } from '../src/lens/lens.ts';
+import { groupTable } from '../src/lens/preset.ts';
+import { SEED_ADAMW } from '../src/ops/adamw.ts';
+
+export interface HostEncode {
+  batches: number;
+  medianMs: number;
+  /** Per step, after the first: objects created and commands recorded. */
+  buffers: number;
+  bindGroups: number;
+  writeBuffers: number;
+  copies: number;
+  dispatches: number;
+}
+
+export interface HostEncodeShape {
+  d: number;
+  V: number;
+  B: number;
+  layers: number;
+  positions: number;
+}
+
+/** Counts calls of the device's object factories and the encoders' commands while `fn` runs. */
+async function counting<T>(gpu: Gpu, fn: (counts: Omit<HostEncode, 'batches' | 'medianMs'>) => Promise<T>): Promise<T> {
+  const counts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0 };
+  const device = gpu.device as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const queue = gpu.device.queue as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const saved = { createBuffer: device.createBuffer!, createBindGroup: device.createBindGroup!, createCommandEncoder: device.createCommandEncoder!, writeBuffer: queue.writeBuffer! };
+  const wrap = <O extends object>(o: O, name: string, count: () => void) => {
+    const f = (o as Record<string, (...a: unknown[]) => unknown>)[name]!;
+    (o as Record<string, unknown>)[name] = (...a: unknown[]) => (count(), f.apply(o, a));
+  };
+  device.createBuffer = (...a) => (counts.buffers++, saved.createBuffer.apply(gpu.device, a));
+  device.createBindGroup = (...a) => (counts.bindGroups++, saved.createBindGroup.apply(gpu.device, a));
+  queue.writeBuffer = (...a) => (counts.writeBuffers++, saved.writeBuffer.apply(gpu.device.queue, a));
+  device.createCommandEncoder = (...a) => {
+    const enc = saved.createCommandEncoder.apply(gpu.device, a) as GPUCommandEncoder;
+    wrap(enc, 'copyBufferToBuffer', () => counts.copies++);
+    const begin = enc.beginComputePass.bind(enc);
+    enc.beginComputePass = (d?: GPUComputePassDescriptor) => {
+      const pass = begin(d);
+      wrap(pass, 'dispatchWorkgroups', () => counts.dispatches++);
+      wrap(pass, 'dispatchWorkgroupsIndirect', () => counts.dispatches++);
+      return pass;
+    };
+    return enc;
+  };
+  try {
+    return await fn(counts);
+  } finally {
+    Object.assign(device, { createBuffer: saved.createBuffer, createBindGroup: saved.createBindGroup, createCommandEncoder: saved.createCommandEncoder });
+    queue.writeBuffer = saved.writeBuffer;
+  }
+}
+
+/** Encodes `batches` lite steps over random rows of a data set of 8 batches, none submitted. */
+export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batches = 100): Promise<HostEncode> {
+  const { d, V, B } = shape;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const table = groupTable('lite', range(shape.layers), range(shape.positions));
+  const N = 8 * B;
+  const cells = uniformInt(21, N, shape.layers * shape.positions);
+  const groupOf = Int32Array.from(cells, (k) => table.groupOf(Math.floor(k / shape.positions), k % shape.positions));
+  const head = { d, V, eps: 1e-5, dtype: 'f32' as const, gamma: upload(gpu, 'gamma', uniformF32(3, d, 1)), U: upload(gpu, 'U', uniformF32(6, V * d, 0.02)) };
+  const data: DataOnGpu = { hidden: upload(gpu, 'hidden', uniformF32(9, N * d, 1)), targets: upload(gpu, 'targets', uniformInt(8, N, V)), K: 1, count: N };
+  const lens = await Lens.create(gpu, head, { numGroups: table.groups.length, maxBatch: B, adamw: SEED_ADAMW });
+  try {
+    return await counting(gpu, async (counts) => {
+      const times: number[] = [];
+      let after: typeof counts | undefined;
+      for (let i = 0; i <= batches; i++) {
+        // Random rows, as a shuffled epoch gives them.
+        const order = uniformInt(1000 + i, N, 1 << 30);
+        const rows = Uint32Array.from(range(N).sort((a, b) => order[a]! - order[b]!).slice(0, B));
+        const batch = makeBatch(rows, groupOf);
+        const t0 = performance.now();
+        const enc = gpu.device.createCommandEncoder({ label: 'host encode' });
+        lens.encodeTrainStep(enc, data, batch);
+        enc.finish();
+        times.push(performance.now() - t0);
+        if (i === 0) after = { ...counts }; // the first step may make what later ones reuse
+      }
+      times.shift();
+      times.sort((a, b) => a - b);
+      const per = (k: keyof typeof counts) => (counts[k] - after![k]) / batches;
+      return {
+        batches,
+        medianMs: times[Math.floor(times.length / 2)]!,
+        buffers: per('buffers'),
+        bindGroups: per('bindGroups'),
+        writeBuffers: per('writeBuffers'),
+        copies: per('copies'),
+        dispatches: per('dispatches'),
+      };
+    });
+  } finally {
+    lens.destroy();
+    for (const b of [head.gamma, head.U, data.hidden, data.targets]) b.destroy();
+  }
+}
+
+export function describeHostEncode(h: HostEncode, shape: HostEncodeShape): string {
+  return (
+    `host encode, lite step (d ${shape.d}, V ${shape.V}, batch ${shape.B}; ${h.batches} random batches, encode + finish, no submit): ` +
+    `median ${h.medianMs.toFixed(2)} ms; per step ${h.buffers.toFixed(1)} buffers and ${h.bindGroups.toFixed(1)} bind groups created, ` +
+    `${h.writeBuffers.toFixed(1)} writeBuffer, ${h.copies.toFixed(1)} copies, ${h.dispatches.toFixed(1)} dispatches`
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const quick = process.argv.includes('--quick');
+  const shape = quick ? { d: 256, V: 4096, B: 32, layers: 16, positions: 6 } : { d: 2048, V: 32000, B: 32, layers: 16, positions: 6 };
+  const gpu = await Gpu.open({});
+  try {
+    console.log(describeHostEncode(await measureHostEncode(gpu, shape), shape));
+  } finally {
+    gpu.destroy();
+  }
+}
