@@ -7,20 +7,16 @@
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { upload } from '../src/gpu/buffers.ts';
 import { Gpu } from '../src/gpu/device.ts';
+import { countObjects, type ObjectCounts } from '../src/gpu/objectCounter.ts';
 import { makeBatch } from '../src/lens/batch.ts';
 import { Lens, type DataOnGpu } from '../src/lens/lens.ts';
 import { groupTable } from '../src/lens/preset.ts';
 import { SEED_ADAMW } from '../src/ops/adamw.ts';
 
-export interface HostEncode {
+/** Per step, after the first: objects created and commands recorded. */
+export interface HostEncode extends ObjectCounts {
   batches: number;
   medianMs: number;
-  /** Per step, after the first: objects created and commands recorded. */
-  buffers: number;
-  bindGroups: number;
-  writeBuffers: number;
-  copies: number;
-  dispatches: number;
 }
 
 export interface HostEncodeShape {
@@ -29,39 +25,6 @@ export interface HostEncodeShape {
   B: number;
   layers: number;
   positions: number;
-}
-
-/** Counts calls of the device's object factories and the encoders' commands while `fn` runs. */
-async function counting<T>(gpu: Gpu, fn: (counts: Omit<HostEncode, 'batches' | 'medianMs'>) => Promise<T>): Promise<T> {
-  const counts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0 };
-  const device = gpu.device as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const queue = gpu.device.queue as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const saved = { createBuffer: device.createBuffer!, createBindGroup: device.createBindGroup!, createCommandEncoder: device.createCommandEncoder!, writeBuffer: queue.writeBuffer! };
-  const wrap = <O extends object>(o: O, name: string, count: () => void) => {
-    const f = (o as Record<string, (...a: unknown[]) => unknown>)[name]!;
-    (o as Record<string, unknown>)[name] = (...a: unknown[]) => (count(), f.apply(o, a));
-  };
-  device.createBuffer = (...a) => (counts.buffers++, saved.createBuffer.apply(gpu.device, a));
-  device.createBindGroup = (...a) => (counts.bindGroups++, saved.createBindGroup.apply(gpu.device, a));
-  queue.writeBuffer = (...a) => (counts.writeBuffers++, saved.writeBuffer.apply(gpu.device.queue, a));
-  device.createCommandEncoder = (...a) => {
-    const enc = saved.createCommandEncoder.apply(gpu.device, a) as GPUCommandEncoder;
-    wrap(enc, 'copyBufferToBuffer', () => counts.copies++);
-    const begin = enc.beginComputePass.bind(enc);
-    enc.beginComputePass = (d?: GPUComputePassDescriptor) => {
-      const pass = begin(d);
-      wrap(pass, 'dispatchWorkgroups', () => counts.dispatches++);
-      wrap(pass, 'dispatchWorkgroupsIndirect', () => counts.dispatches++);
-      return pass;
-    };
-    return enc;
-  };
-  try {
-    return await fn(counts);
-  } finally {
-    Object.assign(device, { createBuffer: saved.createBuffer, createBindGroup: saved.createBindGroup, createCommandEncoder: saved.createCommandEncoder });
-    queue.writeBuffer = saved.writeBuffer;
-  }
 }
 
 /** Encodes `batches` lite steps over random rows of a data set of 8 batches, none submitted. */
@@ -76,7 +39,8 @@ export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batche
   const data: DataOnGpu = { hidden: upload(gpu, 'hidden', uniformF32(9, N * d, 1)), targets: upload(gpu, 'targets', uniformInt(8, N, V)), K: 1, count: N };
   const lens = await Lens.create(gpu, head, { numGroups: table.groups.length, maxBatch: B, adamw: SEED_ADAMW });
   try {
-    return await counting(gpu, async (counts) => {
+    const { counts, stop } = countObjects(gpu);
+    try {
       const times: number[] = [];
       let after: typeof counts | undefined;
       for (let i = 0; i <= batches; i++) {
@@ -103,7 +67,9 @@ export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batche
         copies: per('copies'),
         dispatches: per('dispatches'),
       };
-    });
+    } finally {
+      stop();
+    }
   } finally {
     lens.destroy();
     for (const b of [head.gamma, head.U, data.hidden, data.targets]) b.destroy();

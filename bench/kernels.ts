@@ -166,8 +166,8 @@ const teacherLogits = f32('teacher logits', B * V, 11, 5);
 await add('cross-entropy · teacher (KL)', (p) => ceTeacher.encode(p, { logits, teacher: teacherLogits, loss, dlogits }, B, V, B), 12 * B * V, 4 * 4 * B * V);
 const P = shape.positions;
 const { slots: posSlots, ranges: posRanges } = positionSlots(Int32Array.from(uniformInt(13, B, P)));
-const posSlotsBuf = upload(gpu, 'slots by position', posSlots);
-const positionBufs: GPUBuffer[] = [posSlotsBuf];
+const posBatch = { slots: posSlots, ranges: posRanges };
+const positionBufs: GPUBuffer[] = [];
 for (const mode of ['bias', 'full'] as const) {
   const op = await PositionUnembed.create(gpu, mode, V, d);
   const size = P * op.stride * 4;
@@ -180,8 +180,8 @@ for (const mode of ['bias', 'full'] as const) {
   positionBufs.push(pParams, pGrad);
   const fl = mode === 'full' ? 2 * B * V * d : 0;
   const by = mode === 'full' ? P * V * d * 4 : 0;
-  await add(`position ${mode} forward`, (p) => op.forward(p, { params: pParams, slots: posSlotsBuf, z: x, logits }, posRanges), fl + B * V, by + 4 * (2 * B * V + P * V));
-  await add(`position ${mode} backward`, (p) => op.backward(p, { params: pParams, grad: pGrad, slots: posSlotsBuf, z: x, dlogits, dz }, posRanges), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
+  await add(`position ${mode} forward`, (p) => op.forward(p, { params: pParams, z: x, logits }, posBatch), fl + B * V, by + 4 * (2 * B * V + P * V));
+  await add(`position ${mode} backward`, (p) => op.backward(p, { params: pParams, grad: pGrad, z: x, dlogits, dz }, posBatch), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
 }
 for (const b of [targets4, weights4, teacherLogits, ...positionBufs]) b.destroy();
 

@@ -41,7 +41,27 @@ export function upload(gpu: Gpu, label: string, data: ArrayBufferView, usage = S
   return buffer;
 }
 
-/** Copies `byteLength` bytes from `buffer` back to the host, through staging chunks. */
+/** Read-back staging buffers up to this size are kept for the next read (one free list a device). */
+const POOLED_STAGING = 4 * 1024 * 1024;
+const freeStaging = new WeakMap<GPUDevice, GPUBuffer[]>();
+
+/** A MAP_READ staging buffer of at least `size` bytes: a pooled one where one is free. */
+function takeStaging(gpu: Gpu, size: number, label: string): GPUBuffer {
+  const pool = freeStaging.get(gpu.device) ?? [];
+  freeStaging.set(gpu.device, pool);
+  // Sizes in powers of two from 4 KiB, so buffers serve reads of similar sizes.
+  const classSize = size <= POOLED_STAGING ? Math.max(4096, 2 ** Math.ceil(Math.log2(size))) : size;
+  const at = pool.findIndex((b) => b.size === classSize);
+  if (at >= 0) return pool.splice(at, 1)[0]!;
+  return gpu.device.createBuffer({ label: `${label} (readback)`, size: classSize, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+}
+
+function giveStaging(gpu: Gpu, staging: GPUBuffer): void {
+  if (staging.size <= POOLED_STAGING && staging.mapState === 'unmapped') freeStaging.get(gpu.device)!.push(staging);
+  else staging.destroy();
+}
+
+/** Copies `byteLength` bytes from `buffer` back to the host, through staging chunks (pooled). */
 export async function readBuffer(
   gpu: Gpu,
   buffer: GPUBuffer,
@@ -50,11 +70,7 @@ export async function readBuffer(
 ): Promise<ArrayBuffer> {
   const out = new Uint8Array(byteLength);
   const stagingSize = Math.min(TRANSFER_CHUNK, Math.ceil(byteLength / 4) * 4);
-  const staging = gpu.device.createBuffer({
-    label: `${buffer.label} (readback)`,
-    size: Math.max(4, stagingSize),
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
+  const staging = takeStaging(gpu, Math.max(4, stagingSize), buffer.label);
   try {
     for (let at = 0; at < byteLength; at += TRANSFER_CHUNK) {
       const n = Math.min(TRANSFER_CHUNK, byteLength - at);
@@ -67,7 +83,7 @@ export async function readBuffer(
       staging.unmap();
     }
   } finally {
-    staging.destroy();
+    giveStaging(gpu, staging);
   }
   gpu.throwIfLost(`reading '${buffer.label}'`);
   return out.buffer;

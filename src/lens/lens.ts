@@ -10,16 +10,19 @@
 //   dz = dlogits · U;  dy = RMSNorm'(dz);  dW_g, db_g = Σ_g dy xᵀ, Σ_g dy
 //   clip the present groups' gradients by their global norm, AdamW on the present groups
 //
-// A training step is one command buffer with no readback inside it. All buffers are made
-// once, sized for `maxBatch`; per-row losses stay on the GPU until the caller copies them out.
+// A training step is one command buffer with no readback inside it. All buffers, and every
+// kernel's bind groups, are made once, sized for `maxBatch`; what changes per batch (row
+// counts, group ranges, present groups, params) goes into the step tables, sent with one
+// writeBuffer per step. Per-row losses stay on the GPU until the caller copies them out.
 import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
 import { createBuffer, upload, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { AdamW, type AdamWConfig, type SetStep } from '../ops/adamw.ts';
+import { StepTables } from '../gpu/stepTables.ts';
+import { AdamW, type AdamWConfig, type PresentGroup } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
 import { blockStride, type GroupRange } from '../ops/groups.ts';
-import { PositionUnembed, positionLayout, positionSlots, type PositionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { PositionUnembed, positionLayout, positionSlots, type PositionBatch, type PositionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
@@ -137,7 +140,7 @@ export class Lens {
   readonly anyRank: GPUBuffer;
   readonly topIds: GPUBuffer;
 
-  private buffers: GPUBuffer[];
+  private buffers: { destroy(): void }[];
   private x: GPUBuffer;
   private y: GPUBuffer;
   private z: GPUBuffer;
@@ -154,7 +157,11 @@ export class Lens {
    */
   readonly positionState: { params: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer; steps: Uint32Array } | undefined;
   /** The gathered batch's slots ordered by position, and each present position's range. */
-  private slotPositions: { slots: GPUBuffer; ranges: GroupRange[] } | undefined;
+  private slotPositions: PositionBatch | undefined;
+  /** Per-step tables (row counts, ranges, present groups, params), one writeBuffer a step. */
+  private tables: StepTables;
+  /** Every kernel call of a step, bound once to this lens's buffers. */
+  private run: BoundCalls;
   /** With the KL loss: the batch's final hidden states, normed, and the teacher's logits. */
   private teacherBufs: { x: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer; logits: GPUBuffer } | undefined;
   /** Each slot's K targets' weights (1 for one target a row). */
@@ -168,11 +175,11 @@ export class Lens {
     /** Targets a row. */
     readonly K: number,
     readonly teacher: { normed: boolean } | undefined,
-    private translator: Translator,
-    private norm: RmsNorm,
+    translator: Translator,
+    norm: RmsNorm,
     private unembed: Unembed,
-    private crossEntropy: CrossEntropy,
-    private topk: TopK,
+    crossEntropy: CrossEntropy,
+    topk: TopK,
     private adamw: AdamW,
     private positionUnembed: PositionUnembed | undefined,
     positions: number,
@@ -219,6 +226,42 @@ export class Lens {
       };
       this.buffers.push(...Object.values(this.teacherBufs));
     }
+    const partial = make('unembedding partial sums', unembed.partialBytes(maxBatch));
+    this.buffers.push(partial);
+
+    // Every kernel call of a step, bound once: bind groups now, per-step values in the tables.
+    const tables = (this.tables = new StepTables(gpu, 'lens step tables'));
+    const gamma = this.head.gamma;
+    const U = this.head.U;
+    const t = this.teacherBufs;
+    const ps = this.positionState;
+    const targets = { targets: this.slotTargets, weights: this.slotWeights };
+    this.run = {
+      translatorForward: translator.bindForward(tables, { x: this.x, params: this.params, y: this.y }, maxBatch),
+      translatorBackward: translator.bindBackward(tables, { dy: this.dy, x: this.x, grad: this.grad }, maxBatch),
+      normForward: norm.bindForward({ y: this.y, gamma, z: this.z, rstd: this.rstd }),
+      normBackward: norm.bindBackward({ y: this.y, gamma, rstd: this.rstd, dz: this.dz, dy: this.dy }),
+      logits: unembed.bindLogits(tables, { z: this.z, U, logits: this.logits }, maxBatch),
+      unembedBackward: unembed.bindBackward(tables, { dlogits: this.dlogits, U, dz: this.dz, partial }, maxBatch),
+      crossEntropy: crossEntropy.bind(tables, { logits: this.logits, ...targets, teacher: t?.logits, loss: this.loss, dlogits: this.dlogits }),
+      topk: topk.bind({ logits: this.logits, ...targets, rank: this.rank, anyRank: this.anyRank, ids: this.topIds }, V),
+      teacher: t && {
+        norm: norm.bindForward({ y: t.x, gamma, z: t.z, rstd: t.rstd }),
+        logits: unembed.bindLogits(tables, { z: teacher!.normed ? t.x : t.z, U, logits: t.logits }, maxBatch),
+        topk: topk.bind({ logits: t.logits, ...targets, rank: this.rank, anyRank: this.anyRank, ids: this.topIds }, V),
+      },
+      position: positionUnembed &&
+        ps && {
+          forward: positionUnembed.bindForward(tables, { params: ps.params, z: this.z, logits: this.logits }, positions, maxBatch),
+          backward: positionUnembed.bindBackward(tables, { params: ps.params, grad: ps.grad, z: this.z, dlogits: this.dlogits, dz: this.dz }, positions, maxBatch),
+        },
+      adamw: adamw.bind(tables, [
+        { param: this.params, grad: this.grad, m: this.m, v: this.v },
+        ...(ps ? [{ param: ps.params, grad: ps.grad, m: ps.m, v: ps.v }] : []),
+      ]),
+    };
+    tables.seal();
+    this.buffers.push(tables);
   }
 
   static async create(gpu: Gpu, head: HeadOnGpu, options: LensOptions): Promise<Lens> {
@@ -284,94 +327,77 @@ export class Lens {
     }
     if (this.positionUnembed) {
       if (!data.positionIndex) throw new RangeError('the position-specific unembedding needs each row\'s position index');
-      const slotPosition = Int32Array.from(batch.rows, (row) => data.positionIndex![row]!);
-      const { slots, ranges } = positionSlots(slotPosition);
-      this.slotPositions = { slots: this.positionUnembed.uploadSlots(slots), ranges };
+      this.slotPositions = positionSlots(Int32Array.from(batch.rows, (row) => data.positionIndex![row]!));
     }
   }
 
   /** The teacher's logits U · norm(final hidden) (or U · final hidden, already normed). */
-  private encodeTeacher(pass: GPUComputePassEncoder, B: number): GPUBuffer {
-    const t = this.teacherBufs!;
-    let z = t.x;
-    if (!this.teacher!.normed) {
-      this.norm.forward(pass, { y: t.x, gamma: this.head.gamma, z: t.z, rstd: t.rstd }, B);
-      z = t.z;
-    }
-    this.unembed.logits(pass, { z, U: this.head.U, logits: t.logits }, B);
-    return t.logits;
+  private teacherLogits(pass: GPUComputePassEncoder, B: number): void {
+    const t = this.run.teacher!;
+    if (!this.teacher!.normed) t.norm(pass, B);
+    t.logits(pass, B);
   }
 
-  /** y, z, logits; then the per-slot loss and dlogits = (softmax − q) / B. */
-  encodeForward(pass: GPUComputePassEncoder, batch: Batch): void {
+  private forward(pass: GPUComputePassEncoder, batch: Batch): void {
     const B = this.checkBatch(batch);
-    this.translator.forward(pass, { x: this.x, params: this.params, y: this.y }, batch.ranges);
-    this.norm.forward(pass, { y: this.y, gamma: this.head.gamma, z: this.z, rstd: this.rstd }, B);
-    this.unembed.logits(pass, { z: this.z, U: this.head.U, logits: this.logits }, B);
-    if (this.positionUnembed) {
-      const { slots, ranges } = this.slotPositions!;
-      this.positionUnembed.forward(pass, { params: this.positionState!.params, slots, z: this.z, logits: this.logits }, ranges);
-    }
-    const teacher = this.teacherBufs ? this.encodeTeacher(pass, B) : undefined;
-    this.crossEntropy.encode(
-      pass,
-      { logits: this.logits, targets: this.slotTargets, weights: this.slotWeights, teacher, loss: this.loss, dlogits: this.dlogits },
-      B,
-      this.head.V,
-      B,
-    );
+    this.run.translatorForward(pass, batch.ranges);
+    this.run.normForward(pass, B);
+    this.run.logits(pass, B);
+    this.run.position?.forward(pass, this.slotPositions!);
+    if (this.run.teacher) this.teacherLogits(pass, B);
+    this.run.crossEntropy(pass, B, this.head.V, B);
   }
 
-  /** The gradient blocks of the groups present in the batch (others are left as they are). */
-  encodeBackward(pass: GPUComputePassEncoder, batch: Batch): void {
+  private backward(pass: GPUComputePassEncoder, batch: Batch): void {
     const B = this.checkBatch(batch);
-    this.unembed.backward(pass, { dlogits: this.dlogits, U: this.head.U, dz: this.dz }, B);
-    if (this.positionUnembed) {
-      // dz holds U's part: the positions' ΔU_p add theirs before the norm's backward reads it.
-      const { slots, ranges } = this.slotPositions!;
-      const ps = this.positionState!;
-      this.positionUnembed.backward(pass, { params: ps.params, grad: ps.grad, slots, z: this.z, dlogits: this.dlogits, dz: this.dz }, ranges);
-    }
-    this.norm.backward(pass, { y: this.y, gamma: this.head.gamma, rstd: this.rstd, dz: this.dz, dy: this.dy }, B);
-    this.translator.backward(pass, { dy: this.dy, x: this.x, grad: this.grad }, batch.ranges);
+    this.run.unembedBackward(pass, B);
+    // dz holds U's part: the positions' ΔU_p add theirs before the norm's backward reads it.
+    this.run.position?.backward(pass, this.slotPositions!);
+    this.run.normBackward(pass, B);
+    this.run.translatorBackward(pass, batch.ranges);
   }
 
   /** Clip and AdamW over the present groups; advances their step counts. */
-  encodeUpdate(pass: GPUComputePassEncoder, batch: Batch): void {
-    const present = batch.ranges.map((r) => ({ group: r.group, step: ++this.steps[r.group]! }));
-    const steps: SetStep[] = [{ buf: { param: this.params, grad: this.grad, m: this.m, v: this.v }, present }];
+  private update(pass: GPUComputePassEncoder, batch: Batch): void {
+    const present: PresentGroup[][] = [batch.ranges.map((r) => ({ group: r.group, step: ++this.steps[r.group]! }))];
     const ps = this.positionState;
     if (ps) {
       // Positions absent from the batch have no gradient and are not updated, like groups.
       const S = this.positionUnembed!.layout.subBlocks;
-      const presentPositions = this.slotPositions!.ranges.flatMap((r) => {
-        const step = ++ps.steps[r.group]!;
-        return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step }));
-      });
-      steps.push({ buf: { param: ps.params, grad: ps.grad, m: ps.m, v: ps.v }, present: presentPositions });
+      present.push(
+        this.slotPositions!.ranges.flatMap((r) => {
+          const step = ++ps.steps[r.group]!;
+          return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step }));
+        }),
+      );
     }
-    this.adamw.encodeSets(pass, steps);
+    this.run.adamw(pass, present);
   }
 
-  /** Target rank and top-10 ids of each slot, from the logits of the last forward pass. */
-  encodeTopK(pass: GPUComputePassEncoder, batch: Batch): void {
-    const B = this.checkBatch(batch);
-    this.topk.encode(
-      pass,
-      { logits: this.logits, targets: this.slotTargets, weights: this.slotWeights, rank: this.rank, anyRank: this.anyRank, ids: this.topIds },
-      B,
-      this.head.V,
-    );
+  /** y, z, logits; then the per-slot loss and dlogits = (softmax − q) / B. */
+  encodeForward(pass: GPUComputePassEncoder, batch: Batch): void {
+    this.forward(pass, batch);
+    this.tables.flush();
   }
 
-  /** One training step: gather, forward, backward, clip and update, in one command buffer. */
+  /** The gradient blocks of the groups present in the batch (others are left as they are). */
+  encodeBackward(pass: GPUComputePassEncoder, batch: Batch): void {
+    this.backward(pass, batch);
+    this.tables.flush();
+  }
+
+  /**
+   * One training step: gather, forward, backward, clip and update, in one command buffer;
+   * its tables go out in one writeBuffer (submit it before encoding the next step).
+   */
   encodeTrainStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
     this.encodeGather(enc, data, batch);
     const pass = enc.beginComputePass({ label: 'lens train step' });
-    this.encodeForward(pass, batch);
-    this.encodeBackward(pass, batch);
-    this.encodeUpdate(pass, batch);
+    this.forward(pass, batch);
+    this.backward(pass, batch);
+    this.update(pass, batch);
     pass.end();
+    this.tables.flush();
   }
 
   /**
@@ -380,21 +406,23 @@ export class Lens {
    */
   encodeTeacherTop(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
     const B = this.checkBatch(batch);
-    if (!this.teacherBufs) throw new RangeError('encodeTeacherTop needs a lens with a teacher (the KL loss)');
+    if (!this.run.teacher) throw new RangeError('encodeTeacherTop needs a lens with a teacher (the KL loss)');
     this.encodeGather(enc, data, batch);
     const pass = enc.beginComputePass({ label: 'lens teacher argmax' });
-    const logits = this.encodeTeacher(pass, B);
-    this.topk.encode(pass, { logits, targets: this.slotTargets, weights: this.slotWeights, rank: this.rank, anyRank: this.anyRank, ids: this.topIds }, B, this.head.V);
+    this.teacherLogits(pass, B);
+    this.run.teacher.topk(pass, B);
     pass.end();
+    this.tables.flush();
   }
 
-  /** Forward pass, loss and top-k of one evaluation batch (no gradient, no update). */
+  /** Forward pass, loss and top-k of one evaluation batch (no gradient, no update); submit it before the next. */
   encodeEvalStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
     this.encodeGather(enc, data, batch);
     const pass = enc.beginComputePass({ label: 'lens eval step' });
-    this.encodeForward(pass, batch);
-    this.encodeTopK(pass, batch);
+    this.forward(pass, batch);
+    this.run.topk(pass, this.checkBatch(batch));
     pass.end();
+    this.tables.flush();
   }
 
   private checkBatch(batch: Batch): number {
@@ -408,4 +436,19 @@ export class Lens {
     this.unembed.destroy();
     this.adamw.destroy();
   }
+}
+
+/** The kernel calls of a step, each bound to the lens's buffers (see Lens.run). */
+interface BoundCalls {
+  translatorForward: (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void;
+  translatorBackward: (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void;
+  normForward: (pass: GPUComputePassEncoder, rows: number) => void;
+  normBackward: (pass: GPUComputePassEncoder, rows: number) => void;
+  logits: (pass: GPUComputePassEncoder, rows: number) => void;
+  unembedBackward: (pass: GPUComputePassEncoder, rows: number) => void;
+  crossEntropy: (pass: GPUComputePassEncoder, rows: number, V: number, count: number) => void;
+  topk: (pass: GPUComputePassEncoder, rows: number) => void;
+  teacher: { norm: (pass: GPUComputePassEncoder, rows: number) => void; logits: (pass: GPUComputePassEncoder, rows: number) => void; topk: (pass: GPUComputePassEncoder, rows: number) => void } | undefined;
+  position: { forward: (pass: GPUComputePassEncoder, batch: PositionBatch) => void; backward: (pass: GPUComputePassEncoder, batch: PositionBatch) => void } | undefined;
+  adamw: (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void;
 }

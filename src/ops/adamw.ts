@@ -4,9 +4,10 @@
 // The global norm is reduced on the GPU and the update reads its clip coefficient there, so a
 // step encodes sumsq → clip → update with no readback. Step counts are kept per group on the
 // host (each group's W and b are always updated together, so they share one count).
-import { bindingWindows, createBuffer, upload, type Window } from '../gpu/buffers.ts';
+import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { once, type StepTables } from '../gpu/stepTables.ts';
 import { ADAMW_CHUNK } from './tiles.ts';
 import { blockStride, inGroupWindow } from './groups.ts';
 
@@ -92,57 +93,84 @@ export class AdamW {
 
   /** One step over every parameter set (steps[i] for set i): one global norm, then the updates. */
   encodeSets(pass: GPUComputePassEncoder, steps: SetStep[]): void {
-    if (steps.length !== this.sets.length) throw new RangeError(`adamw: ${steps.length} parameter sets given, ${this.sets.length} expected`);
-    if (steps.every((st) => st.present.length === 0)) return;
-    const { lr, weightDecay, beta1, beta2, eps, maxNorm } = this.config;
-    const bind = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
-    const prepared = steps.map((st, k) => {
-      const set = this.sets[k]!;
-      const sorted = [...st.present].sort((a, b) => a.group - b.group);
-      // Per group, as torch.optim.AdamW computes them in Python floats.
-      const table = new ArrayBuffer(Math.max(1, sorted.length) * 16);
-      const view = new DataView(table);
-      sorted.forEach((p, i) => {
-        view.setUint32(i * 16, p.group, true);
-        view.setFloat32(i * 16 + 4, lr / (1 - beta1 ** p.step), true);
-        view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
-      });
-      const presentBuf = upload(this.gpu, 'adamw present groups', new Uint8Array(table));
-      const slices = set.windows
-        .map((w) => {
-          const [lo, hi] = inGroupWindow(sorted, w.first, w.first + w.count);
-          return { w, lo, hi };
-        })
-        .filter((sl) => sl.hi > sl.lo);
-      return { set, st, sorted, presentBuf, slices };
-    });
+    once(this.gpu, 'adamw tables', (t) => this.bind(t, steps.map((st) => st.buf)))(pass, steps.map((st) => st.present));
+  }
 
-    // Each set's partial sums follow the previous set's present ones, so the clip sums one
-    // contiguous run of exactly this step's partials.
-    let partials = 0;
-    for (const { set, st, sorted, presentBuf, slices } of prepared) {
-      for (const { w, lo, hi } of slices) {
-        const u = paramsBuffer(this.gpu, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
-        const bg = bindGroup(this.gpu, this.sumsqPipe, [u, bind(st.buf.grad, w), presentBuf, this.partial]);
-        dispatch(this.gpu, pass, this.sumsqPipe, bg, set.chunks, hi - lo);
-      }
-      partials += sorted.length * set.chunks;
-    }
-    {
-      const u = paramsBuffer(this.gpu, this.clipPipe, { count: partials, maxNorm });
-      const bg = bindGroup(this.gpu, this.clipPipe, [u, this.partial, this.clipState]);
-      dispatch(this.gpu, pass, this.clipPipe, bg, 1);
-    }
-    for (const { set, st, presentBuf, slices } of prepared) {
-      for (const { w, lo, hi } of slices) {
-        const u = paramsBuffer(this.gpu, this.updatePipe, {
-          groupStride: set.stride, groupBase: w.first, rangeBase: lo,
-          decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps,
+  /**
+   * The step bound to each set's buffers (bufs[i] for set i): each set's present-group table
+   * and every window's params live in step-tables slots, the bind groups are made once; a call
+   * with each set's present groups fills the slots and dispatches.
+   */
+  bind(tables: StepTables, bufs: SetStep['buf'][]): (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void {
+    if (bufs.length !== this.sets.length) throw new RangeError(`adamw: ${bufs.length} parameter sets given, ${this.sets.length} expected`);
+    const at = this.sets.map((set) => ({
+      present: tables.reserve(set.numGroups * 16),
+      sumsq: set.windows.map(() => tables.reserve(32)),
+      update: set.windows.map(() => tables.reserve(48)),
+    }));
+    const clipSlot = tables.reserve(16);
+    const sumsq: GPUBindGroup[][] = [];
+    const update: GPUBindGroup[][] = [];
+    let clip: GPUBindGroup;
+    tables.whenSealed(() => {
+      const bind = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
+      this.sets.forEach((set, k) => {
+        const buf = bufs[k]!;
+        const present = tables.binding(at[k]!.present);
+        sumsq[k] = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at[k]!.sumsq[i]!), bind(buf.grad, w), present, this.partial]));
+        update[k] = set.windows.map((w, i) =>
+          bindGroup(this.gpu, this.updatePipe, [tables.binding(at[k]!.update[i]!), bind(buf.grad, w), present, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
+        );
+      });
+      clip = bindGroup(this.gpu, this.clipPipe, [tables.binding(clipSlot), this.partial, this.clipState]);
+    });
+    const { lr, weightDecay, beta1, beta2, eps, maxNorm } = this.config;
+    return (pass, present) => {
+      if (present.length !== this.sets.length) throw new RangeError(`adamw: ${present.length} parameter sets given, ${this.sets.length} expected`);
+      if (present.every((p) => p.length === 0)) return;
+      const prepared = this.sets.map((set, k) => {
+        const sorted = [...present[k]!].sort((a, b) => a.group - b.group);
+        // Per group, as torch.optim.AdamW computes them in Python floats.
+        const table = new ArrayBuffer(sorted.length * 16);
+        const view = new DataView(table);
+        sorted.forEach((p, i) => {
+          view.setUint32(i * 16, p.group, true);
+          view.setFloat32(i * 16 + 4, lr / (1 - beta1 ** p.step), true);
+          view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
         });
-        const bg = bindGroup(this.gpu, this.updatePipe, [u, bind(st.buf.grad, w), presentBuf, this.clipState, bind(st.buf.param, w), bind(st.buf.m, w), bind(st.buf.v, w)]);
-        dispatch(this.gpu, pass, this.updatePipe, bg, set.chunks, hi - lo);
-      }
-    }
+        tables.write(at[k]!.present, table);
+        const slices = set.windows.map((w) => inGroupWindow(sorted, w.first, w.first + w.count));
+        return { set, sorted, slices };
+      });
+      // Each set's partial sums follow the previous set's present ones, so the clip sums one
+      // contiguous run of exactly this step's partials.
+      let partials = 0;
+      prepared.forEach(({ set, sorted, slices }, k) => {
+        set.windows.forEach((w, i) => {
+          const [lo, hi] = slices[i]!;
+          if (hi <= lo) return;
+          tables.write(at[k]!.sumsq[i]!, packParams(this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials }));
+          dispatch(this.gpu, pass, this.sumsqPipe, sumsq[k]![i]!, set.chunks, hi - lo);
+        });
+        partials += sorted.length * set.chunks;
+      });
+      tables.write(clipSlot, packParams(this.clipPipe, { count: partials, maxNorm }));
+      dispatch(this.gpu, pass, this.clipPipe, clip, 1);
+      prepared.forEach(({ set, slices }, k) => {
+        set.windows.forEach((w, i) => {
+          const [lo, hi] = slices[i]!;
+          if (hi <= lo) return;
+          tables.write(
+            at[k]!.update[i]!,
+            packParams(this.updatePipe, {
+              groupStride: set.stride, groupBase: w.first, rangeBase: lo,
+              decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps,
+            }),
+          );
+          dispatch(this.gpu, pass, this.updatePipe, update[k]![i]!, set.chunks, hi - lo);
+        });
+      });
+    };
   }
 
   destroy(): void {

@@ -4,13 +4,24 @@
 // loss is then the KL divergence to the teacher).
 import type { Gpu } from '../gpu/device.ts';
 import { MAX_TARGETS } from '../shared/constants.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { once, type StepTables } from '../gpu/stepTables.ts';
 
 
 /**
  * Sparse: K targets a row; `first`: the loss reads only the first, with weight 1 (the rest
  * serve the any-k metrics). Teacher: dense q from teacher logits.
  */
+/** logits, loss, dlogits [rows, …]; sparse: targets and weights [rows, K]; dense: teacher logits. */
+export interface CrossEntropyBuffers {
+  logits: GPUBuffer;
+  targets?: GPUBuffer;
+  weights?: GPUBuffer;
+  teacher?: GPUBuffer;
+  loss: GPUBuffer;
+  dlogits: GPUBuffer;
+}
+
 export type TargetKind = { kind: 'sparse'; K: number; first?: boolean } | { kind: 'teacher' };
 
 export class CrossEntropy {
@@ -36,20 +47,25 @@ export class CrossEntropy {
    * [rows, K] (weights normalised per row), or, dense, teacher logits [rows, V].
    * `count` is the number of real rows, the B of the mean.
    */
-  encode(
-    pass: GPUComputePassEncoder,
-    buf: { logits: GPUBuffer; targets?: GPUBuffer; weights?: GPUBuffer; teacher?: GPUBuffer; loss: GPUBuffer; dlogits: GPUBuffer },
-    rows: number,
-    V: number,
-    count: number,
-  ): void {
+  encode(pass: GPUComputePassEncoder, buf: CrossEntropyBuffers, rows: number, V: number, count: number): void {
+    once(this.gpu, 'cross entropy params', (t) => this.bind(t, buf))(pass, rows, V, count);
+  }
+
+  /** Bound to its buffers once, its params in a step-tables slot: a call writes them and dispatches. */
+  bind(tables: StepTables, buf: CrossEntropyBuffers): (pass: GPUComputePassEncoder, rows: number, V: number, count: number) => void {
     const sparse = this.target.kind === 'sparse';
     if (sparse ? !buf.targets || !buf.weights : !buf.teacher) {
       throw new RangeError(`cross-entropy (${this.target.kind}): ${sparse ? 'targets and weights' : 'teacher logits'} needed`);
     }
-    const u = paramsBuffer(this.gpu, this.pipe, { V, invCount: count > 0 ? 1 / count : 0 });
-    const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, sparse ? buf.targets : buf.teacher, sparse ? buf.weights : undefined, buf.loss, buf.dlogits]);
-    dispatch(this.gpu, pass, this.pipe, bg, rows);
+    const slot = tables.reserve(8);
+    let bg: GPUBindGroup;
+    tables.whenSealed(() => {
+      bg = bindGroup(this.gpu, this.pipe, [tables.binding(slot), buf.logits, sparse ? buf.targets : buf.teacher, sparse ? buf.weights : undefined, buf.loss, buf.dlogits]);
+    });
+    return (pass, rows, V, count) => {
+      tables.write(slot, packParams(this.pipe, { V, invCount: count > 0 ? 1 / count : 0 }));
+      dispatch(this.gpu, pass, this.pipe, bg, rows);
+    };
   }
 }
 

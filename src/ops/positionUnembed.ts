@@ -4,9 +4,10 @@
 // the full mode, then padding so that a block splits into `subBlocks` equal pieces that each
 // fit one storage binding (AdamW updates the pieces as separate groups). Each kernel binds
 // one position's c_p, or a window of ΔU_p's rows, never the whole set.
-import { bindingWindows, upload, type Window } from '../gpu/buffers.ts';
+import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { once, type StepTables } from '../gpu/stepTables.ts';
 import { POSITION_TILE } from './tiles.ts';
 import type { GroupRange } from './groups.ts';
 
@@ -89,8 +90,8 @@ export class PositionUnembed {
   }
 
   /** The params of position range r over vocabulary rows [vBase, vBase + vCount) (the kernels share one struct). */
-  private params(pipe: GPUComputePipeline, r: GroupRange, vBase = 0, vCount = this.layout.V): GPUBuffer {
-    return paramsBuffer(this.gpu, pipe, { V: this.layout.V, d: this.layout.d, first: r.first, count: r.count, vBase, vCount });
+  private params(r: GroupRange, vBase = 0, vCount = this.layout.V): ArrayBuffer {
+    return packParams(this.pipes.add, { V: this.layout.V, d: this.layout.d, first: r.first, count: r.count, vBase, vCount });
   }
 
   private bias(buf: GPUBuffer, q: number): GPUBufferBinding {
@@ -101,49 +102,121 @@ export class PositionUnembed {
     return { buffer: buf, offset: (q * this.layout.stride + this.layout.deltaOffset) * 4 + w.byteOffset, size: w.byteLength };
   }
 
+  /**
+   * Step-tables slots for a batch of up to `maxRows` slots over `positions` positions: the
+   * slot list, and per position the params of its bias kernels and of each ΔU_p window.
+   */
+  private batchSlots(tables: StepTables, positions: number, maxRows: number) {
+    const slots = tables.reserve(maxRows * 4);
+    const bias = Array.from({ length: positions }, () => tables.reserve(32));
+    const delta = Array.from({ length: positions }, () => this.deltaWindows.map(() => tables.reserve(32)));
+    return {
+      slots,
+      bias,
+      delta,
+      /** Writes a batch's slot list and its present positions' params. */
+      write: (batch: PositionBatch) => {
+        if (batch.slots.length > maxRows) throw new RangeError(`position unembedding: ${batch.slots.length} slots, bound for ${maxRows}`);
+        tables.write(slots, batch.slots);
+        for (const r of batch.ranges) {
+          if (r.group >= positions) throw new RangeError(`position unembedding: position index ${r.group}, bound for ${positions}`);
+          tables.write(bias[r.group]!, this.params(r));
+          this.deltaWindows.forEach((w, i) => tables.write(delta[r.group]![i]!, this.params(r, w.first, w.count)));
+        }
+      },
+    };
+  }
+
   /** logits [rows, V] += ΔU_p z (full) + c_p for the slots of each present position. */
-  forward(
-    pass: GPUComputePassEncoder,
-    buf: { params: GPUBuffer; slots: GPUBuffer; z: GPUBuffer; logits: GPUBuffer },
-    ranges: GroupRange[],
-  ): void {
-    const { V } = this.layout;
-    for (const r of ranges) {
-      const add = bindGroup(this.gpu, this.pipes.add, [this.params(this.pipes.add, r), buf.slots, this.bias(buf.params, r.group), buf.logits]);
-      dispatch(this.gpu, pass, this.pipes.add, add, Math.ceil(V / 256), r.count);
-      for (const w of this.deltaWindows) {
-        const bg = bindGroup(this.gpu, this.pipes.deltaLogits, [this.params(this.pipes.deltaLogits, r, w.first, w.count), buf.slots, buf.z, this.delta(buf.params, r.group, w), buf.logits]);
-        dispatch(this.gpu, pass, this.pipes.deltaLogits, bg, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
+  forward(pass: GPUComputePassEncoder, buf: PositionForwardBuffers, batch: PositionBatch): void {
+    const positions = batch.ranges.reduce((n, r) => Math.max(n, r.group + 1), 0);
+    once(this.gpu, 'position unembedding tables', (t) => this.bindForward(t, buf, positions, batch.slots.length))(pass, batch);
+  }
+
+  /** The forward bound to its buffers: every position's bind groups made once, as the step's tables. */
+  bindForward(tables: StepTables, buf: PositionForwardBuffers, positions: number, maxRows: number): (pass: GPUComputePassEncoder, batch: PositionBatch) => void {
+    const at = this.batchSlots(tables, positions, maxRows);
+    const add: GPUBindGroup[] = [];
+    const deltaLogits: GPUBindGroup[][] = [];
+    tables.whenSealed(() => {
+      for (let q = 0; q < positions; q++) {
+        add[q] = bindGroup(this.gpu, this.pipes.add, [tables.binding(at.bias[q]!), tables.binding(at.slots), this.bias(buf.params, q), buf.logits]);
+        deltaLogits[q] = this.deltaWindows.map((w, i) =>
+          bindGroup(this.gpu, this.pipes.deltaLogits, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.z, this.delta(buf.params, q, w), buf.logits]),
+        );
       }
-    }
+    });
+    return (pass, batch) => {
+      at.write(batch);
+      for (const r of batch.ranges) {
+        dispatch(this.gpu, pass, this.pipes.add, add[r.group]!, Math.ceil(this.layout.V / 256), r.count);
+        this.deltaWindows.forEach((w, i) => {
+          dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
+        });
+      }
+    };
   }
 
   /**
    * The present positions' gradient blocks ← (dc_p, dΔU_p) (others are left as they are),
    * and in the full mode dz [rows, d] += ΔU_pᵀ dlogits (dz must hold U's part already).
    */
-  backward(
-    pass: GPUComputePassEncoder,
-    buf: { params: GPUBuffer; grad: GPUBuffer; slots: GPUBuffer; z: GPUBuffer; dlogits: GPUBuffer; dz: GPUBuffer },
-    ranges: GroupRange[],
-  ): void {
-    const { V, d } = this.layout;
-    for (const r of ranges) {
-      const bg = bindGroup(this.gpu, this.pipes.biasGrad, [this.params(this.pipes.biasGrad, r), buf.slots, buf.dlogits, this.bias(buf.grad, r.group)]);
-      dispatch(this.gpu, pass, this.pipes.biasGrad, bg, Math.ceil(V / 256));
-      for (const w of this.deltaWindows) {
-        const dz = bindGroup(this.gpu, this.pipes.deltaDz, [this.params(this.pipes.deltaDz, r, w.first, w.count), buf.slots, buf.dlogits, this.delta(buf.params, r.group, w), buf.dz]);
-        dispatch(this.gpu, pass, this.pipes.deltaDz, dz, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
-        const grad = bindGroup(this.gpu, this.pipes.deltaGrad, [this.params(this.pipes.deltaGrad, r, w.first, w.count), buf.slots, buf.dlogits, buf.z, this.delta(buf.grad, r.group, w)]);
-        dispatch(this.gpu, pass, this.pipes.deltaGrad, grad, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
-      }
-    }
+  backward(pass: GPUComputePassEncoder, buf: PositionBackwardBuffers, batch: PositionBatch): void {
+    const positions = batch.ranges.reduce((n, r) => Math.max(n, r.group + 1), 0);
+    once(this.gpu, 'position unembedding tables', (t) => this.bindBackward(t, buf, positions, batch.slots.length))(pass, batch);
   }
 
-  /** The slot list of a batch's positions, uploaded for forward and backward. */
-  uploadSlots(slots: Uint32Array): GPUBuffer {
-    return upload(this.gpu, 'slots by position', slots);
+  /** The backward bound to its buffers, as bindForward. */
+  bindBackward(tables: StepTables, buf: PositionBackwardBuffers, positions: number, maxRows: number): (pass: GPUComputePassEncoder, batch: PositionBatch) => void {
+    const at = this.batchSlots(tables, positions, maxRows);
+    const biasGrad: GPUBindGroup[] = [];
+    const deltaDz: GPUBindGroup[][] = [];
+    const deltaGrad: GPUBindGroup[][] = [];
+    tables.whenSealed(() => {
+      for (let q = 0; q < positions; q++) {
+        biasGrad[q] = bindGroup(this.gpu, this.pipes.biasGrad, [tables.binding(at.bias[q]!), tables.binding(at.slots), buf.dlogits, this.bias(buf.grad, q)]);
+        deltaDz[q] = this.deltaWindows.map((w, i) =>
+          bindGroup(this.gpu, this.pipes.deltaDz, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, this.delta(buf.params, q, w), buf.dz]),
+        );
+        deltaGrad[q] = this.deltaWindows.map((w, i) =>
+          bindGroup(this.gpu, this.pipes.deltaGrad, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, buf.z, this.delta(buf.grad, q, w)]),
+        );
+      }
+    });
+    const { V, d } = this.layout;
+    return (pass, batch) => {
+      at.write(batch);
+      for (const r of batch.ranges) {
+        dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
+        this.deltaWindows.forEach((w, i) => {
+          dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
+          dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
+        });
+      }
+    };
   }
+}
+
+/** A batch's slots ordered by position and each present position's range over them (positionSlots). */
+export interface PositionBatch {
+  slots: Uint32Array;
+  ranges: GroupRange[];
+}
+
+/** params: the positions' blocks; z [rows, d]; logits [rows, V]. */
+export interface PositionForwardBuffers {
+  params: GPUBuffer;
+  z: GPUBuffer;
+  logits: GPUBuffer;
+}
+
+/** params, grad: the positions' blocks; z, dz [rows, d]; dlogits [rows, V]. */
+export interface PositionBackwardBuffers {
+  params: GPUBuffer;
+  grad: GPUBuffer;
+  z: GPUBuffer;
+  dlogits: GPUBuffer;
+  dz: GPUBuffer;
 }
 
 /** A position-specific unembedding as dense tensors: c [positions, V], ΔU [positions, V, d]. */

@@ -23,10 +23,21 @@ export class RmsNorm {
     return paramsBuffer(this.gpu, pipe, { d: this.d, eps: this.eps });
   }
 
+  /** The forward bound to its buffers: params and bind group made now; a call only dispatches. */
+  bindForward(buf: { y: GPUBuffer; gamma: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer }): (pass: GPUComputePassEncoder, rows: number) => void {
+    const bg = bindGroup(this.gpu, this.forwardPipe, [this.params(this.forwardPipe), buf.y, buf.gamma, buf.z, buf.rstd]);
+    return (pass, rows) => dispatch(this.gpu, pass, this.forwardPipe, bg, rows);
+  }
+
+  /** The backward bound to its buffers, as bindForward. */
+  bindBackward(buf: { y: GPUBuffer; gamma: GPUBuffer; rstd: GPUBuffer; dz: GPUBuffer; dy: GPUBuffer }): (pass: GPUComputePassEncoder, rows: number) => void {
+    const bg = bindGroup(this.gpu, this.backwardPipe, [this.params(this.backwardPipe), buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy]);
+    return (pass, rows) => dispatch(this.gpu, pass, this.backwardPipe, bg, rows);
+  }
+
   /** z [rows, d] and rstd [rows] from y. */
   forward(pass: GPUComputePassEncoder, buf: { y: GPUBuffer; gamma: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer }, rows: number): void {
-    const bg = bindGroup(this.gpu, this.forwardPipe, [this.params(this.forwardPipe), buf.y, buf.gamma, buf.z, buf.rstd]);
-    dispatch(this.gpu, pass, this.forwardPipe, bg, rows);
+    this.bindForward(buf)(pass, rows);
   }
 
   /** dy [rows, d] from dz, with y and the rstd saved by forward. */
@@ -35,8 +46,7 @@ export class RmsNorm {
     buf: { y: GPUBuffer; gamma: GPUBuffer; rstd: GPUBuffer; dz: GPUBuffer; dy: GPUBuffer },
     rows: number,
   ): void {
-    const bg = bindGroup(this.gpu, this.backwardPipe, [this.params(this.backwardPipe), buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy]);
-    dispatch(this.gpu, pass, this.backwardPipe, bg, rows);
+    this.bindBackward(buf)(pass, rows);
   }
 }
 

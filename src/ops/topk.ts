@@ -7,6 +7,16 @@ export const TOP_K = 10;
 /** Rank reported for a padding row (target −1). */
 export const NO_RANK = 0xffffffff;
 
+/** logits [rows, V]; targets, weights [rows, T]; rank, anyRank [rows]; ids [rows, 10]. */
+export interface TopKBuffers {
+  logits: GPUBuffer;
+  targets: GPUBuffer;
+  weights: GPUBuffer;
+  rank: GPUBuffer;
+  anyRank: GPUBuffer;
+  ids: GPUBuffer;
+}
+
 export class TopK {
   private constructor(
     private gpu: Gpu,
@@ -23,16 +33,15 @@ export class TopK {
    * rank and anyRank [rows] u32 and ids [rows, 10] u32 from logits [rows, V] and the rows'
    * targets and weights [rows, T].
    */
-  encode(
-    pass: GPUComputePassEncoder,
-    buf: { logits: GPUBuffer; targets: GPUBuffer; weights: GPUBuffer; rank: GPUBuffer; anyRank: GPUBuffer; ids: GPUBuffer },
-    rows: number,
-    V: number,
-  ): void {
+  encode(pass: GPUComputePassEncoder, buf: TopKBuffers, rows: number, V: number): void {
+    this.bind(buf, V)(pass, rows);
+  }
+
+  /** Bound to its buffers and V once: params and bind group made now; a call only dispatches. */
+  bind(buf: TopKBuffers, V: number): (pass: GPUComputePassEncoder, rows: number) => void {
     if (V < TOP_K) throw new Error(`top-k needs a vocabulary of at least ${TOP_K} tokens (V = ${V})`);
-    const u = paramsBuffer(this.gpu, this.pipe, { V });
-    const bg = bindGroup(this.gpu, this.pipe, [u, buf.logits, buf.targets, buf.weights, buf.rank, buf.ids, buf.anyRank]);
-    dispatch(this.gpu, pass, this.pipe, bg, rows);
+    const bg = bindGroup(this.gpu, this.pipe, [paramsBuffer(this.gpu, this.pipe, { V }), buf.logits, buf.targets, buf.weights, buf.rank, buf.ids, buf.anyRank]);
+    return (pass, rows) => dispatch(this.gpu, pass, this.pipe, bg, rows);
   }
 }
 

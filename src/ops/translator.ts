@@ -2,17 +2,17 @@
 // parameter gradients (translator_grad), over a batch whose slots are sorted by group.
 // Parameters and gradients are `numGroups` blocks of blockStride(d) f32 (see groups.ts);
 // where they exceed one storage binding, each window of groups gets its own dispatch.
-import { bindingWindows, upload, type Window } from '../gpu/buffers.ts';
+import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { once, type StepTables } from '../gpu/stepTables.ts';
 import { GEMV_TILE, GRAD_TILE, MATMUL_TILE, TRANSLATOR_TILE_SLOTS } from './tiles.ts';
 import { blockStride, inGroupWindow, packRanges, tiles, type GroupRange } from './groups.ts';
 
-
 /**
  * Forward kernels: `tiled` (matmul_nt, 16 slots a tile) or `gemv` (translator_gemv, W read
- * once per GEMV_SLOTS slots). `auto` takes gemv when the present groups average at most
- * GEMV_SLOTS slots (training batches of 32 over a preset's groups), tiled otherwise (the
+ * once per GEMV_TILE.SLOTS slots). `auto` takes gemv when the present groups average at most
+ * GEMV_TILE.SLOTS slots (training batches of 32 over a preset's groups), tiled otherwise (the
  * evaluation's large batches).
  */
 export type ForwardVariant = 'auto' | 'tiled' | 'gemv';
@@ -45,73 +45,112 @@ export class Translator {
   }
 
   /** y [B, d] = x + W_g x + b_g for the slots of each range. */
-  forward(
-    pass: GPUComputePassEncoder,
-    buf: { x: GPUBuffer; params: GPUBuffer; y: GPUBuffer },
-    ranges: GroupRange[],
-    variant: ForwardVariant = 'auto',
-  ): void {
-    const batch = ranges.reduce((n, r) => n + r.count, 0);
-    if (variant === 'auto') variant = batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
-    if (variant === 'gemv') return this.forwardGemv(pass, buf, ranges);
-    const t = tiles(ranges, TRANSLATOR_TILE_SLOTS);
-    const tileBuf = upload(this.gpu, 'translator tiles', packRanges(t));
-    for (const w of this.windows) {
-      const [lo, hi] = inGroupWindow(t, w.first, w.first + w.count);
-      if (hi === lo) continue;
-      const u = paramsBuffer(this.gpu, this.forwardPipe, {
-        M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo,
-      });
-      const bg = bindGroup(this.gpu, this.forwardPipe, [
-        u,
-        buf.x,
-        { buffer: buf.params, offset: w.byteOffset, size: w.byteLength },
-        tileBuf,
-        buf.y,
-      ]);
-      dispatch(this.gpu, pass, this.forwardPipe, bg, hi - lo, Math.ceil(this.d / MATMUL_TILE.TN));
-    }
+  forward(pass: GPUComputePassEncoder, buf: TranslatorForwardBuffers, ranges: GroupRange[], variant: ForwardVariant = 'auto'): void {
+    const rows = ranges.reduce((n, r) => n + r.count, 0);
+    once(this.gpu, 'translator forward tables', (t) => this.bindForward(t, buf, rows))(pass, ranges, variant);
   }
 
-  private forwardGemv(pass: GPUComputePassEncoder, buf: { x: GPUBuffer; params: GPUBuffer; y: GPUBuffer }, ranges: GroupRange[]): void {
-    const rangeBuf = upload(this.gpu, 'translator gemv ranges', packRanges(ranges));
-    for (const w of this.windows) {
-      const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
-      if (hi === lo) continue;
-      const u = paramsBuffer(this.gpu, this.gemvPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-      const bg = bindGroup(this.gpu, this.gemvPipe, [
-        u,
-        buf.x,
-        { buffer: buf.params, offset: w.byteOffset, size: w.byteLength },
-        rangeBuf,
-        buf.y,
-      ]);
-      dispatch(this.gpu, pass, this.gemvPipe, bg, hi - lo, Math.ceil(this.d / GEMV_TILE.ROWS));
-    }
+  /**
+   * The forward bound to its buffers for batches of up to `maxRows` slots: the batch's tiles
+   * or ranges and each window's params live in step-tables slots, the bind groups (both
+   * variants, every window) are made once; a call fills the slots and dispatches.
+   */
+  bindForward(
+    tables: StepTables,
+    buf: TranslatorForwardBuffers,
+    maxRows: number,
+  ): (pass: GPUComputePassEncoder, ranges: GroupRange[], variant?: ForwardVariant) => void {
+    // A batch has at most one range, and one tile, per slot.
+    const tileSlot = tables.reserve(maxRows * 16);
+    const rangeSlot = tables.reserve(maxRows * 16);
+    const tiledSlots = this.windows.map(() => tables.reserve(32));
+    const gemvSlots = this.windows.map(() => tables.reserve(16));
+    const tiled: GPUBindGroup[] = [];
+    const gemv: GPUBindGroup[] = [];
+    tables.whenSealed(() =>
+      this.windows.forEach((w, i) => {
+        const params = { buffer: buf.params, offset: w.byteOffset, size: w.byteLength };
+        tiled[i] = bindGroup(this.gpu, this.forwardPipe, [tables.binding(tiledSlots[i]!), buf.x, params, tables.binding(tileSlot), buf.y]);
+        gemv[i] = bindGroup(this.gpu, this.gemvPipe, [tables.binding(gemvSlots[i]!), buf.x, params, tables.binding(rangeSlot), buf.y]);
+      }),
+    );
+    return (pass, ranges, variant = 'auto') => {
+      const batch = ranges.reduce((n, r) => n + r.count, 0);
+      if (batch > maxRows) throw new RangeError(`translator forward: ${batch} slots, bound for ${maxRows}`);
+      if (variant === 'auto') variant = batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
+      if (variant === 'gemv') {
+        tables.write(rangeSlot, packRanges(ranges));
+        this.windows.forEach((w, i) => {
+          const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
+          if (hi === lo) return;
+          tables.write(gemvSlots[i]!, packParams(this.gemvPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo }));
+          dispatch(this.gpu, pass, this.gemvPipe, gemv[i]!, hi - lo, Math.ceil(this.d / GEMV_TILE.ROWS));
+        });
+        return;
+      }
+      const t = tiles(ranges, TRANSLATOR_TILE_SLOTS);
+      tables.write(tileSlot, packRanges(t));
+      this.windows.forEach((w, i) => {
+        const [lo, hi] = inGroupWindow(t, w.first, w.first + w.count);
+        if (hi === lo) return;
+        tables.write(
+          tiledSlots[i]!,
+          packParams(this.forwardPipe, { M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo }),
+        );
+        dispatch(this.gpu, pass, this.forwardPipe, tiled[i]!, hi - lo, Math.ceil(this.d / MATMUL_TILE.TN));
+      });
+    };
   }
 
   /** grad blocks of the present groups ← (dW_g, db_g); other blocks are left as they are. */
-  backward(
-    pass: GPUComputePassEncoder,
-    buf: { dy: GPUBuffer; x: GPUBuffer; grad: GPUBuffer },
-    ranges: GroupRange[],
-  ): void {
-    const rangeBuf = upload(this.gpu, 'translator ranges', packRanges(ranges));
-    const n = Math.ceil(this.d / GRAD_TILE.T);
-    for (const w of this.windows) {
-      const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
-      if (hi === lo) continue;
-      const u = paramsBuffer(this.gpu, this.gradPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-      const bg = bindGroup(this.gpu, this.gradPipe, [
-        u,
-        buf.dy,
-        buf.x,
-        rangeBuf,
-        { buffer: buf.grad, offset: w.byteOffset, size: w.byteLength },
-      ]);
-      dispatch(this.gpu, pass, this.gradPipe, bg, n, n, hi - lo);
-    }
+  backward(pass: GPUComputePassEncoder, buf: TranslatorBackwardBuffers, ranges: GroupRange[]): void {
+    const rows = ranges.reduce((n, r) => n + r.count, 0);
+    once(this.gpu, 'translator backward tables', (t) => this.bindBackward(t, buf, rows))(pass, ranges);
   }
+
+  /** The backward bound to its buffers for batches of up to `maxRows` slots, as bindForward. */
+  bindBackward(tables: StepTables, buf: TranslatorBackwardBuffers, maxRows: number): (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void {
+    const rangeSlot = tables.reserve(maxRows * 16);
+    const paramSlots = this.windows.map(() => tables.reserve(16));
+    const groups: GPUBindGroup[] = [];
+    tables.whenSealed(() =>
+      this.windows.forEach((w, i) => {
+        groups[i] = bindGroup(this.gpu, this.gradPipe, [
+          tables.binding(paramSlots[i]!),
+          buf.dy,
+          buf.x,
+          tables.binding(rangeSlot),
+          { buffer: buf.grad, offset: w.byteOffset, size: w.byteLength },
+        ]);
+      }),
+    );
+    const n = Math.ceil(this.d / GRAD_TILE.T);
+    return (pass, ranges) => {
+      const batch = ranges.reduce((k, r) => k + r.count, 0);
+      if (batch > maxRows) throw new RangeError(`translator backward: ${batch} slots, bound for ${maxRows}`);
+      tables.write(rangeSlot, packRanges(ranges));
+      this.windows.forEach((w, i) => {
+        const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
+        if (hi === lo) return;
+        tables.write(paramSlots[i]!, packParams(this.gradPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo }));
+        dispatch(this.gpu, pass, this.gradPipe, groups[i]!, n, n, hi - lo);
+      });
+    };
+  }
+}
+
+/** x, y [B, d]; params: the groups' blocks. */
+export interface TranslatorForwardBuffers {
+  x: GPUBuffer;
+  params: GPUBuffer;
+  y: GPUBuffer;
+}
+
+/** dy, x [B, d]; grad: the groups' gradient blocks. */
+export interface TranslatorBackwardBuffers {
+  dy: GPUBuffer;
+  x: GPUBuffer;
+  grad: GPUBuffer;
 }
 
 // ---- Plain TypeScript reference (float64 accumulation) ----

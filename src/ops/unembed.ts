@@ -1,14 +1,13 @@
 // The frozen unembedding: logits = z Uᵀ (matmul_nt) and dz = dlogits · U (unembed_grad),
 // U stored [V, d] as f32, or as f16 packed two per u32. U is bound in vocabulary windows that
 // each fit one storage binding (V 32,000 × d 2,048 in f32 is 262 MB; lavapipe binds 128 MiB).
-import { bindingWindows, ScratchPool, upload, type Window } from '../gpu/buffers.ts';
+import { bindingWindows, ScratchPool, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { HeadDtype } from '../shared/constants.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { once, type StepTables } from '../gpu/stepTables.ts';
 import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges } from './groups.ts';
-
-
 
 export class Unembed {
   readonly windows: Window[];
@@ -47,38 +46,78 @@ export class Unembed {
 
   /** logits [M, V] = z [M, d] · Uᵀ. */
   logits(pass: GPUComputePassEncoder, buf: { z: GPUBuffer; U: GPUBuffer; logits: GPUBuffer }, M: number): void {
-    const tileList = [];
-    for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) {
-      tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
-    }
-    const tileBuf = upload(this.gpu, 'unembed tiles', packRanges(tileList));
-    for (const w of this.windows) {
-      const u = paramsBuffer(this.gpu, this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 });
-      const bg = bindGroup(this.gpu, this.logitsPipe, [u, buf.z, this.window(buf.U, w), tileBuf, buf.logits]);
-      dispatch(this.gpu, pass, this.logitsPipe, bg, tileList.length, Math.ceil(w.count / MATMUL_TILE.TN));
-    }
+    once(this.gpu, 'unembed logits tables', (t) => this.bindLogits(t, buf, M))(pass, M);
+  }
+
+  /**
+   * logits bound to its buffers for up to `maxRows` rows: each window's params and the row
+   * tiles live in step-tables slots, the bind groups are made once; a call fills the slots.
+   */
+  bindLogits(tables: StepTables, buf: { z: GPUBuffer; U: GPUBuffer; logits: GPUBuffer }, maxRows: number): (pass: GPUComputePassEncoder, M: number) => void {
+    const tileSlot = tables.reserve(Math.ceil(maxRows / UNEMBED_TILE_SLOTS) * 16);
+    const paramSlots = this.windows.map(() => tables.reserve(32));
+    const groups: GPUBindGroup[] = [];
+    tables.whenSealed(() =>
+      this.windows.forEach((w, i) => {
+        groups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), tables.binding(tileSlot), buf.logits]);
+      }),
+    );
+    return (pass, M) => {
+      if (M > maxRows) throw new RangeError(`unembed logits: ${M} rows, bound for ${maxRows}`);
+      const tileList = [];
+      for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
+      tables.write(tileSlot, packRanges(tileList));
+      this.windows.forEach((w, i) => {
+        tables.write(paramSlots[i]!, packParams(this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 }));
+        dispatch(this.gpu, pass, this.logitsPipe, groups[i]!, tileList.length, Math.ceil(w.count / MATMUL_TILE.TN));
+      });
+    };
+  }
+
+  /** Bytes of the split-K partial sums of dz for up to `maxRows` rows. */
+  partialBytes(maxRows: number): number {
+    return this.totalSplits * maxRows * this.d * 4;
+  }
+
+  private get totalSplits(): number {
+    return this.windows.reduce((n, w) => n + Math.max(1, Math.ceil(w.count / V_PER_SPLIT)), 0);
   }
 
   /** dz [M, d] = dlogits [M, V] · U, through split-K partial sums and a fixed-order reduce. */
   backward(pass: GPUComputePassEncoder, buf: { dlogits: GPUBuffer; U: GPUBuffer; dz: GPUBuffer }, M: number): void {
-    const splitsOf = (w: Window) => Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
-    const totalSplits = this.windows.reduce((n, w) => n + splitsOf(w), 0);
-    const partial = this.scratch.get('unembed partial sums', totalSplits * M * this.d * 4);
-    let splitBase = 0;
-    for (const w of this.windows) {
-      const splits = splitsOf(w);
-      const u = paramsBuffer(this.gpu, this.partialsPipe, {
-        M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits,
+    const partial = this.scratch.get('unembed partial sums', this.partialBytes(M));
+    once(this.gpu, 'unembed backward tables', (t) => this.bindBackward(t, { ...buf, partial }, M))(pass, M);
+  }
+
+  /** backward bound to its buffers (and `partial`, of partialBytes(maxRows)), as bindLogits. */
+  bindBackward(
+    tables: StepTables,
+    buf: { dlogits: GPUBuffer; U: GPUBuffer; dz: GPUBuffer; partial: GPUBuffer },
+    maxRows: number,
+  ): (pass: GPUComputePassEncoder, M: number) => void {
+    const totalSplits = this.totalSplits;
+    const paramSlots = this.windows.map(() => tables.reserve(32));
+    const reduceSlot = tables.reserve(32);
+    const groups: GPUBindGroup[] = [];
+    let reduce: GPUBindGroup;
+    tables.whenSealed(() => {
+      this.windows.forEach((w, i) => {
+        groups[i] = bindGroup(this.gpu, this.partialsPipe, [tables.binding(paramSlots[i]!), buf.dlogits, this.window(buf.U, w), buf.partial]);
       });
-      const bg = bindGroup(this.gpu, this.partialsPipe, [u, buf.dlogits, this.window(buf.U, w), partial]);
-      dispatch(this.gpu, pass, this.partialsPipe, bg, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
-      splitBase += splits;
-    }
-    const u = paramsBuffer(this.gpu, this.reducePipe, {
-      M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits,
+      reduce = bindGroup(this.gpu, this.reducePipe, [tables.binding(reduceSlot), buf.partial, buf.dz]);
     });
-    const bg = bindGroup(this.gpu, this.reducePipe, [u, partial, buf.dz]);
-    dispatch(this.gpu, pass, this.reducePipe, bg, Math.ceil((M * this.d) / 256));
+    return (pass, M) => {
+      if (M > maxRows) throw new RangeError(`unembed backward: ${M} rows, bound for ${maxRows}`);
+      let splitBase = 0;
+      this.windows.forEach((w, i) => {
+        const splits = Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
+        tables.write(paramSlots[i]!, packParams(this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits }));
+        dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
+        splitBase += splits;
+      });
+      tables.write(reduceSlot, packParams(this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits }));
+      dispatch(this.gpu, pass, this.reducePipe, reduce, Math.ceil((M * this.d) / 256));
+    };
   }
 
   destroy(): void {

@@ -45,19 +45,20 @@ export class Evaluator {
 
   /** Evaluates in chunks of batches so that `progress(done, total)` can report on long runs. */
   async run(lens: Lens, progress?: (done: number, total: number) => void): Promise<SampleResults> {
-    const CHUNK = 4; // batches per submission: progress stays fresh even on a software GPU
+    const CHUNK = 4; // batches between progress reports: fresh even on a software GPU
     for (let first = 0; first < this.batches.length; first += CHUNK) {
-      const enc = this.gpu.device.createCommandEncoder({ label: 'evaluation' });
+      // One submission a batch: each batch's step tables are written just before it.
       this.batches.slice(first, first + CHUNK).forEach((batch, k) => {
         const i = first + k;
+        const enc = this.gpu.device.createCommandEncoder({ label: 'evaluation' });
         lens.encodeEvalStep(enc, this.data, batch);
         const at = i * this.batchSize * 4;
         enc.copyBufferToBuffer(lens.loss, 0, this.lossBuf, at, batch.rows.length * 4);
         enc.copyBufferToBuffer(lens.rank, 0, this.rankBuf, at, batch.rows.length * 4);
         if (this.anyRankBuf) enc.copyBufferToBuffer(lens.anyRank, 0, this.anyRankBuf, at, batch.rows.length * 4);
         enc.copyBufferToBuffer(lens.topIds, 0, this.topIdsBuf, at * TOP_K, batch.rows.length * TOP_K * 4);
+        this.gpu.device.queue.submit([enc.finish()]);
       });
-      this.gpu.device.queue.submit([enc.finish()]);
       if (progress) {
         await this.gpu.device.queue.onSubmittedWorkDone();
         this.gpu.throwIfLost('evaluation');

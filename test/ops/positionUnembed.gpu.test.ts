@@ -30,15 +30,14 @@ async function runCase(name: string, maxBinding?: number) {
   const b = {
     params: buf(gpu, 'params', packPositionBlocks({ mode, V, positions, c, delta }, layout)),
     grad: buf(gpu, 'grad', new Float32Array(P * layout.stride).fill(SENTINEL)),
-    slots: op.uploadSlots(slots),
     z: buf(gpu, 'z', z),
     logits: buf(gpu, 'logits', fx.f32('logits')),
     dlogits: buf(gpu, 'dlogits', fx.f32('dlogits')),
     dz: buf(gpu, 'dz', dzBefore),
   };
   await run(gpu, name, (pass) => {
-    op.forward(pass, b, ranges);
-    op.backward(pass, b, ranges);
+    op.forward(pass, b, { slots, ranges });
+    op.backward(pass, b, { slots, ranges });
   });
   const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
   expectClose(`${name} logits`, await f32(gpu, b.logits, B * V), fx.f32('out'), tol);

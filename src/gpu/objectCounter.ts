@@ -1,0 +1,47 @@
+// Counts what a stretch of host code makes and records on a device: buffers and bind groups
+// created, writeBuffer calls, buffer-to-buffer copies and dispatches. The bench reports them
+// per step; tests require zero objects per step after the first.
+import type { Gpu } from './device.ts';
+
+export interface ObjectCounts {
+  buffers: number;
+  bindGroups: number;
+  writeBuffers: number;
+  copies: number;
+  dispatches: number;
+}
+
+/** Counts from now until stop() (which also restores the device's own methods). */
+export function countObjects(gpu: Gpu): { counts: ObjectCounts; stop(): void } {
+  const counts: ObjectCounts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0 };
+  type Methods = Record<string, (...a: unknown[]) => unknown>;
+  const device = gpu.device as unknown as Methods;
+  const queue = gpu.device.queue as unknown as Methods;
+  const saved = { createBuffer: device.createBuffer!, createBindGroup: device.createBindGroup!, createCommandEncoder: device.createCommandEncoder!, writeBuffer: queue.writeBuffer! };
+  const wrap = (o: object, name: string, count: () => void) => {
+    const f = (o as Methods)[name]!;
+    (o as Methods)[name] = (...a: unknown[]) => (count(), f.apply(o, a));
+  };
+  device.createBuffer = (...a) => (counts.buffers++, saved.createBuffer.apply(gpu.device, a));
+  device.createBindGroup = (...a) => (counts.bindGroups++, saved.createBindGroup.apply(gpu.device, a));
+  queue.writeBuffer = (...a) => (counts.writeBuffers++, saved.writeBuffer.apply(gpu.device.queue, a));
+  device.createCommandEncoder = (...a) => {
+    const enc = saved.createCommandEncoder.apply(gpu.device, a) as GPUCommandEncoder;
+    wrap(enc, 'copyBufferToBuffer', () => counts.copies++);
+    const begin = enc.beginComputePass.bind(enc);
+    enc.beginComputePass = (d?: GPUComputePassDescriptor) => {
+      const pass = begin(d);
+      wrap(pass, 'dispatchWorkgroups', () => counts.dispatches++);
+      wrap(pass, 'dispatchWorkgroupsIndirect', () => counts.dispatches++);
+      return pass;
+    };
+    return enc;
+  };
+  return {
+    counts,
+    stop: () => {
+      Object.assign(device, { createBuffer: saved.createBuffer, createBindGroup: saved.createBindGroup, createCommandEncoder: saved.createCommandEncoder });
+      queue.writeBuffer = saved.writeBuffer;
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// What changes from one step to the next, in one GPU buffer made once: each kernel call site
+// owns a fixed, aligned slot in it (its params struct, or a table such as a batch's group
+// ranges, sized for the largest batch), bound into its bind group once. A step fills its slots
+// in a host mirror and flush() sends the bytes that changed with one writeBuffer, so encoding
+// a step creates no buffer and no bind group.
+//
+// Queue order makes this safe across steps: a writeBuffer issued after a submit lands after
+// that submit's work has read the old values. Work that reads the slots must be submitted
+// before the next step's flush (one step per submit).
+import { createBuffer } from './buffers.ts';
+import type { Gpu } from './device.ts';
+
+export interface Slot {
+  offset: number;
+  size: number;
+}
+
+export class StepTables {
+  private used = 0;
+  private buffer: GPUBuffer | undefined;
+  private mirror = new ArrayBuffer(0);
+  private dirty: [number, number] | undefined;
+  private readonly align: number;
+  private onSealed: (() => void)[] = [];
+
+  constructor(
+    private gpu: Gpu,
+    readonly label: string,
+  ) {
+    this.align = Math.max(gpu.limits.minUniformBufferOffsetAlignment, gpu.limits.minStorageBufferOffsetAlignment);
+  }
+
+  /** A slot of `bytes` (rounded up to 16, uniform-struct size), before seal(). */
+  reserve(bytes: number): Slot {
+    if (this.buffer) throw new Error(`${this.label}: reserve() after seal()`);
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const slot = { offset: this.used, size };
+    this.used += Math.ceil(size / this.align) * this.align;
+    return slot;
+  }
+
+  /** Runs `build` (making bind groups over slots) once the buffer exists: now, or at seal(). */
+  whenSealed(build: () => void): void {
+    if (this.buffer) build();
+    else this.onSealed.push(build);
+  }
+
+  /** Makes the GPU buffer once every slot is reserved, then the bind groups waiting for it. */
+  seal(): void {
+    if (this.buffer) return;
+    this.buffer = createBuffer(this.gpu, this.label, Math.max(16, this.used), GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+    this.mirror = new ArrayBuffer(this.buffer.size);
+    for (const build of this.onSealed.splice(0)) build();
+  }
+
+  /** The binding of a slot (after seal()). */
+  binding(slot: Slot): GPUBufferBinding {
+    if (!this.buffer) throw new Error(`${this.label}: binding() before seal()`);
+    return { buffer: this.buffer, offset: slot.offset, size: slot.size };
+  }
+
+  /** Sets a slot's bytes (from its start) for the next flush. */
+  write(slot: Slot, bytes: ArrayBuffer | ArrayBufferView): void {
+    const src = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (src.byteLength > slot.size) throw new RangeError(`${this.label}: ${src.byteLength} bytes for a slot of ${slot.size}`);
+    new Uint8Array(this.mirror, slot.offset, src.byteLength).set(src);
+    const end = slot.offset + Math.ceil(src.byteLength / 4) * 4;
+    this.dirty = this.dirty ? [Math.min(this.dirty[0], slot.offset), Math.max(this.dirty[1], end)] : [slot.offset, end];
+  }
+
+  /** Sends what changed since the last flush: one writeBuffer, or none. */
+  flush(): void {
+    if (!this.dirty || !this.buffer) return;
+    const [lo, hi] = this.dirty;
+    this.gpu.device.queue.writeBuffer(this.buffer, lo, this.mirror, lo, hi - lo);
+    this.dirty = undefined;
+  }
+
+  get bytes(): number {
+    return this.buffer?.size ?? this.used;
+  }
+
+  destroy(): void {
+    this.buffer?.destroy();
+  }
+}
+
+/**
+ * A bound kernel call for one use outside a step (tests, the bench's kernel timings): tables
+ * of its own, sealed at once and flushed after the call.
+ */
+export function once<A extends unknown[]>(gpu: Gpu, label: string, bind: (tables: StepTables) => (...args: A) => void): (...args: A) => void {
+  const tables = new StepTables(gpu, label);
+  const run = bind(tables);
+  tables.seal();
+  return (...args: A) => {
+    run(...args);
+    tables.flush();
+  };
+}

@@ -1,0 +1,63 @@
+// A step creates nothing: after the first epoch, training steps and validation batches make
+// no GPU buffer and no bind group (a count, not a timing), and write their tables with at
+// most 2 writeBuffer calls each. Covers the plain lite step, the KL loss, several targets a
+// row and the full position-specific unembedding.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { prepareTargets } from '../../src/data/assign.ts';
+import { loadDataset } from '../../src/data/dataset.ts';
+import { loadHeadFile } from '../../src/data/head.ts';
+import { countObjects, type ObjectCounts } from '../../src/gpu/objectCounter.ts';
+import { SEED_SETTINGS, trainLens, type TrainSettings } from '../../src/train/trainer.ts';
+import { testGpu } from '../helpers/gpu.ts';
+
+const test = suite('objects per step');
+const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-objects-'));
+const head = loadHeadFile(join(DATA, 'head.safetensors'), 'f32');
+
+const cases: [string, string, Partial<TrainSettings>][] = [
+  ['lite', '', {}],
+  ['KL to the teacher', '_kl', { loss: 'kl' }],
+  ['4 targets a row and a full position unembedding', '_ext', { targets: 'all', positionUnembed: 'full', preset: 'baseline' }],
+];
+
+for (const [label, suffix, settings] of cases) {
+  test(`${label}: epochs 2 and 3 create no buffer and no bind group`, async () => {
+    const gpu = await testGpu();
+    const { train, test: testSet } = prepareTargets(loadDataset(join(DATA, `train${suffix}.safetensors`)), loadDataset(join(DATA, `test${suffix}.safetensors`)), { targets: settings.targets });
+    let counter: { counts: ObjectCounts; stop(): void } | undefined;
+    let steps = 0;
+    try {
+      await trainLens({
+        gpu,
+        head,
+        train,
+        test: testSet,
+        out: join(tmp, label.replace(/\W+/g, '-')),
+        resume: false,
+        quiet: true,
+        print: () => {},
+        provenance: {},
+        settings: { ...SEED_SETTINGS, preset: 'lite', criticalLayers: [6, 9, 14, 15], epochs: 3, patience: 5, batchSize: 24, checkpoint: false, ...settings },
+        afterStep: (epoch) => {
+          if (epoch >= 2) steps++;
+          if (epoch === 2 && !counter) counter = countObjects(gpu);
+        },
+      });
+    } finally {
+      counter?.stop();
+    }
+    const c = counter!.counts;
+    const batches = steps + 2 * Math.ceil(testSet.count / 256);
+    assert.is(c.buffers, 0, `${c.buffers} buffers created`);
+    assert.is(c.bindGroups, 0, `${c.bindGroups} bind groups created`);
+    assert.ok(c.writeBuffers <= 2 * batches, `${c.writeBuffers} writeBuffer calls for ${batches} steps and batches`);
+  });
+}
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.run();
