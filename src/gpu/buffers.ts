@@ -99,8 +99,8 @@ export async function readU32(gpu: Gpu, buffer: GPUBuffer, count: number, offset
 
 /**
  * Scratch buffers reused across calls: `get(label, bytes)` returns the buffer last made under
- * that label when it is large enough, else a new one. Temporaries of a step live here so that a
- * training loop allocates nothing after its first step.
+ * that label when it is large enough, else a new one (for one-off kernel calls: tests, the
+ * bench; a lens owns its buffers).
  */
 export class ScratchPool {
   private buffers = new Map<string, GPUBuffer>();
