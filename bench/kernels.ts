@@ -20,12 +20,13 @@ import { bindGroup, dispatch, paramsBuffer, pipeline } from '../src/gpu/pipeline
 import { PassTimer } from '../src/gpu/timer.ts';
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { makeBatch } from '../src/lens/batch.ts';
-import { Lens, lensMemory, type DataOnGpu } from '../src/lens/lens.ts';
+import { Lens, type DataOnGpu } from '../src/lens/lens.ts';
+import { lensBuffers } from '../src/lens/bufferTable.ts';
 import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/lens/preset.ts';
 import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
 import { CrossEntropy } from '../src/ops/crossEntropy.ts';
 import { blockStride } from '../src/ops/groups.ts';
-import { PositionUnembed, positionLayout, positionSlots, type PositionUnembedMode } from '../src/ops/positionUnembed.ts';
+import { PositionUnembed, positionSlots, type PositionUnembedMode } from '../src/ops/positionUnembed.ts';
 import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
@@ -218,14 +219,17 @@ const stepConfigs: StepConfig[] = [
 for (const cfg of stepConfigs) {
   const preset = cfg.name;
   const t = groupTable(cfg.preset, range(shape.layers), range(shape.positions));
-  const memory = lensMemory(d, V, t.groups.length, B).reduce((a, [, b]) => a + b, 0);
+  const K = cfg.K ?? 1;
+  // The lens's buffer table (gradients, AdamW moments, activations, the options' extras).
+  const memory = lensBuffers({
+    d, V, headDtype: 'f32', numGroups: t.groups.length, maxBatch: B, K, teacher: Boolean(cfg.teacher),
+    position: cfg.position && { mode: cfg.position, positions: shape.positions }, training: true,
+    maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
+  }).reduce((n, spec) => n + spec.bytes, 0);
   if (memory > gpu.limits.maxBufferSize * 8) {
     log(`${preset}: skipped (${fmtBytes(memory)})`);
     continue;
   }
-  const K = cfg.K ?? 1;
-  // What the options add to the lens: targets and weights, the teacher's buffers, c_p state.
-  const extra = (K > 1 ? B * K * 8 : 0) + (cfg.teacher ? (3 * B * d + B * V) * 4 : 0) + (cfg.position ? 4 * shape.positions * positionLayout(cfg.position, V, d).stride * 4 : 0);
   const data: DataOnGpu = {
     hidden,
     targets: upload(gpu, 'targets', uniformInt(8, B * K, V)),
@@ -257,7 +261,7 @@ for (const cfg of stepConfigs) {
   for (let i = 0; i < repeat; i++) times.push(await stepOnce());
   times.sort((a, c) => a - c);
   const med = times[Math.floor(times.length / 2)]!;
-  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory: memory + extra });
+  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory });
   lens.destroy();
   for (const buf of [data.targets, data.weights, data.finalHidden]) buf?.destroy();
 }

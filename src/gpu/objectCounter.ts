@@ -11,8 +11,9 @@ export interface ObjectCounts {
   dispatches: number;
 }
 
-/** Counts from now until stop() (which also restores the device's own methods). */
-export function countObjects(gpu: Gpu): { counts: ObjectCounts; stop(): void } {
+/** Counts from now until stop() (which also restores the device's own methods); `labels` of the buffers made. */
+export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]; stop(): void } {
+  const labels: string[] = [];
   const counts: ObjectCounts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0 };
   type Methods = Record<string, (...a: unknown[]) => unknown>;
   const device = gpu.device as unknown as Methods;
@@ -22,7 +23,7 @@ export function countObjects(gpu: Gpu): { counts: ObjectCounts; stop(): void } {
     const f = (o as Methods)[name]!;
     (o as Methods)[name] = (...a: unknown[]) => (count(), f.apply(o, a));
   };
-  device.createBuffer = (...a) => (counts.buffers++, saved.createBuffer.apply(gpu.device, a));
+  device.createBuffer = (...a) => (counts.buffers++, labels.push(String((a[0] as GPUBufferDescriptor).label ?? '')), saved.createBuffer.apply(gpu.device, a));
   device.createBindGroup = (...a) => (counts.bindGroups++, saved.createBindGroup.apply(gpu.device, a));
   queue.writeBuffer = (...a) => (counts.writeBuffers++, saved.writeBuffer.apply(gpu.device.queue, a));
   device.createCommandEncoder = (...a) => {
@@ -39,6 +40,7 @@ export function countObjects(gpu: Gpu): { counts: ObjectCounts; stop(): void } {
   };
   return {
     counts,
+    labels,
     stop: () => {
       Object.assign(device, { createBuffer: saved.createBuffer, createBindGroup: saved.createBindGroup, createCommandEncoder: saved.createCommandEncoder });
       queue.writeBuffer = saved.writeBuffer;

@@ -16,7 +16,7 @@
 // writeBuffer per step. Per-row losses stay on the GPU until the caller copies them out.
 import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
-import { createBuffer, upload, writeBuffer } from '../gpu/buffers.ts';
+import { createBuffer, readF32, upload, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { StepTables } from '../gpu/stepTables.ts';
 import { AdamW, type AdamWConfig, type PresentGroup } from '../ops/adamw.ts';
@@ -24,10 +24,11 @@ import { CrossEntropy } from '../ops/crossEntropy.ts';
 import { blockStride, type GroupRange } from '../ops/groups.ts';
 import { PositionUnembed, positionLayout, positionSlots, type PositionBatch, type PositionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
-import { TopK, TOP_K } from '../ops/topk.ts';
+import { TopK } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
 import { Unembed } from '../ops/unembed.ts';
 import { contiguousRuns, type Batch } from './batch.ts';
+import { lensBuffers, type BufferKey, type BufferSpec, type LensShape } from './bufferTable.ts';
 import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
 
 /** The frozen final norm and unembedding, resident on the GPU. */
@@ -104,34 +105,39 @@ export interface LensOptions {
   teacher?: { normed: boolean };
   /** A vocabulary bias c_p per position (`bias`), and ΔU_p too (`full`), over `positions`. */
   positionUnembed?: { mode: PositionUnembedMode; positions: number };
-  adamw: AdamWConfig;
+  /** AdamW's settings for a training lens; without them, a lens for inference (forward only). */
+  adamw?: AdamWConfig;
   /** Overrides the device's binding limit (tests use it to force binding windows). */
   maxBinding?: number;
 }
 
-/** What a lens allocates on the GPU, by buffer, in bytes (printed before a run allocates it). */
-export function lensMemory(d: number, V: number, numGroups: number, maxBatch: number): [string, number][] {
-  const state = numGroups * blockStride(d) * 4;
-  const splits = Math.max(1, Math.ceil(V / 1024)) + 2; // unembed_grad partial sums (+ window ends)
-  return [
-    ['translator parameters', state],
-    ['gradients', state],
-    ['AdamW moments (m, v)', 2 * state],
-    ['batch activations (x, y, z, dz, dy)', 5 * maxBatch * d * 4],
-    ['batch logits and dlogits', 2 * maxBatch * V * 4],
-    ['unembedding partial sums', splits * maxBatch * d * 4],
-  ];
+/** What training keeps besides the parameters: AdamW moments and step counts (checkpoints). */
+export interface TrainingState {
+  m: Float32Array;
+  v: Float32Array;
+  /** AdamW step count of each group. */
+  steps: Uint32Array;
+  position?: { m: Float32Array; v: Float32Array; steps: Uint32Array };
+}
+
+/** A lens's parameter blocks: the translators' and, where it has one, the position unembedding's. */
+export interface LensParams {
+  params: Float32Array;
+  positions?: Float32Array;
+}
+
+/** What the optimizer adds to a training lens. */
+interface Optimizer {
+  adamw: AdamW;
+  /** AdamW step count of each group (PyTorch keeps one per parameter tensor; W and b agree). */
+  steps: Uint32Array;
+  positionSteps: Uint32Array | undefined;
 }
 
 export class Lens {
   readonly stride: number;
-  /** Parameter blocks, gradients and AdamW moments: numGroups × blockStride(d) f32 each. */
-  readonly params: GPUBuffer;
-  readonly grad: GPUBuffer;
-  readonly m: GPUBuffer;
-  readonly v: GPUBuffer;
-  /** AdamW step count of each group (PyTorch keeps one per parameter tensor; W and b agree). */
-  readonly steps: Uint32Array;
+  /** The buffer table this lens was allocated from (bufferTable.ts). */
+  readonly table: BufferSpec[];
   /** Per-slot CE loss of the last forward pass [maxBatch] f32. */
   readonly loss: GPUBuffer;
   /** Target rank and top-10 ids of the last evaluated batch: [maxBatch] and [maxBatch, 10] u32. */
@@ -139,33 +145,18 @@ export class Lens {
   /** Best rank of each slot's positive-weight targets (any-k), [maxBatch] u32. */
   readonly anyRank: GPUBuffer;
   readonly topIds: GPUBuffer;
-
-  private buffers: { destroy(): void }[];
-  private x: GPUBuffer;
-  private y: GPUBuffer;
-  private z: GPUBuffer;
-  private rstd: GPUBuffer;
   /** Logits of the last forward pass [maxBatch, V], slot order. */
   readonly logits: GPUBuffer;
-  private dlogits: GPUBuffer;
-  private dz: GPUBuffer;
-  private dy: GPUBuffer;
-  private slotTargets: GPUBuffer;
-  /**
-   * The position-specific unembedding's parameter blocks (one per position), gradients and
-   * AdamW moments, and each position's step count.
-   */
-  readonly positionState: { params: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer; steps: Uint32Array } | undefined;
+
+  private buf: Partial<Record<BufferKey, GPUBuffer>>;
+  private owned: { destroy(): void }[];
+  private optimizer: Optimizer | undefined;
   /** The gathered batch's slots ordered by position, and each present position's range. */
   private slotPositions: PositionBatch | undefined;
   /** Per-step tables (row counts, ranges, present groups, params), one writeBuffer a step. */
   private tables: StepTables;
   /** Every kernel call of a step, bound once to this lens's buffers. */
   private run: BoundCalls;
-  /** With the KL loss: the batch's final hidden states, normed, and the teacher's logits. */
-  private teacherBufs: { x: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer; logits: GPUBuffer } | undefined;
-  /** Each slot's K targets' weights (1 for one target a row). */
-  private slotWeights: GPUBuffer;
 
   private constructor(
     private gpu: Gpu,
@@ -175,95 +166,58 @@ export class Lens {
     /** Targets a row. */
     readonly K: number,
     readonly teacher: { normed: boolean } | undefined,
-    translator: Translator,
-    norm: RmsNorm,
-    private unembed: Unembed,
-    crossEntropy: CrossEntropy,
-    topk: TopK,
-    private adamw: AdamW,
+    ops: { translator: Translator; norm: RmsNorm; unembed: Unembed; crossEntropy: CrossEntropy; topk: TopK; adamw: AdamW | undefined },
     private positionUnembed: PositionUnembed | undefined,
-    positions: number,
+    shape: LensShape,
   ) {
-    const { d, V } = head;
-    this.stride = blockStride(d);
-    const state = numGroups * this.stride * 4;
-    const rowBytes = maxBatch * d * 4;
-    const make = (label: string, bytes: number) => createBuffer(gpu, `lens ${label}`, bytes);
-    this.buffers = [
-      (this.params = make('parameters', state)),
-      (this.grad = make('gradients', state)),
-      (this.m = make('adamw m', state)),
-      (this.v = make('adamw v', state)),
-      (this.x = make('x', rowBytes)),
-      (this.y = make('y', rowBytes)),
-      (this.z = make('z', rowBytes)),
-      (this.rstd = make('rstd', maxBatch * 4)),
-      (this.logits = make('logits', maxBatch * V * 4)),
-      (this.dlogits = make('dlogits', maxBatch * V * 4)),
-      (this.dz = make('dz', rowBytes)),
-      (this.dy = make('dy', rowBytes)),
-      (this.slotTargets = make('targets', maxBatch * K * 4)),
-      (this.slotWeights = make('target weights', maxBatch * K * 4)),
-      (this.loss = make('loss', maxBatch * 4)),
-      (this.rank = make('target rank', maxBatch * 4)),
-      (this.anyRank = make('best target rank', maxBatch * 4)),
-      (this.topIds = make('top ids', maxBatch * TOP_K * 4)),
-    ];
-    this.steps = new Uint32Array(numGroups);
-    if (K === 1) writeBuffer(gpu, this.slotWeights, new Float32Array(maxBatch).fill(1));
-    if (positionUnembed) {
-      const bytes = positions * positionUnembed.layout.stride * 4;
-      const [params, grad, m, v] = ['parameters', 'gradients', 'adamw m', 'adamw v'].map((k) => make(`position unembedding ${k}`, bytes)) as [GPUBuffer, GPUBuffer, GPUBuffer, GPUBuffer];
-      this.buffers.push(params, grad, m, v);
-      this.positionState = { params, grad, m, v, steps: new Uint32Array(positions) };
-    }
-    if (teacher) {
-      this.teacherBufs = {
-        x: make('final hidden', rowBytes),
-        z: make('final hidden normed', rowBytes),
-        rstd: make('final hidden rstd', maxBatch * 4),
-        logits: make('teacher logits', maxBatch * V * 4),
-      };
-      this.buffers.push(...Object.values(this.teacherBufs));
-    }
-    const partial = make('unembedding partial sums', unembed.partialBytes(maxBatch));
-    this.buffers.push(partial);
+    const { V } = head;
+    this.stride = blockStride(head.d);
+    this.table = lensBuffers(shape);
+    this.buf = Object.fromEntries(this.table.map((spec) => [spec.key, createBuffer(gpu, `lens ${spec.key}`, spec.bytes)]));
+    const b = this.buf as Record<BufferKey, GPUBuffer>;
+    this.owned = Object.values(this.buf) as GPUBuffer[];
+    [this.loss, this.rank, this.anyRank, this.topIds, this.logits] = [b.loss, b.rank, b.anyRank, b.topIds, b.logits];
+    if (K === 1) writeBuffer(gpu, b.weights, new Float32Array(maxBatch).fill(1));
+    const positions = shape.position?.positions ?? 0;
+    this.optimizer = ops.adamw && { adamw: ops.adamw, steps: new Uint32Array(numGroups), positionSteps: positionUnembed && new Uint32Array(positions) };
 
     // Every kernel call of a step, bound once: bind groups now, per-step values in the tables.
     const tables = (this.tables = new StepTables(gpu, 'lens step tables'));
-    const gamma = this.head.gamma;
-    const U = this.head.U;
-    const t = this.teacherBufs;
-    const ps = this.positionState;
-    const targets = { targets: this.slotTargets, weights: this.slotWeights };
-    this.run = {
-      translatorForward: translator.bindForward(tables, { x: this.x, params: this.params, y: this.y }, maxBatch),
-      translatorBackward: translator.bindBackward(tables, { dy: this.dy, x: this.x, grad: this.grad }, maxBatch),
-      normForward: norm.bindForward({ y: this.y, gamma, z: this.z, rstd: this.rstd }),
-      normBackward: norm.bindBackward({ y: this.y, gamma, rstd: this.rstd, dz: this.dz, dy: this.dy }),
-      logits: unembed.bindLogits(tables, { z: this.z, U, logits: this.logits }, maxBatch),
-      unembedBackward: unembed.bindBackward(tables, { dlogits: this.dlogits, U, dz: this.dz, partial }, maxBatch),
-      crossEntropy: crossEntropy.bind(tables, { logits: this.logits, ...targets, teacher: t?.logits, loss: this.loss, dlogits: this.dlogits }),
-      topk: topk.bind({ logits: this.logits, ...targets, rank: this.rank, anyRank: this.anyRank, ids: this.topIds }, V),
-      teacher: t && {
-        norm: norm.bindForward({ y: t.x, gamma, z: t.z, rstd: t.rstd }),
-        logits: unembed.bindLogits(tables, { z: teacher!.normed ? t.x : t.z, U, logits: t.logits }, maxBatch),
-        topk: topk.bind({ logits: t.logits, ...targets, rank: this.rank, anyRank: this.anyRank, ids: this.topIds }, V),
-      },
-      position: positionUnembed &&
-        ps && {
-          forward: positionUnembed.bindForward(tables, { params: ps.params, z: this.z, logits: this.logits }, positions, maxBatch),
-          backward: positionUnembed.bindBackward(tables, { params: ps.params, grad: ps.grad, z: this.z, dlogits: this.dlogits, dz: this.dz }, positions, maxBatch),
-        },
+    const { translator, norm, unembed, crossEntropy, topk, adamw } = ops;
+    const { gamma, U } = head;
+    const targets = { targets: b.targets, weights: b.weights };
+    const training = adamw && {
+      translatorBackward: translator.bindBackward(tables, { dy: b.dy, x: b.x, grad: b.grad }, maxBatch),
+      normBackward: norm.bindBackward({ y: b.y, gamma, rstd: b.rstd, dz: b.dz, dy: b.dy }),
+      unembedBackward: unembed.bindBackward(tables, { dlogits: b.dlogits, U, dz: b.dz, partial: b.partial }, maxBatch),
+      positionBackward:
+        positionUnembed &&
+        positionUnembed.bindBackward(tables, { params: b.positionParams, grad: b.positionGrad, z: b.z, dlogits: b.dlogits, dz: b.dz }, positions, maxBatch),
       adamw: adamw.bind(tables, [
-        { param: this.params, grad: this.grad, m: this.m, v: this.v },
-        ...(ps ? [{ param: ps.params, grad: ps.grad, m: ps.m, v: ps.v }] : []),
+        { param: b.params, grad: b.grad, m: b.m, v: b.v },
+        ...(positionUnembed ? [{ param: b.positionParams, grad: b.positionGrad, m: b.positionM, v: b.positionV }] : []),
       ]),
     };
+    this.run = {
+      translatorForward: translator.bindForward(tables, { x: b.x, params: b.params, y: b.y }, maxBatch),
+      normForward: norm.bindForward({ y: b.y, gamma, z: b.z, rstd: b.rstd }),
+      logits: unembed.bindLogits(tables, { z: b.z, U, logits: b.logits }, maxBatch),
+      crossEntropy: crossEntropy.bind(tables, { logits: b.logits, ...targets, teacher: b.teacherLogits, loss: b.loss, dlogits: b.dlogits }),
+      topk: topk.bind({ logits: b.logits, ...targets, rank: b.rank, anyRank: b.anyRank, ids: b.topIds }, V),
+      teacher: teacher && {
+        norm: norm.bindForward({ y: b.teacherX, gamma, z: b.teacherZ, rstd: b.teacherRstd }),
+        logits: unembed.bindLogits(tables, { z: teacher.normed ? b.teacherX : b.teacherZ, U, logits: b.teacherLogits }, maxBatch),
+        topk: topk.bind({ logits: b.teacherLogits, ...targets, rank: b.rank, anyRank: b.anyRank, ids: b.topIds }, V),
+      },
+      positionForward: positionUnembed && positionUnembed.bindForward(tables, { params: b.positionParams, z: b.z, logits: b.logits }, positions, maxBatch),
+      training,
+    };
     tables.seal();
-    this.buffers.push(tables);
+    this.owned.push(tables, unembed);
+    if (adamw) this.owned.push(adamw);
   }
 
+  /** A training lens with `options.adamw`, else one for inference (no gradients, no AdamW state). */
   static async create(gpu: Gpu, head: HeadOnGpu, options: LensOptions): Promise<Lens> {
     const { d, V, eps, dtype } = head;
     const { numGroups, maxBatch, adamw } = options;
@@ -285,10 +239,19 @@ export class Lens {
       Unembed.create(gpu, V, d, dtype, maxBinding),
       CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K, first: options.firstTarget }),
       TopK.create(gpu, K),
-      AdamW.createSets(gpu, sets, adamw, maxBinding),
+      adamw ? AdamW.createSets(gpu, sets, adamw, maxBinding) : undefined,
       pu ? PositionUnembed.create(gpu, pu.mode, V, d, maxBinding) : undefined,
     ]);
-    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, translator, norm, unembed, crossEntropy, topk, opt, positionUnembed, pu?.positions ?? 0);
+    const shape: LensShape = {
+      d, V, headDtype: dtype, numGroups, maxBatch, K, teacher: Boolean(options.teacher), position: pu, training: Boolean(adamw),
+      maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
+    };
+    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, { translator, norm, unembed, crossEntropy, topk, adamw: opt }, positionUnembed, shape);
+  }
+
+  /** Bytes of this lens's buffer table (the step tables and AdamW's small buffers besides). */
+  get bytes(): number {
+    return this.table.reduce((n, spec) => n + spec.bytes, 0);
   }
 
   /** The position-specific unembedding's block layout, where the lens has one. */
@@ -296,17 +259,89 @@ export class Lens {
     return this.positionUnembed?.layout;
   }
 
-  /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
-  get clipState(): GPUBuffer {
-    return this.adamw.clipState;
+  /** A buffer of the table; a training buffer of an inference lens is an error. */
+  private need(key: BufferKey): GPUBuffer {
+    const b = this.buf[key];
+    if (!b) throw new RangeError(`this lens has no ${key} buffer (a lens for inference has no gradients or AdamW state)`);
+    return b;
   }
 
-  /** Replaces the parameter blocks (e.g. from a checkpoint); moments and steps are untouched. */
-  setParams(blocks: Float32Array): void {
-    if (blocks.length !== this.numGroups * this.stride) {
-      throw new RangeError(`setParams: ${blocks.length} floats given, ${this.numGroups * this.stride} expected`);
+  /** A table buffer's length in f32. */
+  private floats(key: BufferKey): number {
+    return this.table.find((spec) => spec.key === key)!.bytes / 4;
+  }
+
+  /** The translators' parameter blocks, numGroups × blockStride(d) f32. */
+  get params(): GPUBuffer {
+    return this.need('params');
+  }
+
+  /** Their gradients (a training lens). */
+  get grad(): GPUBuffer {
+    return this.need('grad');
+  }
+
+  /** Each group's AdamW step count (a training lens). */
+  get steps(): Uint32Array {
+    if (!this.optimizer) throw new RangeError('a lens for inference has no AdamW step counts');
+    return this.optimizer.steps;
+  }
+
+  /** The global gradient norm and clip coefficient of the last update: (norm, coef) f32. */
+  get clipState(): GPUBuffer {
+    if (!this.optimizer) throw new RangeError('a lens for inference has no clip state');
+    return this.optimizer.adamw.clipState;
+  }
+
+  /** Replaces the parameter blocks (translators, and the position unembedding's where given). */
+  setParams(p: LensParams | Float32Array): void {
+    const { params, positions } = p instanceof Float32Array ? { params: p, positions: undefined } : p;
+    if (params.length !== this.numGroups * this.stride) {
+      throw new RangeError(`setParams: ${params.length} floats given, ${this.numGroups * this.stride} expected`);
     }
-    writeBuffer(this.gpu, this.params, blocks);
+    writeBuffer(this.gpu, this.need('params'), params);
+    if (positions) writeBuffer(this.gpu, this.need('positionParams'), positions);
+  }
+
+  /** The parameter blocks, read back (for lens.safetensors and checkpoints). */
+  async readParams(): Promise<LensParams> {
+    const pb = this.buf.positionParams;
+    return {
+      params: await readF32(this.gpu, this.need('params'), this.numGroups * this.stride),
+      positions: pb && (await readF32(this.gpu, pb, this.floats('positionParams'))),
+    };
+  }
+
+  /** AdamW's moments and step counts, read back for a checkpoint (a training lens). */
+  async readTrainingState(): Promise<TrainingState> {
+    const o = this.optimizer;
+    if (!o) throw new RangeError('a lens for inference has no training state');
+    const size = this.numGroups * this.stride;
+    const pm = this.buf.positionM;
+    return {
+      m: await readF32(this.gpu, this.need('m'), size),
+      v: await readF32(this.gpu, this.need('v'), size),
+      steps: o.steps.slice(),
+      position: pm && {
+        m: await readF32(this.gpu, pm, this.floats('positionM')),
+        v: await readF32(this.gpu, this.need('positionV'), this.floats('positionV')),
+        steps: o.positionSteps!.slice(),
+      },
+    };
+  }
+
+  /** Restores AdamW's moments and step counts from a checkpoint (a training lens). */
+  loadTrainingState(state: TrainingState): void {
+    const o = this.optimizer;
+    if (!o) throw new RangeError('a lens for inference has no training state');
+    writeBuffer(this.gpu, this.need('m'), state.m);
+    writeBuffer(this.gpu, this.need('v'), state.v);
+    o.steps.set(state.steps);
+    if (state.position && o.positionSteps) {
+      writeBuffer(this.gpu, this.need('positionM'), state.position.m);
+      writeBuffer(this.gpu, this.need('positionV'), state.position.v);
+      o.positionSteps.set(state.position.steps);
+    }
   }
 
   /** Copies the batch's hidden states, targets and weights from the dataset into slot order. */
@@ -315,15 +350,14 @@ export class Lens {
     if (data.K !== this.K) throw new RangeError(`the data has ${data.K} targets a row, the lens takes ${this.K}`);
     const rowBytes = this.head.d * 4;
     const targetBytes = this.K * 4;
+    const b = this.buf as Record<BufferKey, GPUBuffer>;
+    if (this.teacher && !data.finalHidden) throw new RangeError('the KL loss needs the data set\'s final hidden states on the GPU');
     for (const [slot, row, count] of contiguousRuns(batch.rows)) {
       if (row + count > data.count) throw new RangeError(`batch row ${row + count - 1} is outside the dataset (${data.count} rows)`);
-      enc.copyBufferToBuffer(data.hidden, row * rowBytes, this.x, slot * rowBytes, count * rowBytes);
-      enc.copyBufferToBuffer(data.targets, row * targetBytes, this.slotTargets, slot * targetBytes, count * targetBytes);
-      if (data.weights) enc.copyBufferToBuffer(data.weights, row * targetBytes, this.slotWeights, slot * targetBytes, count * targetBytes);
-      if (this.teacherBufs) {
-        if (!data.finalHidden) throw new RangeError('the KL loss needs the data set\'s final hidden states on the GPU');
-        enc.copyBufferToBuffer(data.finalHidden, row * rowBytes, this.teacherBufs.x, slot * rowBytes, count * rowBytes);
-      }
+      enc.copyBufferToBuffer(data.hidden, row * rowBytes, b.x, slot * rowBytes, count * rowBytes);
+      enc.copyBufferToBuffer(data.targets, row * targetBytes, b.targets, slot * targetBytes, count * targetBytes);
+      if (data.weights) enc.copyBufferToBuffer(data.weights, row * targetBytes, b.weights, slot * targetBytes, count * targetBytes);
+      if (this.teacher) enc.copyBufferToBuffer(data.finalHidden!, row * rowBytes, b.teacherX, slot * rowBytes, count * rowBytes);
     }
     if (this.positionUnembed) {
       if (!data.positionIndex) throw new RangeError('the position-specific unembedding needs each row\'s position index');
@@ -343,35 +377,42 @@ export class Lens {
     this.run.translatorForward(pass, batch.ranges);
     this.run.normForward(pass, B);
     this.run.logits(pass, B);
-    this.run.position?.forward(pass, this.slotPositions!);
+    this.run.positionForward?.(pass, this.slotPositions!);
     if (this.run.teacher) this.teacherLogits(pass, B);
     this.run.crossEntropy(pass, B, this.head.V, B);
   }
 
+  private get training(): NonNullable<BoundCalls['training']> {
+    if (!this.run.training) throw new RangeError('a lens for inference cannot train (create it with adamw settings)');
+    return this.run.training;
+  }
+
   private backward(pass: GPUComputePassEncoder, batch: Batch): void {
     const B = this.checkBatch(batch);
-    this.run.unembedBackward(pass, B);
+    const t = this.training;
+    t.unembedBackward(pass, B);
     // dz holds U's part: the positions' ΔU_p add theirs before the norm's backward reads it.
-    this.run.position?.backward(pass, this.slotPositions!);
-    this.run.normBackward(pass, B);
-    this.run.translatorBackward(pass, batch.ranges);
+    t.positionBackward?.(pass, this.slotPositions!);
+    t.normBackward(pass, B);
+    t.translatorBackward(pass, batch.ranges);
   }
 
   /** Clip and AdamW over the present groups; advances their step counts. */
   private update(pass: GPUComputePassEncoder, batch: Batch): void {
-    const present: PresentGroup[][] = [batch.ranges.map((r) => ({ group: r.group, step: ++this.steps[r.group]! }))];
-    const ps = this.positionState;
-    if (ps) {
+    const t = this.training;
+    const { steps, positionSteps } = this.optimizer!;
+    const present: PresentGroup[][] = [batch.ranges.map((r) => ({ group: r.group, step: ++steps[r.group]! }))];
+    if (positionSteps) {
       // Positions absent from the batch have no gradient and are not updated, like groups.
       const S = this.positionUnembed!.layout.subBlocks;
       present.push(
         this.slotPositions!.ranges.flatMap((r) => {
-          const step = ++ps.steps[r.group]!;
+          const step = ++positionSteps[r.group]!;
           return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step }));
         }),
       );
     }
-    this.run.adamw(pass, present);
+    t.adamw(pass, present);
   }
 
   /** y, z, logits; then the per-slot loss and dlogits = (softmax − q) / B. */
@@ -432,23 +473,28 @@ export class Lens {
   }
 
   destroy(): void {
-    for (const b of this.buffers) b.destroy();
-    this.unembed.destroy();
-    this.adamw.destroy();
+    for (const b of this.owned) b.destroy();
   }
 }
 
 /** The kernel calls of a step, each bound to the lens's buffers (see Lens.run). */
+type Rows = (pass: GPUComputePassEncoder, rows: number) => void;
 interface BoundCalls {
   translatorForward: (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void;
-  translatorBackward: (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void;
-  normForward: (pass: GPUComputePassEncoder, rows: number) => void;
-  normBackward: (pass: GPUComputePassEncoder, rows: number) => void;
-  logits: (pass: GPUComputePassEncoder, rows: number) => void;
-  unembedBackward: (pass: GPUComputePassEncoder, rows: number) => void;
+  normForward: Rows;
+  logits: Rows;
   crossEntropy: (pass: GPUComputePassEncoder, rows: number, V: number, count: number) => void;
-  topk: (pass: GPUComputePassEncoder, rows: number) => void;
-  teacher: { norm: (pass: GPUComputePassEncoder, rows: number) => void; logits: (pass: GPUComputePassEncoder, rows: number) => void; topk: (pass: GPUComputePassEncoder, rows: number) => void } | undefined;
-  position: { forward: (pass: GPUComputePassEncoder, batch: PositionBatch) => void; backward: (pass: GPUComputePassEncoder, batch: PositionBatch) => void } | undefined;
-  adamw: (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void;
+  topk: Rows;
+  teacher: { norm: Rows; logits: Rows; topk: Rows } | undefined;
+  positionForward: ((pass: GPUComputePassEncoder, batch: PositionBatch) => void) | undefined;
+  /** A training lens's backward and update. */
+  training:
+    | {
+        translatorBackward: (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void;
+        normBackward: Rows;
+        unembedBackward: Rows;
+        positionBackward: ((pass: GPUComputePassEncoder, batch: PositionBatch) => void) | undefined;
+        adamw: (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void;
+      }
+    | undefined;
 }

@@ -34,6 +34,7 @@ export async function evaluateLensFile(
     maxBatch: batch,
     K: test.multi?.K ?? 1,
     firstTarget: loss.firstTarget,
+    print,
     teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
   });
   const { lens, data, groupOf, table } = saved;

@@ -4,9 +4,8 @@
 // --gpu-memory). When it does not fit, the message says which settings would make it fit.
 import { totalmem } from 'node:os';
 import type { AdapterSummary } from '../gpu/device.ts';
-import { lensMemory } from '../lens/lens.ts';
-import { blockStride } from '../ops/groups.ts';
-import { positionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { lensBuffers } from '../lens/bufferTable.ts';
+import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
 
 export interface PlanInputs {
@@ -24,6 +23,11 @@ export interface PlanInputs {
   teacher?: boolean;
   /** A position-specific unembedding over `positions` positions. */
   positionUnembed?: { mode: PositionUnembedMode; positions: number };
+  /** false for eval and trajectory: no gradients, no AdamW moments (default true). */
+  training?: boolean;
+  /** The device's storage binding limit and offset alignment (default: WebGPU's 128 MiB, 256). */
+  maxBinding?: number;
+  align?: number;
 }
 
 export interface PlanItem {
@@ -36,30 +40,36 @@ export interface PlanItem {
 export function memoryPlan(p: PlanInputs): PlanItem[] {
   const { d, V } = p;
   const headU = V * d * (p.headDtype === 'f16' ? 2 : 4);
-  const lens = lensMemory(d, V, p.numGroups, p.maxBatch);
-  const state = p.numGroups * blockStride(d) * 4; // one of params, grad, m, v
   const K = p.K ?? 1;
   // Per sample: hidden [d] (and final hidden [d] with the KL loss), K targets (and K weights
   // when K > 1); train: its loss of the epoch; test: its loss and ranks.
   const perSample = (d * (p.teacher ? 2 : 1) + K * (K > 1 ? 2 : 1)) * 4;
-  return [
-    { name: 'train set', bytes: p.trainCount * (perSample + 4), largest: p.trainCount * d * 4 },
-    { name: 'test set', bytes: p.testCount * (perSample + (K > 1 ? 12 : 8)), largest: p.testCount * d * 4 },
+  const items: PlanItem[] = [
+    ...(p.trainCount ? [{ name: 'train set', bytes: p.trainCount * (perSample + 4), largest: p.trainCount * d * 4 }] : []),
+    { name: p.trainCount ? 'test set' : 'data', bytes: p.testCount * (perSample + (K > 1 ? 12 : 8)), largest: p.testCount * d * 4 },
     { name: `head (U ${p.headDtype})`, bytes: headU + d * 4, largest: headU },
-    ...lens.map(([name, bytes]) => ({
-      name,
-      bytes,
-      largest: name.startsWith('AdamW') ? state : name.includes('logits') ? bytes / 2 : bytes,
-    })),
-    ...(p.positionUnembed
-      ? [{
-          name: `position unembedding (${p.positionUnembed.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}; gradients, AdamW moments)`,
-          bytes: 4 * p.positionUnembed.positions * positionLayout(p.positionUnembed.mode, V, d).stride * 4,
-          largest: p.positionUnembed.positions * positionLayout(p.positionUnembed.mode, V, d).stride * 4,
-        }]
-      : []),
-    ...(p.teacher ? [{ name: 'teacher (final hidden, normed, logits)', bytes: (2 * p.maxBatch * d + p.maxBatch * V) * 4, largest: p.maxBatch * V * 4 }] : []),
   ];
+  // The lens's own buffers, from its buffer table, one line per item.
+  const table = lensBuffers({
+    d,
+    V,
+    headDtype: p.headDtype,
+    numGroups: p.numGroups,
+    maxBatch: p.maxBatch,
+    K,
+    teacher: Boolean(p.teacher),
+    position: p.positionUnembed,
+    training: p.training ?? true,
+    maxBinding: p.maxBinding ?? 128 * 2 ** 20,
+    align: p.align ?? 256,
+  });
+  for (const spec of table) {
+    let item = items.find((it) => it.name === spec.item);
+    if (!item) items.push((item = { name: spec.item, bytes: 0, largest: 0 }));
+    item.bytes += spec.bytes;
+    item.largest = Math.max(item.largest, spec.bytes);
+  }
+  return items;
 }
 
 export const planTotal = (plan: PlanItem[]) => plan.reduce((a, it) => a + it.bytes, 0);

@@ -1,16 +1,16 @@
 // A saved lens (lens.safetensors, ours or PyTorch's) set up on the GPU over a data set, for
-// `eval` and `trajectory`: its translators, its position-specific unembedding if it has one,
+// `eval` and `trajectory`, as a lens for inference (no gradients, no AdamW state): its translators, its position-specific unembedding if it has one,
 // the frozen head and the data, with every sample checked to have a translator. Without a
 // lens file, the plain logit lens: one zero translator per layer (the head on raw states).
 import type { Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
-import { writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { Lens, uploadData, uploadHead, type DataOnGpu } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
-import { SEED_ADAMW } from '../ops/adamw.ts';
+import { fmtBytes } from '../shared/constants.ts';
+import { memoryPlan, planTotal } from './plan.ts';
 import { packPositionBlocks, positionIndexOf } from '../ops/positionUnembed.ts';
 
 export interface SavedLensOnGpu {
@@ -27,7 +27,7 @@ export async function savedLensOnGpu(
   head: Head,
   lensPath: string | undefined,
   ds: Dataset,
-  o: { maxBatch: number; K?: number; firstTarget?: boolean; teacher?: { normed: boolean }; rows?: number[] },
+  o: { maxBatch: number; K?: number; firstTarget?: boolean; teacher?: { normed: boolean }; rows?: number[]; print?: (line: string) => void },
 ): Promise<SavedLensOnGpu> {
   const lensFile = lensPath ? readLensFile(lensPath) : undefined;
   if (lensFile && lensFile.d !== head.d) throw new InputError(`${lensPath}: translators of width ${lensFile.d}, the head has d = ${head.d}`);
@@ -46,6 +46,13 @@ export async function savedLensOnGpu(
     if (at !== undefined) throw new InputError(`${ds.source}: sample ${at} is at position ${ds.position[at]}, which ${lensPath} has no unembedding for (it has ${pu.positions.join(',')})`);
     if (pu.V !== head.V) throw new InputError(`${lensPath}: its position unembedding has V = ${pu.V}, the head ${head.V}`);
   }
+  // What it allocates, said before it allocates: the data, the head and an inference lens.
+  const plan = memoryPlan({
+    d: head.d, V: head.V, numGroups: table.groups.length, headDtype: head.dtype, trainCount: 0, testCount: ds.count, maxBatch: o.maxBatch,
+    K: o.K, teacher: Boolean(o.teacher), positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length }, training: false,
+    maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
+  });
+  o.print?.(`GPU memory: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name} (${plan.map((it) => `${it.name} ${fmtBytes(it.bytes)}`).join(', ')})`);
   const headGpu = uploadHead(gpu, head);
   const data: DataOnGpu = { ...uploadData(gpu, 'data', ds, o.K ?? 1, Boolean(o.teacher)), positionIndex };
   const lens = await Lens.create(gpu, headGpu, {
@@ -55,10 +62,8 @@ export async function savedLensOnGpu(
     firstTarget: o.firstTarget,
     teacher: o.teacher,
     positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length },
-    adamw: SEED_ADAMW,
   });
-  if (lensFile) lens.setParams(lensFile.blocks);
-  if (pu) writeBuffer(gpu, lens.positionState!.params, packPositionBlocks(pu, lens.positionLayout!));
+  if (lensFile) lens.setParams({ params: lensFile.blocks, positions: pu && packPositionBlocks(pu, lens.positionLayout!) });
   return {
     lens,
     data,

@@ -20,7 +20,7 @@ import { DivergedError, InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
 import { makeBatch, rowRange } from '../lens/batch.ts';
-import { Lens, uploadData, uploadHead } from '../lens/lens.ts';
+import { Lens, uploadData, uploadHead, type LensParams } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
@@ -165,7 +165,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   if (evalBatch * V * 4 > gpu.maxBinding) {
     throw new InputError(`a batch of ${evalBatch} rows × V ${V} logits (${fmtBytes(evalBatch * V * 4)}) exceeds this device's binding limit of ${fmtBytes(gpu.maxBinding)}: use a smaller --batch-size (at most ${Math.floor(gpu.maxBinding / (V * 4))})`);
   }
-  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl, positionUnembed: pu };
+  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl, positionUnembed: pu, maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment };
   const plan = memoryPlan(planInputs);
   print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
   print(`trainable parameters: ${params.toLocaleString('en-US')}`);
@@ -215,17 +215,8 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     let best: SampleResults | undefined;
     const scoresOf = (r: SampleResults) => breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, cover);
     if (restored) {
-      lens.setParams(restored.params);
-      writeBuffer(gpu, lens.m, restored.m);
-      writeBuffer(gpu, lens.v, restored.v);
-      lens.steps.set(restored.steps);
-      const ps = lens.positionState;
-      if (ps && restored.position) {
-        writeBuffer(gpu, ps.params, restored.position.params);
-        writeBuffer(gpu, ps.m, restored.position.m);
-        writeBuffer(gpu, ps.v, restored.position.v);
-        ps.steps.set(restored.position.steps);
-      }
+      lens.setParams({ params: restored.params, positions: restored.position?.params });
+      lens.loadTrainingState({ m: restored.m, v: restored.v, steps: restored.steps, position: restored.position });
       if (state.bestEpoch) best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank, top1: restored.bestTop1 };
       if (restored.partialLosses) writeBuffer(gpu, trainLoss, restored.partialLosses);
       const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
@@ -240,27 +231,16 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
           ? `the last checkpoint, ${checkpointPath} (${checkpointedAt}), is intact: continue with --resume`
           : 'no checkpoint had been written yet';
     let checkpointedAt = restored ? (state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `after epoch ${state.epochsDone}`) : '';
-    /** Parameter blocks (translators, positions) as read back from the GPU this epoch. */
-    type ReadBack = { params: Float32Array; positions?: Float32Array };
-    const readParams = async (): Promise<ReadBack> => ({
-      params: await readF32(gpu, lens.params, G * blockStride(d)),
-      positions: lens.positionState && (await readF32(gpu, lens.positionState.params, positionSize)),
-    });
     // `read`: the blocks an improving epoch already read for lens.safetensors (read once).
-    const saveCheckpoint = async (partial?: { epoch: number; steps: number }, read?: ReadBack) => {
-      read ??= await readParams();
-      const size = G * blockStride(d);
+    const saveCheckpoint = async (partial?: { epoch: number; steps: number }, read?: LensParams) => {
+      read ??= await lens.readParams();
+      const training = await lens.readTrainingState();
       writeCheckpoint(checkpointPath, fingerprint, { ...state, partial }, {
         params: read.params,
-        position: lens.positionState && {
-          params: read.positions!,
-          m: await readF32(gpu, lens.positionState.m, positionSize),
-          v: await readF32(gpu, lens.positionState.v, positionSize),
-          steps: lens.positionState.steps,
-        },
-        m: await readF32(gpu, lens.m, size),
-        v: await readF32(gpu, lens.v, size),
-        steps: lens.steps,
+        position: training.position && { ...training.position, params: read.positions! },
+        m: training.m,
+        v: training.v,
+        steps: training.steps,
         bestLoss: best?.loss ?? new Float32Array(test.count),
         bestRank: best?.rank ?? new Uint32Array(test.count),
         bestAnyRank: best?.anyRank,
@@ -353,7 +333,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 
         // ---- early stopping: keep the best epoch's lens ----
         const improved = record.val_loss < state.bestValLoss;
-        const read = improved ? await readParams() : undefined;
+        const read = improved ? await lens.readParams() : undefined;
         let note: string;
         if (improved) {
           Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });

@@ -34,7 +34,7 @@ test('a run over the budget names the settings that would fit, or what each save
   const budget = { bytes: total - 1, source: '--gpu-memory X' };
   const msg = planProblem(memoryPlan(fullSeed), 4 * GiB, budget, alternatives)!;
   assert.match(msg, /^this run needs 7\.\d+ GiB on the GPU, more than --gpu-memory X allows/);
-  assert.match(msg, /it would fit with --head-dtype f16 \(7\.\d+ GiB\), or --preset lite \(3\.\d+ GiB\)$/);
+  assert.match(msg, /it would fit with --head-dtype f16 \(6\.\d+ GiB\), or --preset lite \(3\.\d+ GiB\)$/);
   const tight = planProblem(memoryPlan(fullSeed), 4 * GiB, { bytes: GiB, source: 'Y' }, alternatives)!;
   assert.match(tight, /smaller runs: --head-dtype f16 saves 125\.0 MiB, --preset lite saves 3\.75 GiB/);
   assert.is(planProblem(memoryPlan(seed), 4 * GiB, { bytes: 8 * GiB, source: 'Z' }, alternatives), undefined);

@@ -1,0 +1,99 @@
+// Every GPU buffer a lens owns, declared once: its name, its role, its size as a function of
+// the lens's shape and the line of the memory plan it counts toward. The Lens allocates from
+// this table, the memory plan printed before a run sums it, and the bench reports it; a lens
+// for inference (eval, trajectory) leaves out what only training needs: gradients, AdamW
+// moments and the backward pass's activations. (llm.c's TensorSpec list is the model.)
+import { bindingWindows } from '../gpu/buffers.ts';
+import { blockStride } from '../ops/groups.ts';
+import { positionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+import { V_PER_SPLIT } from '../ops/tiles.ts';
+import { TOP_K } from '../ops/topk.ts';
+import type { HeadDtype } from '../shared/constants.ts';
+
+export interface LensShape {
+  d: number;
+  V: number;
+  headDtype: HeadDtype;
+  numGroups: number;
+  /** Rows of the largest batch (training or evaluation). */
+  maxBatch: number;
+  /** Targets a row. */
+  K: number;
+  /** The KL loss: the teacher's final hidden states, normed, and logits. */
+  teacher: boolean;
+  position?: { mode: PositionUnembedMode; positions: number };
+  /** A training lens (gradients, AdamW moments, backward activations) or an inference one. */
+  training: boolean;
+  /** The device's storage binding limit and offset alignment (windows over U and ΔU_p). */
+  maxBinding: number;
+  align: number;
+}
+
+export type BufferRole = 'parameters' | 'gradients' | 'optimizer state' | 'activations';
+
+export type BufferKey =
+  | 'params' | 'grad' | 'm' | 'v'
+  | 'x' | 'y' | 'z' | 'rstd' | 'logits' | 'dlogits' | 'dz' | 'dy' | 'partial'
+  | 'targets' | 'weights' | 'loss' | 'rank' | 'anyRank' | 'topIds'
+  | 'teacherX' | 'teacherZ' | 'teacherRstd' | 'teacherLogits'
+  | 'positionParams' | 'positionGrad' | 'positionM' | 'positionV';
+
+export interface BufferSpec {
+  key: BufferKey;
+  role: BufferRole;
+  bytes: number;
+  /** The memory plan's line this buffer counts toward. */
+  item: string;
+}
+
+/** The unembedding backward's split-K partial sums: one [maxBatch, d] block per split. */
+function unembedSplits(s: LensShape): number {
+  const rowBytes = s.d * (s.headDtype === 'f16' ? 2 : 4);
+  return bindingWindows(s.V, rowBytes, s.maxBinding, s.align).reduce((n, w) => n + Math.max(1, Math.ceil(w.count / V_PER_SPLIT)), 0);
+}
+
+export function lensBuffers(s: LensShape): BufferSpec[] {
+  const { d, V, maxBatch: B, K } = s;
+  const state = s.numGroups * blockStride(d) * 4;
+  const rows = B * d * 4;
+  const out: BufferSpec[] = [];
+  const add = (key: BufferKey, role: BufferRole, bytes: number, item: string, when = true) => {
+    if (when) out.push({ key, role, bytes, item });
+  };
+  const train = s.training;
+  add('params', 'parameters', state, 'translator parameters');
+  add('grad', 'gradients', state, 'gradients', train);
+  add('m', 'optimizer state', state, 'AdamW moments (m, v)', train);
+  add('v', 'optimizer state', state, 'AdamW moments (m, v)', train);
+  const activations = `batch activations (x, y, z${train ? ', dz, dy' : ''})`;
+  for (const key of ['x', 'y', 'z'] as const) add(key, 'activations', rows, activations);
+  add('dz', 'activations', rows, activations, train);
+  add('dy', 'activations', rows, activations, train);
+  add('rstd', 'activations', B * 4, 'batch targets, losses and ranks');
+  // The loss kernel writes dlogits in evaluation too.
+  add('logits', 'activations', B * V * 4, 'batch logits and dlogits');
+  add('dlogits', 'activations', B * V * 4, 'batch logits and dlogits');
+  add('partial', 'activations', unembedSplits(s) * rows, 'unembedding partial sums', train);
+  add('targets', 'activations', B * K * 4, 'batch targets, losses and ranks');
+  add('weights', 'activations', B * K * 4, 'batch targets, losses and ranks');
+  add('loss', 'activations', B * 4, 'batch targets, losses and ranks');
+  add('rank', 'activations', B * 4, 'batch targets, losses and ranks');
+  add('anyRank', 'activations', B * 4, 'batch targets, losses and ranks');
+  add('topIds', 'activations', B * TOP_K * 4, 'batch targets, losses and ranks');
+  if (s.teacher) {
+    const item = 'teacher (final hidden, normed, logits)';
+    add('teacherX', 'activations', rows, item);
+    add('teacherZ', 'activations', rows, item);
+    add('teacherRstd', 'activations', B * 4, item);
+    add('teacherLogits', 'activations', B * V * 4, item);
+  }
+  if (s.position) {
+    const bytes = s.position.positions * positionLayout(s.position.mode, V, d, s.maxBinding).stride * 4;
+    const item = `position unembedding (${s.position.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}${train ? '; gradients, AdamW moments' : ''})`;
+    add('positionParams', 'parameters', bytes, item);
+    add('positionGrad', 'gradients', bytes, item, train);
+    add('positionM', 'optimizer state', bytes, item, train);
+    add('positionV', 'optimizer state', bytes, item, train);
+  }
+  return out;
+}
