@@ -42,14 +42,3 @@ export function makeBatch(sampleRows: ArrayLike<number>, groupOfRow: ArrayLike<n
 export function rowRange(lo: number, hi: number): Uint32Array {
   return Uint32Array.from({ length: hi - lo }, (_, i) => lo + i);
 }
-
-/** Runs of consecutive dataset rows in slot order: [slot, row, count] (fewer, larger copies). */
-export function contiguousRuns(rows: Uint32Array): [number, number, number][] {
-  const runs: [number, number, number][] = [];
-  for (let s = 0; s < rows.length; s++) {
-    const last = runs[runs.length - 1];
-    if (last && last[1] + last[2] === rows[s]) last[2]++;
-    else runs.push([s, rows[s]!, 1]);
-  }
-  return runs;
-}

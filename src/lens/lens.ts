@@ -1,7 +1,7 @@
 // The lens on the GPU: its translators' parameters and AdamW state, the frozen head, and the
 // forward and backward passes of one batch as a sequence of ops:
 //
-//   x      = hidden[rows]                  gather (buffer copies; slots sorted by group)
+//   x      = hidden[rows]                  gather (one kernel; slots sorted by group)
 //   y      = x + W_g x + b_g               translator
 //   z      = y / rms(y) ⊙ γ                frozen final RMSNorm
 //   logits = U z                           frozen unembedding
@@ -18,16 +18,17 @@ import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
 import { createBuffer, readF32, upload, writeBuffer } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { StepTables } from '../gpu/stepTables.ts';
+import { StepTables, type Slot } from '../gpu/stepTables.ts';
 import { AdamW, type AdamWConfig, type PresentGroup } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
+import { Gather } from '../ops/gather.ts';
 import { blockStride, type GroupRange } from '../ops/groups.ts';
 import { PositionUnembed, positionLayout, positionSlots, type PositionBatch, type PositionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
 import { Unembed } from '../ops/unembed.ts';
-import { contiguousRuns, type Batch } from './batch.ts';
+import type { Batch } from './batch.ts';
 import { lensBuffers, type BufferKey, type BufferSpec, type LensShape } from './bufferTable.ts';
 import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
 
@@ -157,6 +158,11 @@ export class Lens {
   private tables: StepTables;
   /** Every kernel call of a step, bound once to this lens's buffers. */
   private run: BoundCalls;
+  /** The batch's row ids (slot → data row), for the gather. */
+  private rowIds: Slot;
+  /** The gather of each data set attached to this lens, bound once per data set. */
+  private gathers = new WeakMap<DataOnGpu, (pass: GPUComputePassEncoder, slots: number) => void>();
+  private gather: Gather;
 
   private constructor(
     private gpu: Gpu,
@@ -166,7 +172,7 @@ export class Lens {
     /** Targets a row. */
     readonly K: number,
     readonly teacher: { normed: boolean } | undefined,
-    ops: { translator: Translator; norm: RmsNorm; unembed: Unembed; crossEntropy: CrossEntropy; topk: TopK; adamw: AdamW | undefined },
+    ops: { translator: Translator; norm: RmsNorm; unembed: Unembed; crossEntropy: CrossEntropy; topk: TopK; gather: Gather; adamw: AdamW | undefined },
     private positionUnembed: PositionUnembed | undefined,
     shape: LensShape,
   ) {
@@ -183,6 +189,8 @@ export class Lens {
 
     // Every kernel call of a step, bound once: bind groups now, per-step values in the tables.
     const tables = (this.tables = new StepTables(gpu, 'lens step tables'));
+    this.rowIds = tables.reserve(maxBatch * 4);
+    this.gather = ops.gather;
     const { translator, norm, unembed, crossEntropy, topk, adamw } = ops;
     const { gamma, U } = head;
     const targets = { targets: b.targets, weights: b.weights };
@@ -233,12 +241,13 @@ export class Lens {
     // AdamW sees a position's block as `subBlocks` groups, each within one binding.
     const layout = pu && positionLayout(pu.mode, V, d, maxBinding);
     const sets = [{ stride: blockStride(d), numGroups }, ...(pu && layout ? [{ stride: layout.subStride, numGroups: pu.positions * layout.subBlocks }] : [])];
-    const [translator, norm, unembed, crossEntropy, topk, opt, positionUnembed] = await Promise.all([
+    const [translator, norm, unembed, crossEntropy, topk, gather, opt, positionUnembed] = await Promise.all([
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
       Unembed.create(gpu, V, d, dtype, maxBinding),
       CrossEntropy.create(gpu, options.teacher ? { kind: 'teacher' } : { kind: 'sparse', K, first: options.firstTarget }),
       TopK.create(gpu, K),
+      Gather.create(gpu),
       adamw ? AdamW.createSets(gpu, sets, adamw, maxBinding) : undefined,
       pu ? PositionUnembed.create(gpu, pu.mode, V, d, maxBinding) : undefined,
     ]);
@@ -246,7 +255,7 @@ export class Lens {
       d, V, headDtype: dtype, numGroups, maxBatch, K, teacher: Boolean(options.teacher), position: pu, training: Boolean(adamw),
       maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
     };
-    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, { translator, norm, unembed, crossEntropy, topk, adamw: opt }, positionUnembed, shape);
+    return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, { translator, norm, unembed, crossEntropy, topk, gather, adamw: opt }, positionUnembed, shape);
   }
 
   /** Bytes of this lens's buffer table (the step tables and AdamW's small buffers besides). */
@@ -344,21 +353,35 @@ export class Lens {
     }
   }
 
-  /** Copies the batch's hidden states, targets and weights from the dataset into slot order. */
-  encodeGather(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
-    this.checkBatch(batch);
+  /**
+   * Binds the gather from a data set into this lens's batch buffers (hidden states, targets,
+   * weights, final hidden states), once per data set; a step then only writes its row ids.
+   */
+  attach(data: DataOnGpu): void {
+    if (this.gathers.has(data)) return;
     if (data.K !== this.K) throw new RangeError(`the data has ${data.K} targets a row, the lens takes ${this.K}`);
-    const rowBytes = this.head.d * 4;
-    const targetBytes = this.K * 4;
-    const b = this.buf as Record<BufferKey, GPUBuffer>;
     if (this.teacher && !data.finalHidden) throw new RangeError('the KL loss needs the data set\'s final hidden states on the GPU');
-    for (const [slot, row, count] of contiguousRuns(batch.rows)) {
-      if (row + count > data.count) throw new RangeError(`batch row ${row + count - 1} is outside the dataset (${data.count} rows)`);
-      enc.copyBufferToBuffer(data.hidden, row * rowBytes, b.x, slot * rowBytes, count * rowBytes);
-      enc.copyBufferToBuffer(data.targets, row * targetBytes, b.targets, slot * targetBytes, count * targetBytes);
-      if (data.weights) enc.copyBufferToBuffer(data.weights, row * targetBytes, b.weights, slot * targetBytes, count * targetBytes);
-      if (this.teacher) enc.copyBufferToBuffer(data.finalHidden!, row * rowBytes, b.teacherX, slot * rowBytes, count * rowBytes);
-    }
+    const b = this.buf as Record<BufferKey, GPUBuffer>;
+    const d = this.head.d;
+    const runs = [
+      this.gather.bind(this.tables, this.rowIds, data.hidden, b.x, data.count, d),
+      this.gather.bind(this.tables, this.rowIds, data.targets, b.targets, data.count, this.K),
+      ...(data.weights ? [this.gather.bind(this.tables, this.rowIds, data.weights, b.weights, data.count, this.K)] : []),
+      ...(this.teacher ? [this.gather.bind(this.tables, this.rowIds, data.finalHidden!, b.teacherX, data.count, d)] : []),
+    ];
+    this.gathers.set(data, (pass, slots) => runs.forEach((run) => run(pass, slots)));
+  }
+
+  /** Gathers the batch's hidden states, targets and weights from the data set into slot order. */
+  encodeGather(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+    const B = this.checkBatch(batch);
+    const outside = batch.rows.find((row) => row >= data.count);
+    if (outside !== undefined) throw new RangeError(`batch row ${outside} is outside the dataset (${data.count} rows)`);
+    this.attach(data);
+    this.tables.write(this.rowIds, batch.rows);
+    const pass = enc.beginComputePass({ label: 'lens gather' });
+    this.gathers.get(data)!(pass, B);
+    pass.end();
     if (this.positionUnembed) {
       if (!data.positionIndex) throw new RangeError('the position-specific unembedding needs each row\'s position index');
       this.slotPositions = positionSlots(Int32Array.from(batch.rows, (row) => data.positionIndex![row]!));

@@ -198,6 +198,9 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
         positionUnembed: pu,
         adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
       });
+      // The gathers from both data sets are bound now, with the lens's other kernel calls.
+      lens.attach(trainGpu);
+      lens.attach(testGpu);
       const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
       return { headGpu, trainGpu, testGpu, lens, trainLoss };
     })

@@ -1,6 +1,6 @@
 // A step creates nothing: after the first epoch, training steps and validation batches make
-// no GPU buffer and no bind group (a count, not a timing), and write their tables with at
-// most 2 writeBuffer calls each. Covers the plain lite step, the KL loss, several targets a
+// no GPU buffer and no bind group (a count, not a timing), write their tables with at most 2
+// writeBuffer calls and record at most 4 buffer copies each. Covers the plain lite step, the KL loss, several targets a
 // row and the full position-specific unembedding.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,6 +56,8 @@ for (const [label, suffix, settings] of cases) {
     assert.is(c.buffers, 0, `${c.buffers} buffers created`);
     assert.is(c.bindGroups, 0, `${c.bindGroups} bind groups created`);
     assert.ok(c.writeBuffers <= 2 * batches, `${c.writeBuffers} writeBuffer calls for ${batches} steps and batches`);
+    // The gather is a kernel: what remains are the copies of each step's losses (and ranks).
+    assert.ok(c.copies <= 4 * batches, `${c.copies} buffer copies for ${batches} steps and batches`);
   });
 }
 
