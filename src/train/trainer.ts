@@ -11,7 +11,7 @@
 // checkpoint that resumes mid-epoch; a non-finite loss stops the run before anything diverged
 // is written; a lost device is reported with the last checkpoint, which is always whole
 // (files are written to a temporary name, synced, then renamed).
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createBuffer, readF32, writeBuffer } from '../gpu/buffers.ts';
 import { GpuError, type Gpu } from '../gpu/device.ts';
@@ -31,6 +31,7 @@ import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
+import { checkRunFolder, METRICS_FILE, prepareRunFolder, previousTrainSeconds, RESULT_FILES } from './runFolder.ts';
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
 import { writeFileAtomic } from '../shared/files.ts';
@@ -116,9 +117,6 @@ export interface RunResult {
   interrupted?: NodeJS.Signals;
 }
 
-const BEST_METRICS = 'metrics.json';
-/** The files that make a run; an output folder holding any of them holds a run. */
-const RUN_FILES = ['lens.safetensors', 'checkpoint.safetensors', BEST_METRICS, 'config.json'];
 /** Steps submitted between waits; their losses are then checked and shown. */
 const STEPS_IN_FLIGHT = 16;
 
@@ -151,13 +149,11 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
   const fingerprint = runFingerprint(inputs, table);
   const checkpointPath = join(out, 'checkpoint.safetensors');
+  checkRunFolder(out, inputs);
   let restored: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
   if (inputs.resume) {
-    if (!existsSync(checkpointPath)) throw new InputError(`${out}: no checkpoint.safetensors to resume from`);
     restored = readCheckpoint(checkpointPath, fingerprint, G * blockStride(d), train.count, test.count, positionSize);
     state = restored.state;
-  } else if (!inputs.overwrite && RUN_FILES.some((f) => existsSync(join(out, f)))) {
-    throw new InputError(`${out} already holds a run: pass --resume to continue it, --overwrite to replace it, or choose another --out`);
   }
 
   // Say what the run allocates, and refuse a run that cannot fit, before allocating anything.
@@ -175,10 +171,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   const problem = planProblem(plan, gpu.limits.maxBufferSize, memoryBudget(gpu.adapter, inputs.gpuMemoryGiB), alternatives);
   if (problem) throw new InputError(problem);
 
-  mkdirSync(out, { recursive: true });
-  if (inputs.overwrite && !inputs.resume) for (const f of RUN_FILES) rmSync(join(out, f), { force: true });
-  // Temporary files of a run that was killed while writing (the files they were for are whole).
-  for (const f of readdirSync(out)) if (RUN_FILES.some((r) => f.startsWith(`${r}.tmp-`))) rmSync(join(out, f), { force: true });
+  prepareRunFolder(out, inputs);
   // Where the device's memory is not known, Dawn's out-of-memory error is the check.
   const { headGpu, trainGpu, testGpu, lens, trainLoss } = await gpu
     .checked('allocating the run', async () => {
@@ -278,80 +271,88 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     // Wall-clock time of the run's epochs, over every session (a resumed run adds to it).
     let trainSeconds = restored ? previousTrainSeconds(out) : 0;
     const stopRequested = () => (interrupted = inputs.stop?.signal);
+
+    /** One epoch's AdamW steps; its per-sample losses, or undefined when a stop request ended it. */
+    const trainEpoch = async (epoch: number): Promise<Float32Array | undefined> => {
+      const order = s.shuffle ? shuffled(train.count, s.seed, epoch) : rowRange(0, train.count);
+      const firstStep = state.partial?.epoch === epoch ? state.partial.steps : 0;
+      state.partial = undefined;
+      const progress = new Progress(`epoch ${epoch}/${s.epochs}`, steps, process.stderr, inputs.quiet);
+      let checkedUpTo = firstStep * s.batchSize; // losses before this sample are known finite
+      for (let step = firstStep; step < steps; step++) {
+        const at = step * s.batchSize;
+        const rows = order.subarray(at, Math.min(train.count, at + s.batchSize));
+        const batch = makeBatch(rows, groupOfTrain);
+        const enc = gpu.device.createCommandEncoder({ label: `train step ${step}` });
+        lens.encodeTrainStep(enc, trainGpu, batch);
+        enc.copyBufferToBuffer(lens.loss, 0, trainLoss, at * 4, rows.length * 4);
+        gpu.device.queue.submit([enc.finish()]);
+        inputs.afterStep?.(epoch, step);
+        const stopping = Boolean(stopRequested());
+        if ((step - firstStep) % STEPS_IN_FLIGHT === STEPS_IN_FLIGHT - 1 || step === steps - 1 || stopping) {
+          // Bound the work in flight; check the new losses (a diverged run stops here, before
+          // anything of it is written) and show their mean.
+          await gpu.device.queue.onSubmittedWorkDone();
+          gpu.throwIfLost('training');
+          const end = at + rows.length;
+          const recent = await readF32(gpu, trainLoss, end - checkedUpTo, checkedUpTo);
+          const bad = recent.findIndex((v) => !Number.isFinite(v));
+          if (bad >= 0) {
+            const badStep = Math.floor((checkedUpTo + bad) / s.batchSize) + 1;
+            throw new DivergedError(`epoch ${epoch}, step ${badStep}/${steps}: the training loss is ${recent[bad]} (try a lower --lr); ${lastCheckpoint()}`);
+          }
+          checkedUpTo = end;
+          progress.update(step + 1, mean(recent.subarray(Math.max(0, recent.length - STEPS_IN_FLIGHT * s.batchSize))));
+        }
+        if (stopping) {
+          progress.end();
+          if (s.checkpoint) await saveCheckpoint({ epoch, steps: step + 1 });
+          return undefined;
+        }
+      }
+      progress.end();
+      return readF32(gpu, trainLoss, train.count);
+    };
+
+    /** The validation of an epoch: per-sample results and the epoch's row of metrics. */
+    const validate = async (epoch: number, trainLosses: Float32Array): Promise<{ results: SampleResults; record: EpochRecord }> => {
+      const bar = new Progress(`validation ${epoch}/${s.epochs}`, evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
+      const results = await evaluator.run(lens, (done) => bar.update(done));
+      bar.end();
+      const scores = scoresOf(results).overall;
+      if (!Number.isFinite(scores.loss)) {
+        throw new DivergedError(`epoch ${epoch}: the validation loss is ${scores.loss} (try a lower --lr); ${lastCheckpoint()}`);
+      }
+      const { loss: valLoss, count: _count, ...accuracy } = scores;
+      return { results, record: { epoch, train_loss: mean(trainLosses), val_loss: valLoss, ...accuracy } };
+    };
+
+    /** Early stopping: an improving epoch's lens is written; `patience` epochs without one stop the run. */
+    const keepBest = async (epoch: number, record: EpochRecord, results: SampleResults): Promise<{ note: string; read?: LensParams }> => {
+      state.history.push(record);
+      state.epochsDone = epoch;
+      if (record.val_loss < state.bestValLoss) {
+        Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
+        best = results;
+        const read = await lens.readParams();
+        const unembed = layout && unpackPositionBlocks(read.positions!, layout, table.positions);
+        writeLensFile(join(out, 'lens.safetensors'), table, d, read.params, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
+        return { note: 'best', read };
+      }
+      state.sinceBest++;
+      if (state.sinceBest < s.patience) return { note: `no improvement (${state.sinceBest}/${s.patience})` };
+      state.stoppedEarly = true;
+      return { note: `no improvement (${state.sinceBest}/${s.patience}), early stop` };
+    };
+
+    // The loop: epochs of steps, a validation after each, the best epoch kept, early stop.
     for (let epoch = state.epochsDone + 1; epoch <= s.epochs && !state.stoppedEarly && !interrupted; epoch++) {
       const epochStarted = performance.now();
       await gpu.checked(`epoch ${epoch}`, async () => {
-        // ---- train ----
-        const order = s.shuffle ? shuffled(train.count, s.seed, epoch) : rowRange(0, train.count);
-        const firstStep = state.partial?.epoch === epoch ? state.partial.steps : 0;
-        state.partial = undefined;
-        const progress = new Progress(`epoch ${epoch}/${s.epochs}`, steps, process.stderr, inputs.quiet);
-        let checkedUpTo = firstStep * s.batchSize; // losses before this sample are known finite
-        for (let step = firstStep; step < steps; step++) {
-          const at = step * s.batchSize;
-          const rows = order.subarray(at, Math.min(train.count, at + s.batchSize));
-          const batch = makeBatch(rows, groupOfTrain);
-          const enc = gpu.device.createCommandEncoder({ label: `train step ${step}` });
-          lens.encodeTrainStep(enc, trainGpu, batch);
-          enc.copyBufferToBuffer(lens.loss, 0, trainLoss, at * 4, rows.length * 4);
-          gpu.device.queue.submit([enc.finish()]);
-          inputs.afterStep?.(epoch, step);
-          const stopping = Boolean(stopRequested());
-          if ((step - firstStep) % STEPS_IN_FLIGHT === STEPS_IN_FLIGHT - 1 || step === steps - 1 || stopping) {
-            // Bound the work in flight; check the new losses (a diverged run stops here, before
-            // anything of it is written) and show their mean.
-            await gpu.device.queue.onSubmittedWorkDone();
-            gpu.throwIfLost('training');
-            const end = at + rows.length;
-            const recent = await readF32(gpu, trainLoss, end - checkedUpTo, checkedUpTo);
-            const bad = recent.findIndex((v) => !Number.isFinite(v));
-            if (bad >= 0) {
-              const badStep = Math.floor((checkedUpTo + bad) / s.batchSize) + 1;
-              throw new DivergedError(`epoch ${epoch}, step ${badStep}/${steps}: the training loss is ${recent[bad]} (try a lower --lr); ${lastCheckpoint()}`);
-            }
-            checkedUpTo = end;
-            progress.update(step + 1, mean(recent.subarray(Math.max(0, recent.length - STEPS_IN_FLIGHT * s.batchSize))));
-          }
-          if (stopping) {
-            progress.end();
-            if (s.checkpoint) await saveCheckpoint({ epoch, steps: step + 1 });
-            return;
-          }
-        }
-        progress.end();
-        const trainLosses = await readF32(gpu, trainLoss, train.count);
-
-        // ---- validate ----
-        const bar = new Progress(`validation ${epoch}/${s.epochs}`, evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
-        const results = await evaluator.run(lens, (done) => bar.update(done));
-        bar.end();
-        const scores = scoresOf(results).overall;
-        if (!Number.isFinite(scores.loss)) {
-          throw new DivergedError(`epoch ${epoch}: the validation loss is ${scores.loss} (try a lower --lr); ${lastCheckpoint()}`);
-        }
-        const { loss: valLoss, count: _count, ...accuracy } = scores;
-        const record: EpochRecord = { epoch, train_loss: mean(trainLosses), val_loss: valLoss, ...accuracy };
-        state.history.push(record);
-        state.epochsDone = epoch;
-
-        // ---- early stopping: keep the best epoch's lens ----
-        const improved = record.val_loss < state.bestValLoss;
-        const read = improved ? await lens.readParams() : undefined;
-        let note: string;
-        if (improved) {
-          Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
-          best = results;
-          note = 'best';
-          const unembed = layout && unpackPositionBlocks(read!.positions!, layout, table.positions);
-          writeLensFile(join(out, 'lens.safetensors'), table, d, read!.params, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
-        } else {
-          state.sinceBest++;
-          note = `no improvement (${state.sinceBest}/${s.patience})`;
-          if (state.sinceBest >= s.patience) {
-            state.stoppedEarly = true;
-            note += ', early stop';
-          }
-        }
+        const trainLosses = await trainEpoch(epoch);
+        if (!trainLosses) return; // stopped mid-epoch, with a checkpoint
+        const { results, record } = await validate(epoch, trainLosses);
+        const { note, read } = await keepBest(epoch, record, results);
         printRow(print, record, note);
         trainSeconds += (performance.now() - epochStarted) / 1000;
         writeResults(out, inputs, table, params, state, scoresOf(best!), trainSeconds, predictionStats(best!.top1, test.target, test.position));
@@ -380,7 +381,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     if (state.untrained && b.val_loss > state.untrained.val_loss) {
       print(`warning: the best epoch's val loss ${b.val_loss.toFixed(4)} is worse than the untrained lens's ${state.untrained.val_loss.toFixed(4)}: training did not help (try a lower --lr or more training data)`);
     }
-    print(`wrote ${['lens.safetensors', BEST_METRICS, 'config.json', 'report.md', 'heatmap.svg', 'curves.svg'].map((f) => join(out, f)).join(', ')}`);
+    print(`wrote ${RESULT_FILES.map((f) => join(out, f)).join(', ')}`);
     return { params, bestEpoch: state.bestEpoch, history: state.history, best: scoresOf(best), stoppedEarly: state.stoppedEarly };
   } finally {
     lens.destroy();
@@ -438,14 +439,6 @@ function runFingerprint(inputs: RunInputs, table: GroupTable): string {
   });
 }
 
-function previousTrainSeconds(out: string): number {
-  try {
-    return Number(JSON.parse(readFileSync(join(out, BEST_METRICS), 'utf8')).train_seconds) || 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** metrics.json, config.json and the report (report.md, heatmap.svg, curves.svg). */
 function writeResults(
   out: string,
@@ -469,7 +462,7 @@ function writeResults(
     ...(inputs.dropped ? { dropped: inputs.dropped } : {}),
     predictions_per_position: predictions,
   };
-  writeFileAtomic(join(out, BEST_METRICS), JSON.stringify(metrics, null, 2) + '\n');
+  writeFileAtomic(join(out, METRICS_FILE), JSON.stringify(metrics, null, 2) + '\n');
   const config = {
     settings: inputs.settings,
     preset: table.preset,
