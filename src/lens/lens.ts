@@ -1,5 +1,6 @@
-// The lens on the GPU: its translators' parameters and AdamW state, the frozen head, and the
-// forward and backward passes of one batch as a sequence of ops:
+// The lens on the GPU: its translators' parameters (and, for training, their gradients and
+// AdamW state), the frozen head, and the forward and backward passes of one batch as a
+// sequence of ops (its buffers come from one table, bufferTable.ts):
 //
 //   x      = hidden[rows]                  gather (one kernel; slots sorted by group)
 //   y      = x + W_g x + b_g               translator
@@ -11,7 +12,8 @@
 //   clip the present groups' gradients by their global norm, AdamW on the present groups
 //
 // A training step is one command buffer with no readback inside it. All buffers, and every
-// kernel's bind groups, are made once, sized for `maxBatch`; what changes per batch (row
+// kernel's bind groups (the gather's once per attached data set), are made once, sized for
+// `maxBatch`; what changes per batch (row
 // counts, group ranges, present groups, params) goes into the step tables, sent with one
 // writeBuffer per step. Per-row losses stay on the GPU until the caller copies them out.
 import type { Dataset } from '../data/dataset.ts';
