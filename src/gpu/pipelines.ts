@@ -100,6 +100,8 @@ export function bindGroup(gpu: Gpu, pipe: GPUComputePipeline, resources: (Bindin
   return gpu.device.createBindGroup({ label: pipe.label, layout: pipe.getBindGroupLayout(0), entries });
 }
 
+const currentPipeline = new WeakMap<GPUComputePassEncoder, GPUComputePipeline>();
+
 /** Encodes one dispatch; refuses grids beyond the device limit with a message naming the kernel. */
 export function dispatch(
   gpu: Gpu,
@@ -115,7 +117,11 @@ export function dispatch(
     throw new GpuError(`kernel ${pipe.label}: grid ${x}×${y}×${z} exceeds ${max} workgroups per dimension`);
   }
   if (x === 0 || y === 0 || z === 0) return;
-  pass.setPipeline(pipe);
+  // Consecutive dispatches of one kernel (its windows) set its pipeline once.
+  if (currentPipeline.get(pass) !== pipe) {
+    pass.setPipeline(pipe);
+    currentPipeline.set(pass, pipe);
+  }
   pass.setBindGroup(0, group);
   pass.dispatchWorkgroups(x, y, z);
 }
@@ -150,21 +156,38 @@ export function paramsBuffer(gpu: Gpu, pipe: GPUComputePipeline, values: Record<
 /** The bytes of `pipe`'s `struct Params` from named values (see paramsBuffer). */
 export function packParams(pipe: GPUComputePipeline, values: Record<string, number>): ArrayBuffer {
   const fields = paramsStructs.get(pipe);
+  const buf = new ArrayBuffer((fields?.length ?? 0) * 4);
+  writeParams(pipe, values, new DataView(buf), 0);
+  return buf;
+}
+
+/**
+ * Writes `pipe`'s `struct Params` from named values into `view` at byte `offset` (a step
+ * tables' mirror: no allocation per call); returns the bytes written.
+ */
+export function writeParams(pipe: GPUComputePipeline, values: Record<string, number>, view: DataView, offset: number): number {
+  const fields = paramsStructs.get(pipe);
   if (!fields || fields.length === 0) throw new Error(`kernel ${pipe.label}: no struct Params to fill`);
-  const extra = Object.keys(values).filter((k) => !fields.some((f) => f.name === k));
-  if (extra.length) throw new Error(`kernel ${pipe.label}: struct Params has no field ${extra.join(', ')}`);
-  const buf = new ArrayBuffer(fields.length * 4);
-  const view = new DataView(buf);
-  fields.forEach(({ name, type }, i) => {
-    const v = values[name] ?? (name.startsWith('pad') ? 0 : undefined);
-    if (v === undefined) throw new Error(`kernel ${pipe.label}: struct Params field ${name} not given`);
-    if (type === 'f32') view.setFloat32(i * 4, v, true);
+  let matched = 0;
+  for (let i = 0; i < fields.length; i++) {
+    const { name, type } = fields[i]!;
+    let v = values[name];
+    if (v === undefined) {
+      if (!name.startsWith('pad')) throw new Error(`kernel ${pipe.label}: struct Params field ${name} not given`);
+      v = 0;
+    } else matched++;
+    const at = offset + i * 4;
+    if (type === 'f32') view.setFloat32(at, v, true);
     else if (!Number.isInteger(v) || (type === 'u32' ? v < 0 || v > 0xffffffff : v < -0x80000000 || v > 0x7fffffff)) {
       throw new RangeError(`kernel ${pipe.label}: ${name} = ${v} is not a ${type}`);
-    } else if (type === 'u32') view.setUint32(i * 4, v, true);
-    else view.setInt32(i * 4, v, true);
-  });
-  return buf;
+    } else if (type === 'u32') view.setUint32(at, v, true);
+    else view.setInt32(at, v, true);
+  }
+  if (matched !== Object.keys(values).length) {
+    const extra = Object.keys(values).filter((k) => !fields.some((f) => f.name === k));
+    throw new Error(`kernel ${pipe.label}: struct Params has no field ${extra.join(', ')}`);
+  }
+  return fields.length * 4;
 }
 
 /** A small uniform buffer holding `words` (u32/f32 bit patterns), labelled for its kernel. */

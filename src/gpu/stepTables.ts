@@ -9,6 +9,7 @@
 // before the next step's flush (one step per submit).
 import { createBuffer } from './buffers.ts';
 import type { Gpu } from './device.ts';
+import { writeParams } from './pipelines.ts';
 
 export interface Slot {
   offset: number;
@@ -19,6 +20,7 @@ export class StepTables {
   private used = 0;
   private buffer: GPUBuffer | undefined;
   private mirror = new ArrayBuffer(0);
+  private view = new DataView(this.mirror);
   private dirty: [number, number] | undefined;
   private readonly align: number;
   private onSealed: (() => void)[] = [];
@@ -50,6 +52,7 @@ export class StepTables {
     if (this.buffer) return;
     this.buffer = createBuffer(this.gpu, this.label, Math.max(16, this.used), GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
     this.mirror = new ArrayBuffer(this.buffer.size);
+    this.view = new DataView(this.mirror);
     for (const build of this.onSealed.splice(0)) build();
   }
 
@@ -64,8 +67,18 @@ export class StepTables {
     const src = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (src.byteLength > slot.size) throw new RangeError(`${this.label}: ${src.byteLength} bytes for a slot of ${slot.size}`);
     new Uint8Array(this.mirror, slot.offset, src.byteLength).set(src);
-    const end = slot.offset + Math.ceil(src.byteLength / 4) * 4;
-    this.dirty = this.dirty ? [Math.min(this.dirty[0], slot.offset), Math.max(this.dirty[1], end)] : [slot.offset, end];
+    this.touch(slot.offset, slot.offset + Math.ceil(src.byteLength / 4) * 4);
+  }
+
+  /** Sets a params slot: `pipe`'s struct Params by field name, written straight into the mirror. */
+  writeParams(slot: Slot, pipe: GPUComputePipeline, values: Record<string, number>): void {
+    const bytes = writeParams(pipe, values, this.view, slot.offset);
+    if (bytes > slot.size) throw new RangeError(`${this.label}: ${bytes} bytes of params for a slot of ${slot.size}`);
+    this.touch(slot.offset, slot.offset + bytes);
+  }
+
+  private touch(lo: number, hi: number): void {
+    this.dirty = this.dirty ? [Math.min(this.dirty[0], lo), Math.max(this.dirty[1], hi)] : [lo, hi];
   }
 
   /** Sends what changed since the last flush: one writeBuffer, or none. */

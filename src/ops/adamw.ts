@@ -6,7 +6,7 @@
 // host (each group's W and b are always updated together, so they share one count).
 import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
 import { ADAMW_CHUNK } from './tiles.ts';
 import { blockStride, inGroupWindow } from './groups.ts';
@@ -149,24 +149,21 @@ export class AdamW {
         set.windows.forEach((w, i) => {
           const [lo, hi] = slices[i]!;
           if (hi <= lo) return;
-          tables.write(at[k]!.sumsq[i]!, packParams(this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials }));
+          tables.writeParams(at[k]!.sumsq[i]!, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
           dispatch(this.gpu, pass, this.sumsqPipe, sumsq[k]![i]!, set.chunks, hi - lo);
         });
         partials += sorted.length * set.chunks;
       });
-      tables.write(clipSlot, packParams(this.clipPipe, { count: partials, maxNorm }));
+      tables.writeParams(clipSlot, this.clipPipe, { count: partials, maxNorm });
       dispatch(this.gpu, pass, this.clipPipe, clip, 1);
       prepared.forEach(({ set, slices }, k) => {
         set.windows.forEach((w, i) => {
           const [lo, hi] = slices[i]!;
           if (hi <= lo) return;
-          tables.write(
-            at[k]!.update[i]!,
-            packParams(this.updatePipe, {
-              groupStride: set.stride, groupBase: w.first, rangeBase: lo,
-              decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps,
-            }),
-          );
+          tables.writeParams(at[k]!.update[i]!, this.updatePipe, {
+            groupStride: set.stride, groupBase: w.first, rangeBase: lo,
+            decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps,
+          });
           dispatch(this.gpu, pass, this.updatePipe, update[k]![i]!, set.chunks, hi - lo);
         });
       });

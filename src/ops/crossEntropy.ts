@@ -4,7 +4,7 @@
 // loss is then the KL divergence to the teacher).
 import type { Gpu } from '../gpu/device.ts';
 import { MAX_TARGETS } from '../shared/constants.ts';
-import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
 
 
@@ -63,7 +63,7 @@ export class CrossEntropy {
       bg = bindGroup(this.gpu, this.pipe, [tables.binding(slot), buf.logits, sparse ? buf.targets : buf.teacher, sparse ? buf.weights : undefined, buf.loss, buf.dlogits]);
     });
     return (pass, rows, V, count) => {
-      tables.write(slot, packParams(this.pipe, { V, invCount: count > 0 ? 1 / count : 0 }));
+      tables.writeParams(slot, this.pipe, { V, invCount: count > 0 ? 1 / count : 0 });
       dispatch(this.gpu, pass, this.pipe, bg, rows);
     };
   }

@@ -4,7 +4,7 @@
 // where they exceed one storage binding, each window of groups gets its own dispatch.
 import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
 import { GEMV_TILE, GRAD_TILE, MATMUL_TILE, TRANSLATOR_TILE_SLOTS } from './tiles.ts';
 import { blockStride, inGroupWindow, packRanges, tiles, type GroupRange } from './groups.ts';
@@ -83,7 +83,7 @@ export class Translator {
         this.windows.forEach((w, i) => {
           const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
           if (hi === lo) return;
-          tables.write(gemvSlots[i]!, packParams(this.gemvPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo }));
+          tables.writeParams(gemvSlots[i]!, this.gemvPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
           dispatch(this.gpu, pass, this.gemvPipe, gemv[i]!, hi - lo, Math.ceil(this.d / GEMV_TILE.ROWS));
         });
         return;
@@ -93,10 +93,7 @@ export class Translator {
       this.windows.forEach((w, i) => {
         const [lo, hi] = inGroupWindow(t, w.first, w.first + w.count);
         if (hi === lo) return;
-        tables.write(
-          tiledSlots[i]!,
-          packParams(this.forwardPipe, { M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo }),
-        );
+        tables.writeParams(tiledSlots[i]!, this.forwardPipe, { M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo });
         dispatch(this.gpu, pass, this.forwardPipe, tiled[i]!, hi - lo, Math.ceil(this.d / MATMUL_TILE.TN));
       });
     };
@@ -132,7 +129,7 @@ export class Translator {
       this.windows.forEach((w, i) => {
         const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
         if (hi === lo) return;
-        tables.write(paramSlots[i]!, packParams(this.gradPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo }));
+        tables.writeParams(paramSlots[i]!, this.gradPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
         dispatch(this.gpu, pass, this.gradPipe, groups[i]!, n, n, hi - lo);
       });
     };

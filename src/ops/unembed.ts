@@ -4,7 +4,7 @@
 import { bindingWindows, ScratchPool, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { HeadDtype } from '../shared/constants.ts';
-import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
 import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges } from './groups.ts';
@@ -68,7 +68,7 @@ export class Unembed {
       for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
       tables.write(tileSlot, packRanges(tileList));
       this.windows.forEach((w, i) => {
-        tables.write(paramSlots[i]!, packParams(this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 }));
+        tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 });
         dispatch(this.gpu, pass, this.logitsPipe, groups[i]!, tileList.length, Math.ceil(w.count / MATMUL_TILE.TN));
       });
     };
@@ -111,11 +111,11 @@ export class Unembed {
       let splitBase = 0;
       this.windows.forEach((w, i) => {
         const splits = Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
-        tables.write(paramSlots[i]!, packParams(this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits }));
+        tables.writeParams(paramSlots[i]!, this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits });
         dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
         splitBase += splits;
       });
-      tables.write(reduceSlot, packParams(this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits }));
+      tables.writeParams(reduceSlot, this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits });
       dispatch(this.gpu, pass, this.reducePipe, reduce, Math.ceil((M * this.d) / 256));
     };
   }
