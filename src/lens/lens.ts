@@ -376,14 +376,19 @@ export class Lens {
 
   /** Gathers the batch's hidden states, targets and weights from the data set into slot order. */
   encodeGather(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+    const pass = enc.beginComputePass({ label: 'lens gather' });
+    this.gatherInto(pass, data, batch);
+    pass.end();
+  }
+
+  /** The gather as the first dispatches of a step's pass (later dispatches see its writes). */
+  private gatherInto(pass: GPUComputePassEncoder, data: DataOnGpu, batch: Batch): void {
     const B = this.checkBatch(batch);
     const outside = batch.rows.find((row) => row >= data.count);
     if (outside !== undefined) throw new RangeError(`batch row ${outside} is outside the dataset (${data.count} rows)`);
     this.attach(data);
     this.tables.write(this.rowIds, batch.rows);
-    const pass = enc.beginComputePass({ label: 'lens gather' });
     this.gathers.get(data)!(pass, B);
-    pass.end();
     if (this.positionUnembed) {
       if (!data.positionIndex) throw new RangeError('the position-specific unembedding needs each row\'s position index');
       this.slotPositions = positionSlots(Int32Array.from(batch.rows, (row) => data.positionIndex![row]!));
@@ -457,8 +462,8 @@ export class Lens {
    * its tables go out in one writeBuffer (submit it before encoding the next step).
    */
   encodeTrainStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
-    this.encodeGather(enc, data, batch);
     const pass = enc.beginComputePass({ label: 'lens train step' });
+    this.gatherInto(pass, data, batch);
     this.forward(pass, batch);
     this.backward(pass, batch);
     this.update(pass, batch);
@@ -473,8 +478,8 @@ export class Lens {
   encodeTeacherTop(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
     const B = this.checkBatch(batch);
     if (!this.run.teacher) throw new RangeError('encodeTeacherTop needs a lens with a teacher (the KL loss)');
-    this.encodeGather(enc, data, batch);
     const pass = enc.beginComputePass({ label: 'lens teacher argmax' });
+    this.gatherInto(pass, data, batch);
     this.teacherLogits(pass, B);
     this.run.teacher.topk(pass, B);
     pass.end();
@@ -483,8 +488,8 @@ export class Lens {
 
   /** Forward pass, loss and top-k of one evaluation batch (no gradient, no update); submit it before the next. */
   encodeEvalStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
-    this.encodeGather(enc, data, batch);
     const pass = enc.beginComputePass({ label: 'lens eval step' });
+    this.gatherInto(pass, data, batch);
     this.forward(pass, batch);
     this.run.topk(pass, this.checkBatch(batch));
     pass.end();
