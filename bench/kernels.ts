@@ -286,6 +286,10 @@ interface TorchResult {
   torch: string;
   numpy: string;
   device: string;
+  /** Threads PyTorch ran with, the BLAS it was built with, and the CPU. */
+  threads: number;
+  blas: string;
+  cpu: string;
   cuda: boolean;
   steps: { preset: string; medianMs: number; spreadMs: [number, number] }[];
   gemm: { name: string; medianMs: number; gflops: number }[];
@@ -343,7 +347,7 @@ function runTorch(cfg: object): TorchResult | { skipped: string } {
 }
 
 function printSideBySide(t: TorchResult): void {
-  log(`PyTorch ${t.torch} fp32 eager on ${t.device}: the same step (shapes, groups, AdamW, clipping)`);
+  log(`PyTorch ${t.torch} fp32 eager on ${t.device} (${t.cuda ? '' : `${t.cpu}, `}BLAS ${t.blas}): the same step (shapes, groups, AdamW, clipping)`);
   log('step                 |    ours ms | PyTorch ms | ours / PyTorch');
   log('---------------------+------------+------------+---------------');
   for (const p of t.steps) {

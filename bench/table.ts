@@ -25,6 +25,10 @@ interface Result {
     torch: string;
     numpy: string;
     device: string;
+    /** Recorded since PyTorch is given every core: threads, BLAS, CPU model. */
+    threads?: number;
+    blas?: string;
+    cpu?: string;
     steps: { preset: string; medianMs: number }[];
     gemm: { name: string; gflops: number }[];
   };
@@ -96,7 +100,8 @@ function render(r: Result): string {
   }
   out.push('');
   if (torch) {
-    out.push(`PyTorch ${torch.torch} fp32 eager on ${torch.device}, the same step (shapes, groups, AdamW, clipping).`);
+    const machine = [torch.cpu, torch.blas && `BLAS ${torch.blas}`].filter(Boolean).join(', ');
+    out.push(`PyTorch ${torch.torch} fp32 eager on ${torch.device}${machine ? ` (${machine})` : ''}, the same step (shapes, groups, AdamW, clipping).`);
     if (torch.gemm.length) {
       out.push('');
       out.push(`| GEMM (lite step's shapes) | ours GFLOP/s | numpy ${torch.numpy} (OpenBLAS) GFLOP/s | ours / numpy |`);

@@ -148,16 +148,34 @@ def main():
     cuda = torch.cuda.is_available() and not cfg.get("cpu")
     dev = torch.device("cuda" if cuda else "cpu")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    torch.set_num_threads(os.cpu_count() or 1)
+    # Every core this process may run on, as our device gets them (torch may pick fewer).
+    torch.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     name = torch.cuda.get_device_name(0) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    print(f"PyTorch {torch.__version__} on {name}", file=sys.stderr)
+    print(f"PyTorch {torch.__version__} on {name} (BLAS: {blas()})", file=sys.stderr)
     steps = []
     for preset in cfg["presets"]:
         print(f"  PyTorch {preset} step…", file=sys.stderr)
         steps.append(step_bench(preset, cfg, dev, sync))
     gemm = gemm_bench(cfg) if not cuda or cfg.get("gemm") else []
     print(json.dumps({"torch": torch.__version__, "numpy": np.__version__, "device": name,
+                      "threads": torch.get_num_threads(), "blas": blas(), "cpu": cpu_model(),
                       "cuda": cuda, "steps": steps, "gemm": gemm}))
+
+
+def blas():
+    """The BLAS torch was built with, as its build configuration names it."""
+    for line in torch.__config__.show().splitlines():
+        if "BLAS_INFO=" in line:
+            return line.split("BLAS_INFO=")[1].split(",")[0].strip()
+    return "unknown"
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
 
 
 if __name__ == "__main__":
