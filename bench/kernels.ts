@@ -200,7 +200,22 @@ unembed.destroy();
 adamw.destroy();
 
 // ---- whole training steps: each preset, then lite with each of the seed's next experiments ----
-interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number }
+/** floorMs: the step's traffic floor (stepFloorBytes) at this device's measured copy bandwidth. */
+interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs: number }
+
+/**
+ * The bytes a step must move at the least: each present translator's W and b read and
+ * written with their AdamW moments (24 bytes a parameter, the fused update's traffic), the
+ * head U read twice (logits, dz), the logits written and read once (the teacher's too with
+ * the KL loss, which reads U a third time), and the present positions' c_p (and ΔU_p) with
+ * their moments, 24 bytes a parameter.
+ */
+function stepFloorBytes(o: { presentGroups: number; teacher: boolean; positionParams: number }): number {
+  const translator = 24 * o.presentGroups * (d * d + d);
+  const head = (o.teacher ? 3 : 2) * V * d * 4;
+  const logits = (o.teacher ? 2 : 1) * 2 * B * V * 4;
+  return translator + head + logits + 24 * o.positionParams;
+}
 interface StepConfig { name: string; preset: PresetName; K?: number; teacher?: boolean; position?: PositionUnembedMode }
 const steps: StepRow[] = [];
 const Ustep = f32('U', V * d, 6, 0.02);
@@ -261,18 +276,23 @@ for (const cfg of stepConfigs) {
   for (let i = 0; i < repeat; i++) times.push(await stepOnce());
   times.sort((a, c) => a - c);
   const med = times[Math.floor(times.length / 2)]!;
-  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory });
+  const presentPositions = new Set(data.positionIndex).size;
+  const positionParams = cfg.position ? presentPositions * V * (cfg.position === 'full' ? d + 1 : 1) : 0;
+  const floorMs = (stepFloorBytes({ presentGroups: b.ranges.length, teacher: Boolean(cfg.teacher), positionParams }) / peakBW) * 1e3;
+  steps.push({ preset, groups: t.groups.length, presentGroups: b.ranges.length, medianMs: med * 1e3, spreadMs: [times[0]! * 1e3, times[times.length - 1]! * 1e3], stepsPerS: 1 / med, epochS: (EPOCH_SAMPLES / B) * med, memory, floorMs });
   lens.destroy();
   for (const buf of [data.targets, data.weights, data.finalHidden]) buf?.destroy();
 }
 log('');
 log(`whole step (forward, backward, clip, AdamW; wall clock incl. submit), batch ${B}; epoch = ${EPOCH_SAMPLES.toLocaleString('en-US')} samples`);
-log('step                 | groups (in batch) |  median ms | spread ms        | steps/s | epoch s | GPU memory');
-log('---------------------+-------------------+------------+------------------+---------+---------+-----------');
+log(`traffic floor: the bytes a step must move at ${(peakBW / 1e9).toFixed(1)} GB/s (this device's copy peak); × floor = median / floor`);
+log('step                 | groups (in batch) |  median ms | spread ms        | steps/s | epoch s | floor ms | × floor | GPU memory');
+log('---------------------+-------------------+------------+------------------+---------+---------+----------+---------+-----------');
 for (const s of steps) {
   log(
     `${s.preset.padEnd(20)} | ${`${s.groups} (${s.presentGroups})`.padStart(17)} | ${s.medianMs.toFixed(2).padStart(10)} | ` +
-      `${`${s.spreadMs[0].toFixed(2)}–${s.spreadMs[1].toFixed(2)}`.padStart(16)} | ${s.stepsPerS.toFixed(1).padStart(7)} | ${s.epochS.toFixed(1).padStart(7)} | ${fmtBytes(s.memory)}`,
+      `${`${s.spreadMs[0].toFixed(2)}–${s.spreadMs[1].toFixed(2)}`.padStart(16)} | ${s.stepsPerS.toFixed(1).padStart(7)} | ${s.epochS.toFixed(1).padStart(7)} | ` +
+      `${s.floorMs.toFixed(2).padStart(8)} | ${(s.medianMs / s.floorMs).toFixed(1).padStart(7)} | ${fmtBytes(s.memory)}`,
   );
 }
 

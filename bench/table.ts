@@ -19,7 +19,7 @@ interface Result {
   versions: Record<string, string>;
   peaks: { copyGBps: number; fmaGFlops: number };
   kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number }[];
-  steps: { preset: string; groups: number; presentGroups: number; medianMs: number; stepsPerS: number; epochS: number; memory: number }[];
+  steps: { preset: string; groups: number; presentGroups: number; medianMs: number; stepsPerS: number; epochS: number; memory: number; floorMs?: number }[];
   hostEncode?: HostEncode;
   pytorch?: { skipped: string } | {
     torch: string;
@@ -89,15 +89,19 @@ function render(r: Result): string {
     out.push('');
   }
   const torch = r.pytorch && !('skipped' in r.pytorch) ? r.pytorch : undefined;
-  out.push(`| step | groups (in batch) | ms | steps/s | 76,800-sample epoch | GPU memory |${torch ? ' PyTorch ms | ours / PyTorch |' : ''}`);
-  out.push(`|---|---:|---:|---:|---:|---:|${torch ? '---:|---:|' : ''}`);
+  // The traffic floor (results from before it was measured have none).
+  const floor = r.steps.some((st) => st.floorMs !== undefined);
+  out.push(`| step | groups (in batch) | ms |${floor ? ' × floor |' : ''} steps/s | 76,800-sample epoch | GPU memory |${torch ? ' PyTorch ms | ours / PyTorch |' : ''}`);
+  out.push(`|---|---:|---:|${floor ? '---:|' : ''}---:|---:|---:|${torch ? '---:|---:|' : ''}`);
   for (const st of r.steps) {
     const pt = torch?.steps.find((p) => p.preset === st.preset);
     const side = torch ? (pt ? ` ${fix(pt.medianMs)} | ${(st.medianMs / pt.medianMs).toFixed(2)} |` : ' – | – |') : '';
+    const xFloor = floor ? ` ${st.floorMs ? (st.medianMs / st.floorMs).toFixed(1) : '–'} |` : '';
     out.push(
-      `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} | ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${fmtBytes(st.memory)} |${side}`,
+      `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} |${xFloor} ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${fmtBytes(st.memory)} |${side}`,
     );
   }
+  if (floor) out.push('', '× floor: the median over the bytes the step must move (present translators and their AdamW moments at 24 bytes a parameter, the head read twice, the logits) at this device\'s measured copy bandwidth.');
   out.push('');
   if (torch) {
     const machine = [torch.cpu, torch.blas && `BLAS ${torch.blas}`].filter(Boolean).join(', ');
