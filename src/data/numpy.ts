@@ -4,11 +4,11 @@
 // u32 in 2 and 3), a Python dict literal {'descr': '<f4', 'fortran_order': False,
 // 'shape': (N, d)} and the array's bytes. Headers are read up front; an array's bytes only
 // when asked for (stored entries straight from disk, deflated ones inflated then).
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { InputError } from './errors.ts';
-import { ITEM_BYTES, TensorFile, type TensorInfo } from './tensorFile.ts';
+import { ITEM_BYTES, readAt, TensorFile, type TensorInfo } from './tensorFile.ts';
 
 /** NumPy dtype descriptors (little-endian or byte-free) by safetensors' name. */
 const DESCR: Record<string, string> = {
@@ -51,7 +51,7 @@ export class NumpyTensors extends TensorFile {
         fds.push(fd);
         const size = fstatSync(fd).size;
         const name = f.slice(0, -4);
-        const { info, dataStart } = parseNpy(file, name, readAt(fd, 0, Math.min(size, 1 << 16)));
+        const { info, dataStart } = parseNpy(file, name, readAt(fd, 0, Math.min(size, 1 << 16), file));
         const bytes = byteCount(info);
         if (dataStart + bytes !== size) throw new InputError(`${file}: holds ${size - dataStart} bytes of data, its ${info.dtype} shape [${info.shape}] needs ${bytes}`);
         tensors.set(name, info);
@@ -71,7 +71,7 @@ export class NumpyTensors extends TensorFile {
       const bad = (why: string) => new InputError(`${path}: not a valid .npz file (${why})`);
       const size = fstatSync(fd).size;
       // End of central directory: the last 22 bytes, before a comment of up to 64 KiB.
-      const tail = readAt(fd, Math.max(0, size - 22 - 65535), Math.min(size, 22 + 65535));
+      const tail = readAt(fd, Math.max(0, size - 22 - 65535), Math.min(size, 22 + 65535), path);
       let eocd = -1;
       for (let i = tail.length - 22; i >= 0; i--) if (tail.readUInt32LE(i) === 0x06054b50) { eocd = i; break; }
       if (eocd < 0) throw bad('no zip directory');
@@ -81,16 +81,16 @@ export class NumpyTensors extends TensorFile {
       if (dirOffset === 0xffffffff || entries === 0xffff) {
         // zip64: its locator sits just before the end record and points at the zip64 end record.
         const locatorAt = size - tail.length + eocd - 20;
-        const locator = readAt(fd, locatorAt, 20);
+        const locator = readAt(fd, locatorAt, 20, path);
         if (locator.readUInt32LE(0) !== 0x07064b50) throw bad('a zip64 archive without its locator');
-        const end64 = readAt(fd, Number(locator.readBigUInt64LE(8)), 56);
+        const end64 = readAt(fd, Number(locator.readBigUInt64LE(8)), 56, path);
         if (end64.readUInt32LE(0) !== 0x06064b50) throw bad('a broken zip64 directory');
         entries = Number(end64.readBigUInt64LE(32));
         dirSize = Number(end64.readBigUInt64LE(40));
         dirOffset = Number(end64.readBigUInt64LE(48));
       }
       if (dirOffset + dirSize > size) throw bad('its directory runs past the end of the file');
-      const dir = readAt(fd, dirOffset, dirSize);
+      const dir = readAt(fd, dirOffset, dirSize, path);
       const tensors = new Map<string, TensorInfo>();
       const sources = new Map<string, Source>();
       let at = 0;
@@ -119,19 +119,19 @@ export class NumpyTensors extends TensorFile {
         at += 46 + nameLen + extraLen + commentLen;
         if (!entryName.endsWith('.npy')) continue;
         if (method !== 0 && method !== 8) throw bad(`entry '${entryName}' is compressed with method ${method} (stored or deflated expected)`);
-        const head = readAt(fd, local, 30);
+        const head = readAt(fd, local, 30, path);
         if (head.readUInt32LE(0) !== 0x04034b50) throw bad(`entry '${entryName}' has no local header`);
         const dataStart = local + 30 + head.readUInt16LE(26) + head.readUInt16LE(28);
         if (dataStart + compressed > size) throw bad(`entry '${entryName}' runs past the end of the file`);
         const name = entryName.slice(0, -4);
         const where = `${path}:${entryName}`;
         if (method === 0) {
-          const { info, dataStart: offset } = parseNpy(where, name, readAt(fd, dataStart, Math.min(compressed, 1 << 16)));
+          const { info, dataStart: offset } = parseNpy(where, name, readAt(fd, dataStart, Math.min(compressed, 1 << 16), path));
           if (offset + byteCount(info) !== compressed) throw bad(`entry '${entryName}' holds ${compressed - offset} bytes of data, its shape [${info.shape}] needs ${byteCount(info)}`);
           tensors.set(name, info);
           sources.set(name, { fd, begin: dataStart + offset, end: dataStart + compressed });
         } else {
-          const whole = inflate(readAt(fd, dataStart, compressed), where);
+          const whole = inflate(readAt(fd, dataStart, compressed, path), where);
           const { info, dataStart: offset } = parseNpy(where, name, whole);
           if (offset + byteCount(info) !== uncompressed || whole.length !== uncompressed) throw bad(`entry '${entryName}' inflates to ${whole.length} bytes, its shape [${info.shape}] needs ${offset + byteCount(info)}`);
           tensors.set(name, info);
@@ -149,7 +149,7 @@ export class NumpyTensors extends TensorFile {
   bytes(name: string): Uint8Array {
     this.get(name); // the error names a missing tensor
     const s = this.sources.get(name)!;
-    const raw = readAt(s.fd, s.begin, s.end - s.begin);
+    const raw = readAt(s.fd, s.begin, s.end - s.begin, `${this.path}: '${name}'`);
     if (!s.deflated) return raw;
     return aligned(inflate(raw, `${this.path}:${name}.npy`).subarray(s.deflated.size));
   }
@@ -184,17 +184,6 @@ function parseNpy(where: string, name: string, head: Buffer): { info: TensorInfo
 
 function byteCount(t: TensorInfo): number {
   return t.shape.reduce((a, b) => a * b, 1) * ITEM_BYTES[t.dtype]!;
-}
-
-function readAt(fd: number, position: number, length: number): Buffer {
-  const out = Buffer.alloc(length);
-  const CHUNK = 1 << 30;
-  for (let at = 0; at < length; ) {
-    const got = readSync(fd, out, at, Math.min(CHUNK, length - at), position + at);
-    if (got === 0) throw new InputError(`a file ended before byte ${position + at} (truncated?)`);
-    at += got;
-  }
-  return out;
 }
 
 function inflate(raw: Buffer, where: string): Buffer {

@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { writeAtomic } from '../shared/files.ts';
 import { InputError } from './errors.ts';
-import { ITEM_BYTES, TensorFile, type TensorInfo } from './tensorFile.ts';
+import { ITEM_BYTES, readAt, TensorFile, type TensorInfo } from './tensorFile.ts';
 
 const MAX_HEADER = 100 * 1024 * 1024;
 
@@ -86,14 +86,7 @@ export class SafetensorsFile extends TensorFile {
   bytes(name: string): Uint8Array {
     this.get(name); // the error names a missing tensor
     const t = this.tensors.get(name)!;
-    const out = new Uint8Array(t.end - t.begin);
-    const CHUNK = 1 << 30;
-    for (let at = 0; at < out.length; at += CHUNK) {
-      const n = Math.min(CHUNK, out.length - at);
-      const got = readSync(this.fd, out, at, n, t.begin + at);
-      if (got !== n) throw new InputError(`${this.path}: short read in tensor '${name}'`);
-    }
-    return out;
+    return readAt(this.fd, t.begin, t.end - t.begin, `${this.path}: tensor '${name}'`);
   }
 
   close(): void {

@@ -2,12 +2,25 @@
 // of .npy files. Each format's reader lists every tensor's dtype and shape up front (in
 // safetensors' dtype names) and reads a tensor's bytes only when asked; the conversions to
 // what the trainer keeps (f32, f16 bits, i32) are shared here.
+import { readSync } from 'node:fs';
 import { InputError } from './errors.ts';
 import { f16Bits, f16ToF32 } from '../shared/f16.ts';
 
 export const ITEM_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,
 };
+
+/** `length` bytes of a file from `position`, read in chunks; a file that ends early is an error naming `where`. */
+export function readAt(fd: number, position: number, length: number, where: string): Buffer {
+  const out = Buffer.alloc(length);
+  const CHUNK = 1 << 30;
+  for (let at = 0; at < length; ) {
+    const got = readSync(fd, out, at, Math.min(CHUNK, length - at), position + at);
+    if (got === 0) throw new InputError(`${where}: the file ends before byte ${position + at} (truncated?)`);
+    at += got;
+  }
+  return out;
+}
 
 export interface TensorInfo {
   name: string;
