@@ -3,11 +3,10 @@
 // this table, the memory plan printed before a run sums it, and the bench reports it; a lens
 // for inference (eval, trajectory) leaves out what only training needs: gradients, AdamW
 // moments and the backward pass's activations. (llm.c's TensorSpec list is the model.)
-import { bindingWindows } from '../gpu/buffers.ts';
 import { blockStride } from '../ops/groups.ts';
 import { positionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
-import { V_PER_SPLIT } from '../ops/tiles.ts';
 import { TOP_K } from '../ops/topk.ts';
+import { partialSumBytes, unembedWindows } from '../ops/unembed.ts';
 import type { HeadDtype } from '../shared/constants.ts';
 
 export interface LensShape {
@@ -46,12 +45,6 @@ export interface BufferSpec {
   item: string;
 }
 
-/** The unembedding backward's split-K partial sums: one [maxBatch, d] block per split. */
-function unembedSplits(s: LensShape): number {
-  const rowBytes = s.d * (s.headDtype === 'f16' ? 2 : 4);
-  return bindingWindows(s.V, rowBytes, s.maxBinding, s.align).reduce((n, w) => n + Math.max(1, Math.ceil(w.count / V_PER_SPLIT)), 0);
-}
-
 export function lensBuffers(s: LensShape): BufferSpec[] {
   const { d, V, maxBatch: B, K } = s;
   const state = s.numGroups * blockStride(d) * 4;
@@ -73,7 +66,9 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   // The loss kernel writes dlogits in evaluation too.
   add('logits', 'activations', B * V * 4, 'batch logits and dlogits');
   add('dlogits', 'activations', B * V * 4, 'batch logits and dlogits');
-  add('partial', 'activations', unembedSplits(s) * rows, 'unembedding partial sums', train);
+  // The unembedding backward's split-K partial sums, over U's windows as the Unembed binds them.
+  const partial = partialSumBytes(unembedWindows(V, d, s.headDtype, s.maxBinding, s.align), B, d);
+  add('partial', 'activations', partial, 'unembedding partial sums', train);
   add('targets', 'activations', B * K * 4, 'batch targets, losses and ranks');
   add('weights', 'activations', B * K * 4, 'batch targets, losses and ranks');
   add('loss', 'activations', B * 4, 'batch targets, losses and ranks');

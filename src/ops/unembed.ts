@@ -9,6 +9,21 @@ import { once, type StepTables } from '../gpu/stepTables.ts';
 import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges } from './groups.ts';
 
+/** U's vocabulary windows, each within one storage binding (f32 or f16 rows of d). */
+export function unembedWindows(V: number, d: number, dtype: HeadDtype, maxBinding: number, align: number): Window[] {
+  return bindingWindows(V, dtype === 'f16' ? d * 2 : d * 4, maxBinding, align);
+}
+
+/** The backward's split-K: how many V_PER_SPLIT-row splits the windows make. */
+function splitCount(windows: Window[]): number {
+  return windows.reduce((n, w) => n + Math.max(1, Math.ceil(w.count / V_PER_SPLIT)), 0);
+}
+
+/** Bytes of the split-K partial sums of dz ([rows, d] a split) over these windows. */
+export function partialSumBytes(windows: Window[], rows: number, d: number): number {
+  return splitCount(windows) * rows * d * 4;
+}
+
 export class Unembed {
   readonly windows: Window[];
   private scratch: ScratchPool;
@@ -23,8 +38,7 @@ export class Unembed {
     private reducePipe: GPUComputePipeline,
     maxBinding: number,
   ) {
-    const rowBytes = dtype === 'f16' ? d * 2 : d * 4;
-    this.windows = bindingWindows(V, rowBytes, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
+    this.windows = unembedWindows(V, d, dtype, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
     this.scratch = new ScratchPool(gpu);
   }
 
@@ -74,28 +88,19 @@ export class Unembed {
     };
   }
 
-  /** Bytes of the split-K partial sums of dz for up to `maxRows` rows. */
-  partialBytes(maxRows: number): number {
-    return this.totalSplits * maxRows * this.d * 4;
-  }
-
-  private get totalSplits(): number {
-    return this.windows.reduce((n, w) => n + Math.max(1, Math.ceil(w.count / V_PER_SPLIT)), 0);
-  }
-
   /** dz [M, d] = dlogits [M, V] · U, through split-K partial sums and a fixed-order reduce. */
   backward(pass: GPUComputePassEncoder, buf: { dlogits: GPUBuffer; U: GPUBuffer; dz: GPUBuffer }, M: number): void {
-    const partial = this.scratch.get('unembed partial sums', this.partialBytes(M));
+    const partial = this.scratch.get('unembed partial sums', partialSumBytes(this.windows, M, this.d));
     once(this.gpu, 'unembed backward tables', (t) => this.bindBackward(t, { ...buf, partial }, M))(pass, M);
   }
 
-  /** backward bound to its buffers (and `partial`, of partialBytes(maxRows)), as bindLogits. */
+  /** backward bound to its buffers (and `partial`, of partialSumBytes for maxRows), as bindLogits. */
   bindBackward(
     tables: StepTables,
     buf: { dlogits: GPUBuffer; U: GPUBuffer; dz: GPUBuffer; partial: GPUBuffer },
     maxRows: number,
   ): (pass: GPUComputePassEncoder, M: number) => void {
-    const totalSplits = this.totalSplits;
+    const totalSplits = splitCount(this.windows);
     const paramSlots = this.windows.map(() => tables.reserve(32));
     const reduceSlot = tables.reserve(32);
     const groups: GPUBindGroup[] = [];
