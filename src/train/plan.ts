@@ -74,6 +74,11 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
 
 export const planTotal = (plan: PlanItem[]) => plan.reduce((a, it) => a + it.bytes, 0);
 
+/** The line a run prints before it allocates: the total on this adapter, item by item. */
+export function planLine(plan: PlanItem[], adapterName: string): string {
+  return `GPU memory: ${fmtBytes(planTotal(plan))} on ${adapterName} (${plan.map((it) => `${it.name} ${fmtBytes(it.bytes)}`).join(', ')})`;
+}
+
 export interface MemoryBudget {
   bytes: number;
   /** Where the figure comes from, for messages. */

@@ -1,7 +1,8 @@
 // A saved lens (lens.safetensors, ours or PyTorch's) set up on the GPU over a data set, for
-// `eval` and `trajectory`, as a lens for inference (no gradients, no AdamW state): its translators, its position-specific unembedding if it has one,
-// the frozen head and the data, with every sample checked to have a translator. Without a
-// lens file, the plain logit lens: one zero translator per layer (the head on raw states).
+// `eval` and `trajectory`, as a lens for inference (no gradients, no AdamW state): its
+// translators, its position-specific unembedding if it has one, the frozen head and the data,
+// with every sample checked to have a translator. Without a lens file, the plain logit lens:
+// one zero translator per layer (the head on raw states).
 import type { Dataset } from '../data/dataset.ts';
 import { InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
@@ -9,8 +10,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { Lens, uploadData, uploadHead, type DataOnGpu } from '../lens/lens.ts';
 import { readLensFile } from '../lens/lensFile.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
-import { fmtBytes } from '../shared/constants.ts';
-import { memoryPlan, planTotal } from './plan.ts';
+import { memoryPlan, planLine } from './plan.ts';
 import { packPositionBlocks, positionIndexOf } from '../ops/positionUnembed.ts';
 
 export interface SavedLensOnGpu {
@@ -52,7 +52,7 @@ export async function savedLensOnGpu(
     K: o.K, teacher: Boolean(o.teacher), positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length }, training: false,
     maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
   });
-  o.print?.(`GPU memory: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name} (${plan.map((it) => `${it.name} ${fmtBytes(it.bytes)}`).join(', ')})`);
+  o.print?.(planLine(plan, gpu.adapter.name));
   const headGpu = uploadHead(gpu, head);
   const data: DataOnGpu = { ...uploadData(gpu, 'data', ds, o.K ?? 1, Boolean(o.teacher)), positionIndex };
   const lens = await Lens.create(gpu, headGpu, {

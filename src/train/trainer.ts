@@ -29,7 +29,7 @@ import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type P
 import type { TokenText } from '../data/tokenizer.ts';
 import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
-import { memoryBudget, memoryPlan, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
+import { memoryBudget, memoryPlan, planLine, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
 import { checkRunFolder, METRICS_FILE, prepareRunFolder, previousTrainSeconds, RESULT_FILES } from './runFolder.ts';
 import { writeReport } from '../report/write.ts';
@@ -166,7 +166,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
   print(`trainable parameters: ${params.toLocaleString('en-US')}`);
   print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
-  print(`GPU memory: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name} (${plan.map((it) => `${it.name} ${fmtBytes(it.bytes)}`).join(', ')})`);
+  print(planLine(plan, gpu.adapter.name));
   const alternatives = smallerRuns(planInputs, inputs, table);
   const problem = planProblem(plan, gpu.limits.maxBufferSize, memoryBudget(gpu.adapter, inputs.gpuMemoryGiB), alternatives);
   if (problem) throw new InputError(problem);
