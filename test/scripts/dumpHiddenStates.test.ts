@@ -12,12 +12,13 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadDataset } from '../../src/data/dataset.ts';
 import { cli } from '../helpers/cli.ts';
+import { torchPython } from '../helpers/python.ts';
 
 const test = suite('dump hidden states');
 const ROOT = new URL('../../', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'scripts/dump_hidden_states.py');
 const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-dump-'));
-const python = [process.env.PYTHON, '/usr/bin/python3', 'python3'].find((p) => p && spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+const python = torchPython;
 const hasTransformers = python !== undefined && spawnSync(python, ['-c', 'import transformers'], { encoding: 'utf8' }).status === 0;
 
 // 30 problems; every third has a chain of thought, every fifth gives its positions as offsets.

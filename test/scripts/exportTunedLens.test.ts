@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cli } from '../helpers/cli.ts';
+import { torchPython } from '../helpers/python.ts';
 
 const test = suite('export to tuned-lens');
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -17,7 +18,7 @@ const DATA = join(ROOT, 'fixtures/data/parity');
 const SCRIPT = join(ROOT, 'scripts/export_tuned_lens.py');
 const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-tuned-'));
 
-const python = [process.env.PYTHON, '/usr/bin/python3', 'python3'].find((p) => p && spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+const python = torchPython;
 
 const LOAD = `
 import json, sys, torch

@@ -6,10 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { torchPython } from '../helpers/python.ts';
 
 const test = suite('bench: the PyTorch side');
 const SCRIPT = new URL('../../bench/torch_step.py', import.meta.url).pathname;
-const python = [process.env.PYTHON, '/usr/bin/python3', 'python3'].find((p) => p && spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+const python = torchPython;
 
 test('a tiny lite step without msgpack: every core, threads, BLAS and CPU in its JSON', () => {
   if (!python) return void console.log('  (skipped: no Python with torch here; PYTHON=… names one)');
