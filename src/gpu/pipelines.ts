@@ -4,8 +4,9 @@
 // A kernel file uses `${NAME}` for values and `#if ${FLAG}` … `#endif` for variants; the
 // host supplies every NAME in a Defines map. A kernel's uniform `struct Params` is read from
 // its final source, so the host fills it by field name (`paramsBuffer(gpu, pipe, { V, d })`),
-// checked against the struct: no positional lists to keep in step with the WGSL. LENSGPU_PRINT_WGSL=1 prints each generated
-// shader once (or =name to print only kernels whose label contains `name`).
+// checked against the struct: no positional lists to keep in step with the WGSL.
+// LENSGPU_PRINT_WGSL=1 prints each generated shader once (or =name to print only kernels
+// whose label contains `name`).
 import { readFileSync } from 'node:fs';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { GpuError, type Gpu } from './device.ts';

@@ -89,10 +89,6 @@ export class StepTables {
     this.dirty = undefined;
   }
 
-  get bytes(): number {
-    return this.buffer?.size ?? this.used;
-  }
-
   destroy(): void {
     this.buffer?.destroy();
   }

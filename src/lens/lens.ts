@@ -13,9 +13,8 @@
 //
 // A training step is one command buffer with no readback inside it. All buffers, and every
 // kernel's bind groups (the gather's once per attached data set), are made once, sized for
-// `maxBatch`; what changes per batch (row
-// counts, group ranges, present groups, params) goes into the step tables, sent with one
-// writeBuffer per step. Per-row losses stay on the GPU until the caller copies them out.
+// `maxBatch`; what changes per batch (row ids, group ranges, present groups, params) goes
+// into the step tables, sent with one writeBuffer per step. Per-row losses stay on the GPU until the caller copies them out.
 import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
 import { createBuffer, readF32, upload, writeBuffer } from '../gpu/buffers.ts';

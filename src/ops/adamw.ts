@@ -11,7 +11,6 @@ import { once, type StepTables } from '../gpu/stepTables.ts';
 import { ADAMW_CHUNK } from './tiles.ts';
 import { blockStride, inGroupWindow } from './groups.ts';
 
-
 export interface AdamWConfig {
   lr: number;
   weightDecay: number;

@@ -7,11 +7,6 @@ import { MAX_TARGETS } from '../shared/constants.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
 
-
-/**
- * Sparse: K targets a row; `first`: the loss reads only the first, with weight 1 (the rest
- * serve the any-k metrics). Teacher: dense q from teacher logits.
- */
 /** logits, loss, dlogits [rows, …]; sparse: targets and weights [rows, K]; dense: teacher logits. */
 export interface CrossEntropyBuffers {
   logits: GPUBuffer;
@@ -22,6 +17,10 @@ export interface CrossEntropyBuffers {
   dlogits: GPUBuffer;
 }
 
+/**
+ * Sparse: K targets a row; `first`: the loss reads only the first, with weight 1 (the rest
+ * serve the any-k metrics). Teacher: dense q from teacher logits.
+ */
 export type TargetKind = { kind: 'sparse'; K: number; first?: boolean } | { kind: 'teacher' };
 
 export class CrossEntropy {
