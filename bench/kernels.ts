@@ -30,7 +30,7 @@ import { PositionUnembed, positionSlots, type PositionUnembedMode } from '../src
 import { RmsNorm } from '../src/ops/rmsnorm.ts';
 import { TopK, TOP_K } from '../src/ops/topk.ts';
 import { Translator } from '../src/ops/translator.ts';
-import { Unembed } from '../src/ops/unembed.ts';
+import { Unembed, type UnembedVariant } from '../src/ops/unembed.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
 import { describeHostEncode, measureHostEncode } from './hostEncode.ts';
 
@@ -132,7 +132,6 @@ const ids = createBuffer(gpu, 'ids', B * TOP_K * 4);
 
 const translator = await Translator.create(gpu, d, G);
 const norm = await RmsNorm.create(gpu, d, 1e-5);
-const unembed = await Unembed.create(gpu, V, d, 'f32');
 const ce = await CrossEntropy.create(gpu);
 const topk = await TopK.create(gpu);
 const adamw = await AdamW.create(gpu, d, G, SEED_ADAMW);
@@ -148,8 +147,23 @@ for (const variant of ['tiled', 'gemv'] as const) {
 await add('translator backward', (p) => translator.backward(p, { dy, x, grad }, batch.ranges), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
 await add('rmsnorm forward', (p) => norm.forward(p, { y: x, gamma, z, rstd }, B), 4 * B * d, 4 * (2 * B * d + d));
 await add('rmsnorm backward', (p) => norm.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
-await add('unembed logits', (p) => unembed.logits(p, { z: x, U, logits }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
-await add('unembed backward', (p) => unembed.backward(p, { dlogits: logits, U, dz }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
+// The unembedding's variants side by side (the default first): M = B in training, M = EVAL_ROWS
+// when evaluating.
+const unembedVariants: UnembedVariant[] = gpu.hasSubgroups ? ['subgroup', 'tiled'] : ['tiled'];
+const EVAL_ROWS = 256;
+const zEval = f32('z eval', EVAL_ROWS * d, 15, 1);
+const logitsEval = createBuffer(gpu, 'logits eval', EVAL_ROWS * V * 4);
+for (const variant of unembedVariants) {
+  const op = await Unembed.create(gpu, V, d, 'f32', gpu.maxBinding, variant);
+  await add(`unembed logits · ${variant}`, (p) => op.logits(p, { z: x, U, logits }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
+  await add(`unembed backward · ${variant}`, (p) => op.backward(p, { dlogits: logits, U, dz }, B), 2 * B * V * d, 4 * (V * d + B * V + B * d));
+  if (variant === unembedVariants[0]) {
+    await add(`unembed logits M ${EVAL_ROWS} · ${variant}`, (p) => op.logits(p, { z: zEval, U, logits: logitsEval }, EVAL_ROWS), 2 * EVAL_ROWS * V * d, 4 * (V * d + EVAL_ROWS * V + EVAL_ROWS * d));
+  }
+  op.destroy();
+}
+zEval.destroy();
+logitsEval.destroy();
 const ones = upload(gpu, 'target weights', new Float32Array(B).fill(1));
 await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
 const anyRank = createBuffer(gpu, 'any rank', B * 4);
@@ -196,7 +210,6 @@ for (const r of rows) {
   );
 }
 for (const b of [x, y, z, dz, dy, rstd, gamma, paramBuf, grad, m, v, U, logits, dlogits, loss, targets, ones, rank, anyRank, ids, src, dst, fmaOut]) b.destroy();
-unembed.destroy();
 adamw.destroy();
 
 // ---- whole training steps: each preset, then lite with each of the seed's next experiments ----

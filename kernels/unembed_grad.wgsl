@@ -11,8 +11,19 @@
 //   each workgroup sums `vPerSplit` vocabulary rows for 32 slots × 64 columns into its own
 //   partial slice (split-K), and `reduce` adds the slices in a fixed order — deterministic,
 //   no atomics.
-// Launch: partials: workgroup 256; dispatch (ceil(d / 64), ceil(M / 32), splits in window).
+//   With SUBGROUPS (adapters with the `subgroups` feature) an invocation owns one column k of dz
+//   and SLOTS rows at a time, so U[·, k] is the only operand that differs between invocations;
+//   dlogits, the same for all of them, is read cooperatively: for a block of 8 vocabulary rows,
+//   lane i loads dlogits[s, v0 + i] and subgroupShuffle hands it to every lane (one load per 8
+//   FMAs; on a CPU driver every lane's load is a scalar load). The sum runs over v in the same
+//   order as the plain path's.
+// Launch: partials: workgroup 256; dispatch (ceil(d / 64), ceil(M / 32), splits in window);
+//           with SUBGROUPS workgroup WG; dispatch (ceil(d / WG), 1, splits in window).
 //         reduce:   workgroup 256; dispatch (ceil(M·d / 256)).
+
+#if ${SUBGROUPS}
+enable subgroups;
+#endif
 
 const TM = ${TM}u;
 const TN = ${TN}u;
@@ -40,6 +51,42 @@ fn loadU(i: u32) -> f32 { return U[i]; }
 #endif
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
 
+#if ${SUBGROUPS}
+const SLOTS = ${SLOTS}u;
+
+@compute @workgroup_size(${WG})
+fn partials(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) sgi: u32) {
+  let k = gid.x;
+  let col = min(k, p.d - 1u); // spare invocations compute a copy of the last column, unstored
+  let vStart = wg.z * p.vPerSplit;
+  let vEnd = min(p.V, vStart + p.vPerSplit);
+  let lane = sgi % 8u;
+  let slice = (p.splitBase + wg.z) * p.M * p.d;
+  for (var s0 = 0u; s0 < p.M; s0 += SLOTS) {
+    // Zeroed explicitly: lavapipe was seen to keep a loop-local array's values between iterations.
+    var acc: array<f32, SLOTS>;
+    var lRow: array<u32, SLOTS>;
+    for (var i = 0u; i < SLOTS; i++) {
+      acc[i] = 0.0;
+      lRow[i] = min(s0 + i, p.M - 1u) * p.dlStride + p.vBase;
+    }
+    for (var v0 = vStart; v0 < vEnd; v0 += 8u) {
+      let v = v0 + lane;
+      var l: array<f32, SLOTS>;
+      for (var i = 0u; i < SLOTS; i++) { l[i] = select(0.0, dlogits[lRow[i] + min(v, vEnd - 1u)], v < vEnd); }
+      for (var j = 0u; j < 8u; j++) {
+        let u = loadU(min(v0 + j, vEnd - 1u) * p.d + col);
+        for (var i = 0u; i < SLOTS; i++) { acc[i] = fma(subgroupShuffle(l[i], j), u, acc[i]); }
+      }
+    }
+    if (k < p.d) {
+      for (var i = 0u; i < SLOTS; i++) {
+        if (s0 + i < p.M) { partial[slice + (s0 + i) * p.d + k] = acc[i]; }
+      }
+    }
+  }
+}
+#else
 var<workgroup> Ls: array<array<f32, TV>, TM>;  // [slot][v]
 var<workgroup> Us: array<array<f32, TN>, TV>;  // [v][k]
 
@@ -86,6 +133,7 @@ fn partials(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
     if (m < p.M) { partial[slice + m * p.d + k] = acc[i]; }
   }
 }
+#endif
 #else
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dz: array<f32>;

@@ -24,6 +24,8 @@ export interface AdapterSummary {
   vendor: string;
   architecture: string;
   description: string;
+  /** The adapter's smallest subgroup (0 where it does not say). */
+  subgroupMinSize?: number;
 }
 
 export class Gpu {
@@ -31,6 +33,11 @@ export class Gpu {
   lostReason: string | undefined;
   readonly hasTimestamps: boolean;
   readonly hasF16: boolean;
+  /**
+   * The kernels' subgroup variants need the `subgroups` feature and subgroups of at least 8
+   * invocations (they hand values between lanes 0–7).
+   */
+  readonly hasSubgroups: boolean;
 
   private constructor(
     /**
@@ -43,6 +50,7 @@ export class Gpu {
   ) {
     this.hasTimestamps = device.features.has('timestamp-query');
     this.hasF16 = device.features.has('shader-f16');
+    this.hasSubgroups = device.features.has('subgroups') && (adapter.subgroupMinSize ?? 0) >= 8;
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = info.message || String(info.reason);
     });
@@ -74,7 +82,7 @@ export class Gpu {
       maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
       maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
     };
-    const requiredFeatures = (['timestamp-query', 'shader-f16'] as GPUFeatureName[]).filter((f) =>
+    const requiredFeatures = (['timestamp-query', 'shader-f16', 'subgroups'] as GPUFeatureName[]).filter((f) =>
       adapter.features.has(f),
     );
     const device = await adapter.requestDevice({ label: 'lensgpu', requiredLimits, requiredFeatures });
@@ -84,6 +92,7 @@ export class Gpu {
       vendor: info.vendor,
       architecture: info.architecture,
       description: info.description,
+      subgroupMinSize: info.subgroupMinSize ?? 0,
     });
   }
 

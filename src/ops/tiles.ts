@@ -14,6 +14,12 @@ export const GEMV_TILE = { SLOTS: 4, LANES: 32, ROWS: 8 } as const;
 export const GRAD_TILE = { T: 64, S: 16 } as const;
 /** unembed_grad: TM rows × TN columns of dz per workgroup, TV vocabulary rows staged at a time. */
 export const UNEMBED_GRAD_TILE = { TM: 32, TN: 64, TV: 32 } as const;
+/**
+ * The unembedding's subgroup variants (unembed_logits, unembed_grad with SUBGROUPS): batch rows
+ * an invocation accumulates at a time (SLOTS registers) and invocations per workgroup (WG). On
+ * lavapipe a workgroup is one task of its thread pool; one subgroup of 8 a task measured best.
+ */
+export const UNEMBED_SUBGROUP_TILE = { SLOTS: 16, WG: 8 } as const;
 /** unembed_grad: vocabulary rows summed by one workgroup (the split-K length). */
 export const V_PER_SPLIT = 1024;
 /** adamw: elements of a parameter block per workgroup (sumsq and update). */

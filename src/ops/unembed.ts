@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { HeadDtype } from '../shared/constants.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
-import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
+import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_SUBGROUP_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges } from './groups.ts';
 
 /** U's vocabulary windows, each within one storage binding (f32 or f16 rows of d). */
@@ -24,6 +24,19 @@ export function partialSumBytes(windows: Window[], rows: number, d: number): num
   return splitCount(windows) * rows * d * 4;
 }
 
+/**
+ * `subgroup`: one vocabulary row (logits) or one column of dz (backward) an invocation, the
+ * operand shared by all invocations handed between lanes (unembed_logits.wgsl, unembed_grad.wgsl
+ * with SUBGROUPS); `tiled`: workgroup tiles staged in workgroup memory (matmul_nt.wgsl,
+ * unembed_grad.wgsl), for adapters without subgroups.
+ */
+export type UnembedVariant = 'subgroup' | 'tiled';
+
+/** The variant an adapter runs by default: subgroups where it has them. */
+export function defaultUnembedVariant(gpu: Gpu): UnembedVariant {
+  return gpu.hasSubgroups ? 'subgroup' : 'tiled';
+}
+
 export class Unembed {
   readonly windows: Window[];
   private scratch: ScratchPool;
@@ -33,6 +46,7 @@ export class Unembed {
     readonly V: number,
     readonly d: number,
     readonly dtype: HeadDtype,
+    readonly variant: UnembedVariant,
     private logitsPipe: GPUComputePipeline,
     private partialsPipe: GPUComputePipeline,
     private reducePipe: GPUComputePipeline,
@@ -43,15 +57,27 @@ export class Unembed {
   }
 
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
-  static async create(gpu: Gpu, V: number, d: number, dtype: HeadDtype, maxBinding = gpu.maxBinding): Promise<Unembed> {
+  static async create(
+    gpu: Gpu,
+    V: number,
+    d: number,
+    dtype: HeadDtype,
+    maxBinding = gpu.maxBinding,
+    variant: UnembedVariant = defaultUnembedVariant(gpu),
+  ): Promise<Unembed> {
     if (dtype === 'f16' && d % 2) throw new Error(`an f16 head needs an even hidden size (d = ${d})`);
+    if (variant === 'subgroup' && !gpu.hasSubgroups) throw new Error('the subgroup unembedding needs an adapter with subgroups of 8 or more');
     const f16 = dtype === 'f16';
+    const sg = variant === 'subgroup';
+    const grad = { ...UNEMBED_GRAD_TILE, ...UNEMBED_SUBGROUP_TILE, SUBGROUPS: sg, U_F16: f16 };
     const [logits, partials, reduce] = await Promise.all([
-      pipeline(gpu, 'matmul_nt', 'main', { TM: UNEMBED_TILE_SLOTS, ...MATMUL_TILE, B_F16: f16, RESIDUAL_BIAS: false }),
-      pipeline(gpu, 'unembed_grad', 'partials', { ...UNEMBED_GRAD_TILE, PARTIALS: true, U_F16: f16 }),
-      pipeline(gpu, 'unembed_grad', 'reduce', { ...UNEMBED_GRAD_TILE, PARTIALS: false, U_F16: f16 }),
+      sg
+        ? pipeline(gpu, 'unembed_logits', 'main', { ...UNEMBED_SUBGROUP_TILE, U_F16: f16 })
+        : pipeline(gpu, 'matmul_nt', 'main', { TM: UNEMBED_TILE_SLOTS, ...MATMUL_TILE, B_F16: f16, RESIDUAL_BIAS: false }),
+      pipeline(gpu, 'unembed_grad', 'partials', { ...grad, PARTIALS: true }),
+      pipeline(gpu, 'unembed_grad', 'reduce', { ...grad, SUBGROUPS: false, PARTIALS: false }),
     ]);
-    return new Unembed(gpu, V, d, dtype, logits, partials, reduce, maxBinding);
+    return new Unembed(gpu, V, d, dtype, variant, logits, partials, reduce, maxBinding);
   }
 
   private window(U: GPUBuffer, w: Window): GPUBufferBinding {
@@ -64,20 +90,38 @@ export class Unembed {
   }
 
   /**
-   * logits bound to its buffers for up to `maxRows` rows: each window's params and the row
-   * tiles live in step-tables slots, the bind groups are made once; a call fills the slots.
+   * logits bound to its buffers for up to `maxRows` rows: each window's params (and for the
+   * tiled variant the row tiles) live in step-tables slots, the bind groups are made once; a
+   * call fills the slots.
    */
   bindLogits(tables: StepTables, buf: { z: GPUBuffer; U: GPUBuffer; logits: GPUBuffer }, maxRows: number): (pass: GPUComputePassEncoder, M: number) => void {
-    const tileSlot = tables.reserve(Math.ceil(maxRows / UNEMBED_TILE_SLOTS) * 16);
     const paramSlots = this.windows.map(() => tables.reserve(32));
     const groups: GPUBindGroup[] = [];
+    const checkRows = (M: number) => {
+      if (M > maxRows) throw new RangeError(`unembed logits: ${M} rows, bound for ${maxRows}`);
+    };
+    if (this.variant === 'subgroup') {
+      tables.whenSealed(() =>
+        this.windows.forEach((w, i) => {
+          groups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), buf.logits]);
+        }),
+      );
+      return (pass, M) => {
+        checkRows(M);
+        this.windows.forEach((w, i) => {
+          tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, vBase: w.first, cStride: this.V });
+          dispatch(this.gpu, pass, this.logitsPipe, groups[i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
+        });
+      };
+    }
+    const tileSlot = tables.reserve(Math.ceil(maxRows / UNEMBED_TILE_SLOTS) * 16);
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
         groups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), tables.binding(tileSlot), buf.logits]);
       }),
     );
     return (pass, M) => {
-      if (M > maxRows) throw new RangeError(`unembed logits: ${M} rows, bound for ${maxRows}`);
+      checkRows(M);
       const tileList = [];
       for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
       tables.write(tileSlot, packRanges(tileList));
@@ -117,7 +161,8 @@ export class Unembed {
       this.windows.forEach((w, i) => {
         const splits = Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
         tables.writeParams(paramSlots[i]!, this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits });
-        dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
+        if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_SUBGROUP_TILE.WG), 1, splits);
+        else dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
         splitBase += splits;
       });
       tables.writeParams(reduceSlot, this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits });

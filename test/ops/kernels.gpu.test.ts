@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { Unembed } from '../../src/ops/unembed.ts';
+import { Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
 import { TopK, TOP_K, topkRef } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
@@ -16,7 +16,7 @@ import { ADAMW_CHUNK } from '../../src/ops/tiles.ts';
 
 const test = suite('kernels');
 
-async function unembedCase(name: string, maxBinding?: number) {
+async function unembedCase(name: string, maxBinding?: number, variant: UnembedVariant = 'tiled') {
   const gpu = await testGpu();
   const fx = fixture(name);
   const { V, d, M, seed, f16 } = fx.meta;
@@ -24,7 +24,8 @@ async function unembedCase(name: string, maxBinding?: number) {
   const U = stored ? fx.f32('U') : uniformF32(seed, V * d, 0.05);
   const z = stored ? fx.f32('z') : uniformF32(seed + 1, M * d, 1);
   const dl = stored ? fx.f32('dlogits') : uniformF32(seed + 2, M * V, 1e-3);
-  const op = await Unembed.create(gpu, V, d, f16 ? 'f16' : 'f32', maxBinding);
+  const op = await Unembed.create(gpu, V, d, f16 ? 'f16' : 'f32', maxBinding, variant);
+  assert.is(op.variant, variant);
   const b = {
     z: buf(gpu, 'z', z),
     U: buf(gpu, 'U', f16 ? packF16(U) : U),
@@ -64,17 +65,23 @@ test("a kernel's params are filled by the field names of its WGSL struct, checke
   assert.throws(() => packParams(adam, { ...given, groupBase: -1 }), /groupBase = -1 is not a u32/);
 });
 
-test('unembedding V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48'));
-test('unembedding V 509, f16 head', () => unembedCase('unembed_v509_d48_f16'));
-test('unembedding V 509, batch 1', () => unembedCase('unembed_v509_d48_b1'));
-test('unembedding V 509 split into vocabulary windows of 128 rows', async () => {
-  const gpu = await testGpu();
-  const op = await Unembed.create(gpu, 509, 48, 'f32', 128 * 48 * 4);
-  assert.is(op.windows.length, 4);
-  await unembedCase('unembed_v509_d48', 128 * 48 * 4);
-});
-test('unembedding V 32,000, d 2,048 (262 MB: several windows on lavapipe)', () => unembedCase('unembed_v32000_d2048'));
-test('unembedding V 32,000, d 2,048, f16 head', () => unembedCase('unembed_v32000_d2048_f16'));
+for (const variant of ['tiled', 'subgroup'] as const) {
+  const t = (title: string, fn: () => Promise<void>) => test(`unembedding (${variant}) ${title}`, fn);
+  t('V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48', undefined, variant));
+  t('V 509, f16 head', () => unembedCase('unembed_v509_d48_f16', undefined, variant));
+  t('V 509, batch 1', () => unembedCase('unembed_v509_d48_b1', undefined, variant));
+  t('V 509, d 50 (not a multiple of 8 or of a tile)', () => unembedCase('unembed_v509_d50', undefined, variant));
+  t('V 509, d 50, f16 head', () => unembedCase('unembed_v509_d50_f16', undefined, variant));
+  t('V 509, d 50, batch 256 (evaluation)', () => unembedCase('unembed_v509_d50_m256', undefined, variant));
+  t('V 509 split into vocabulary windows of 128 rows', async () => {
+    const gpu = await testGpu();
+    const op = await Unembed.create(gpu, 509, 48, 'f32', 128 * 48 * 4, variant);
+    assert.is(op.windows.length, 4);
+    await unembedCase('unembed_v509_d48', 128 * 48 * 4, variant);
+  });
+  t('V 32,000, d 2,048 (262 MB: several windows on lavapipe)', () => unembedCase('unembed_v32000_d2048', undefined, variant));
+  t('V 32,000, d 2,048, f16 head', () => unembedCase('unembed_v32000_d2048_f16', undefined, variant));
+}
 
 function logitsFor(fx: ReturnType<typeof fixture>): Float32Array {
   return fx.has('logits') ? fx.f32('logits') : extremeLogits(fx.meta.V, fx.meta.B, fx.meta.seed);
