@@ -10,6 +10,11 @@ export const TRANSLATOR_TILE_SLOTS = 16;
 export const UNEMBED_TILE_SLOTS = 32;
 /** translator_gemv: slots per pass over a group's rows, lanes per row, output rows per workgroup. */
 export const GEMV_TILE = { SLOTS: 4, LANES: 32, ROWS: 8 } as const;
+/**
+ * translator_sg: slots an invocation accumulates at a time (a batch of 32 over a preset's
+ * groups gives each present group 1–3), invocations per workgroup, rows of dW per workgroup.
+ */
+export const TRANSLATOR_SUBGROUP_TILE = { SLOTS: 4, WG: 64, ROWS: 256 } as const;
 /** translator_grad: a T × T tile of dW per workgroup, S slots staged at a time. */
 export const GRAD_TILE = { T: 64, S: 16 } as const;
 /** unembed_grad: TM rows × TN columns of dz per workgroup, TV vocabulary rows staged at a time. */

@@ -6,16 +6,19 @@ import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
-import { GEMV_TILE, GRAD_TILE, MATMUL_TILE, TRANSLATOR_TILE_SLOTS } from './tiles.ts';
+import { GEMV_TILE, GRAD_TILE, MATMUL_TILE, TRANSLATOR_SUBGROUP_TILE, TRANSLATOR_TILE_SLOTS } from './tiles.ts';
 import { blockStride, inGroupWindow, packRanges, tiles, type GroupRange } from './groups.ts';
 
 /**
- * Forward kernels: `tiled` (matmul_nt, 16 slots a tile) or `gemv` (translator_gemv, W read
- * once per GEMV_TILE.SLOTS slots). `auto` takes gemv when the present groups average at most
- * GEMV_TILE.SLOTS slots (training batches of 32 over a preset's groups), tiled otherwise (the
- * evaluation's large batches).
+ * Forward kernels: `subgroup` (translator_sg, one row of W an invocation, x handed between
+ * lanes), `tiled` (matmul_nt, 16 slots a tile) or `gemv` (translator_gemv, W read once per
+ * GEMV_TILE.SLOTS slots). `auto` takes subgroup where the adapter has subgroups; elsewhere gemv
+ * when the present groups average at most GEMV_TILE.SLOTS slots (training batches of 32 over a
+ * preset's groups), tiled otherwise (the evaluation's large batches).
  */
-export type ForwardVariant = 'auto' | 'tiled' | 'gemv';
+export type ForwardVariant = 'auto' | 'subgroup' | 'tiled' | 'gemv';
+/** Backward kernels: `subgroup` (translator_sg) where the adapter has subgroups, else `tiled` (translator_grad). */
+export type BackwardVariant = 'subgroup' | 'tiled';
 
 export class Translator {
   readonly stride: number;
@@ -28,6 +31,8 @@ export class Translator {
     private forwardPipe: GPUComputePipeline,
     private gemvPipe: GPUComputePipeline,
     private gradPipe: GPUComputePipeline,
+    private sgForwardPipe: GPUComputePipeline | undefined,
+    private sgGradPipe: GPUComputePipeline | undefined,
     maxBinding: number,
   ) {
     this.stride = blockStride(d);
@@ -36,12 +41,15 @@ export class Translator {
 
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
   static async create(gpu: Gpu, d: number, numGroups: number, maxBinding = gpu.maxBinding): Promise<Translator> {
-    const [fwd, gemv, grad] = await Promise.all([
+    const sg = gpu.hasSubgroups;
+    const [fwd, gemv, grad, sgForward, sgGrad] = await Promise.all([
       pipeline(gpu, 'matmul_nt', 'main', { TM: TRANSLATOR_TILE_SLOTS, ...MATMUL_TILE, B_F16: false, RESIDUAL_BIAS: true }),
       pipeline(gpu, 'translator_gemv', 'main', GEMV_TILE),
       pipeline(gpu, 'translator_grad', 'main', GRAD_TILE),
+      sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: true }) : undefined,
+      sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false }) : undefined,
     ]);
-    return new Translator(gpu, d, numGroups, fwd, gemv, grad, maxBinding);
+    return new Translator(gpu, d, numGroups, fwd, gemv, grad, sgForward, sgGrad, maxBinding);
   }
 
   /** y [B, d] = x + W_g x + b_g for the slots of each range. */
@@ -65,19 +73,34 @@ export class Translator {
     const rangeSlot = tables.reserve(maxRows * 16);
     const tiledSlots = this.windows.map(() => tables.reserve(32));
     const gemvSlots = this.windows.map(() => tables.reserve(16));
+    const sgSlots = this.windows.map(() => tables.reserve(16));
     const tiled: GPUBindGroup[] = [];
     const gemv: GPUBindGroup[] = [];
+    const sg: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
         const params = { buffer: buf.params, offset: w.byteOffset, size: w.byteLength };
         tiled[i] = bindGroup(this.gpu, this.forwardPipe, [tables.binding(tiledSlots[i]!), buf.x, params, tables.binding(tileSlot), buf.y]);
         gemv[i] = bindGroup(this.gpu, this.gemvPipe, [tables.binding(gemvSlots[i]!), buf.x, params, tables.binding(rangeSlot), buf.y]);
+        if (this.sgForwardPipe) sg[i] = bindGroup(this.gpu, this.sgForwardPipe, [tables.binding(sgSlots[i]!), tables.binding(rangeSlot), buf.x, params, buf.y]);
       }),
     );
     return (pass, ranges, variant = 'auto') => {
       const batch = ranges.reduce((n, r) => n + r.count, 0);
       if (batch > maxRows) throw new RangeError(`translator forward: ${batch} slots, bound for ${maxRows}`);
-      if (variant === 'auto') variant = batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
+      if (variant === 'auto') variant = this.sgForwardPipe ? 'subgroup' : batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
+      if (variant === 'subgroup') {
+        const pipe = this.sgForwardPipe;
+        if (!pipe) throw new Error('the subgroup translator needs an adapter with subgroups of 8 or more');
+        tables.write(rangeSlot, packRanges(ranges));
+        this.windows.forEach((w, i) => {
+          const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
+          if (hi === lo) return;
+          tables.writeParams(sgSlots[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
+          dispatch(this.gpu, pass, pipe, sg[i]!, hi - lo, Math.ceil(this.d / TRANSLATOR_SUBGROUP_TILE.WG));
+        });
+        return;
+      }
       if (variant === 'gemv') {
         tables.write(rangeSlot, packRanges(ranges));
         this.windows.forEach((w, i) => {
@@ -100,28 +123,41 @@ export class Translator {
   }
 
   /** grad blocks of the present groups ← (dW_g, db_g); other blocks are left as they are. */
-  backward(pass: GPUComputePassEncoder, buf: TranslatorBackwardBuffers, ranges: GroupRange[]): void {
+  backward(pass: GPUComputePassEncoder, buf: TranslatorBackwardBuffers, ranges: GroupRange[], variant = this.backwardVariant): void {
     const rows = ranges.reduce((n, r) => n + r.count, 0);
-    once(this.gpu, 'translator backward tables', (t) => this.bindBackward(t, buf, rows))(pass, ranges);
+    once(this.gpu, 'translator backward tables', (t) => this.bindBackward(t, buf, rows, variant))(pass, ranges);
+  }
+
+  /** The backward this adapter runs by default: subgroups where it has them. */
+  get backwardVariant(): BackwardVariant {
+    return this.sgGradPipe ? 'subgroup' : 'tiled';
   }
 
   /** The backward bound to its buffers for batches of up to `maxRows` slots, as bindForward. */
-  bindBackward(tables: StepTables, buf: TranslatorBackwardBuffers, maxRows: number): (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void {
+  bindBackward(
+    tables: StepTables,
+    buf: TranslatorBackwardBuffers,
+    maxRows: number,
+    variant = this.backwardVariant,
+  ): (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void {
+    const sgPipe = this.sgGradPipe;
+    if (variant === 'subgroup' && !sgPipe) throw new Error('the subgroup translator needs an adapter with subgroups of 8 or more');
+    const pipe = variant === 'subgroup' ? sgPipe! : this.gradPipe;
     const rangeSlot = tables.reserve(maxRows * 16);
     const paramSlots = this.windows.map(() => tables.reserve(16));
     const groups: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
-        groups[i] = bindGroup(this.gpu, this.gradPipe, [
-          tables.binding(paramSlots[i]!),
-          buf.dy,
-          buf.x,
-          tables.binding(rangeSlot),
-          { buffer: buf.grad, offset: w.byteOffset, size: w.byteLength },
-        ]);
+        const grad = { buffer: buf.grad, offset: w.byteOffset, size: w.byteLength };
+        const ranges = tables.binding(rangeSlot);
+        groups[i] = bindGroup(this.gpu, pipe, variant === 'subgroup'
+          ? [tables.binding(paramSlots[i]!), ranges, buf.dy, buf.x, grad]
+          : [tables.binding(paramSlots[i]!), buf.dy, buf.x, ranges, grad]);
       }),
     );
-    const n = Math.ceil(this.d / GRAD_TILE.T);
+    const grid: [number, number] = variant === 'subgroup'
+      ? [Math.ceil(this.d / TRANSLATOR_SUBGROUP_TILE.WG), Math.ceil(this.d / TRANSLATOR_SUBGROUP_TILE.ROWS)]
+      : [Math.ceil(this.d / GRAD_TILE.T), Math.ceil(this.d / GRAD_TILE.T)];
     return (pass, ranges) => {
       const batch = ranges.reduce((k, r) => k + r.count, 0);
       if (batch > maxRows) throw new RangeError(`translator backward: ${batch} slots, bound for ${maxRows}`);
@@ -129,8 +165,8 @@ export class Translator {
       this.windows.forEach((w, i) => {
         const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
         if (hi === lo) return;
-        tables.writeParams(paramSlots[i]!, this.gradPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-        dispatch(this.gpu, pass, this.gradPipe, groups[i]!, n, n, hi - lo);
+        tables.writeParams(paramSlots[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
+        dispatch(this.gpu, pass, pipe, groups[i]!, grid[0], grid[1], hi - lo);
       });
     };
   }

@@ -10,7 +10,8 @@ import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('translator');
 const SENTINEL = 12345.5; // blocks of absent groups must keep it
-const VARIANTS = ['tiled', 'gemv'] as const; // both forward kernels, whichever `auto` would pick
+const VARIANTS = ['tiled', 'gemv', 'subgroup'] as const; // every forward kernel, whichever `auto` would pick
+const BACKWARD = ['tiled', 'subgroup'] as const;
 
 async function runCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
@@ -29,14 +30,24 @@ async function runCase(name: string, maxBinding?: number) {
   const pBuf = buf(gpu, 'params', packBlocks(W, b, G, d));
   const yBufs = VARIANTS.map((v) => buf(gpu, `y ${v}`, new Float32Array(B * d)));
   const dyBuf = buf(gpu, 'dy', dy);
-  const gBuf = buf(gpu, 'grad', new Float32Array(G * stride).fill(SENTINEL));
+  const gBufs = BACKWARD.map((v) => buf(gpu, `grad ${v}`, new Float32Array(G * stride).fill(SENTINEL)));
   await run(gpu, `translator ${name}`, (pass) => {
     VARIANTS.forEach((v, i) => tr.forward(pass, { x: xBuf, params: pBuf, y: yBufs[i]! }, ranges, v));
-    tr.backward(pass, { dy: dyBuf, x: xBuf, grad: gBuf }, ranges);
+    BACKWARD.forEach((v, i) => tr.backward(pass, { dy: dyBuf, x: xBuf, grad: gBufs[i]! }, ranges, v));
   });
-  const grad = await f32(gpu, gBuf, G * stride);
   const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
   for (const [i, v] of VARIANTS.entries()) expectClose(`${name} y (${v})`, await f32(gpu, yBufs[i]!, B * d), fx.f32('y'), tol);
+  for (const [i, v] of BACKWARD.entries()) checkGrad(`${name} (${v})`, await f32(gpu, gBufs[i]!, G * stride), fx, ranges, { d, G, B, stride });
+}
+
+function checkGrad(
+  name: string,
+  grad: Float32Array,
+  fx: ReturnType<typeof fixture>,
+  ranges: ReturnType<typeof groupRanges>,
+  { d, G, B, stride }: { d: number; G: number; B: number; stride: number },
+) {
+  const stored = fx.has('W');
 
   const dW = new Float32Array(G * d * d);
   const db = new Float32Array(G * d);
@@ -73,6 +84,7 @@ async function runCase(name: string, maxBinding?: number) {
 
 test('d 48, 5 groups, batch 33, one group empty, a group spanning two tiles', () => runCase('translator_d48'));
 test('d 48, batch 1', () => runCase('translator_d48_b1'));
+test('d 50 (no tile divides it), groups of 1, 2, 40 and 3 slots, one empty', () => runCase('translator_d50'));
 test('d 2048, batch 33, an empty group between two present ones', () => runCase('translator_d2048'));
 test('d 48 with parameters split over binding windows of two groups', async () => {
   const gpu = await testGpu();

@@ -1,0 +1,118 @@
+// translator_sg: the grouped translator with subgroup operations (the variant for adapters with
+// the `subgroups` feature; translator_gemv and translator_grad are the plain ones):
+//   forward  y[s] = x[s] + (W_g x[s] + b_g)
+//   gradient dW[g, n, k] = Σ_{s ∈ g} dy[s, n] · x[s, k]        db[g, n] = Σ_{s ∈ g} dy[s, n]
+//
+// Layout
+//   x, y, dy  [B, d] f32, batch slots sorted by group.
+//   params, grad  per group a block of `groupStride` f32 at (g − groupBase)·groupStride: W [d, d]
+//           (nn.Linear layout [out, in]) then b [d]; blocks of absent groups are not touched.
+//   ranges  ranges[rangeBase + r] = (group, first slot, slot count) of each present group.
+// Idea: the operand that differs between invocations is read by each invocation; the operand
+//   they share is read once per 8 lanes and handed around with subgroupShuffle (lane i loads
+//   element i of a block of 8, so each lane loads one element per 8 FMAs; on a CPU driver every
+//   lane's load is a scalar load). Lanes 8 and up (subgroups wider than 8) repeat lanes 0–7.
+//   forward: an invocation owns one row n of W_g (streamed once per SLOTS slots); x[s, k0..k0+7]
+//            is shared.
+//   gradient: an invocation owns one column k of dW_g and writes it for ROWS rows, 8 at a time;
+//            x[s, k] is its own, dy[s, n0..n0+7] is shared. db comes from the shared loads:
+//            lane i of the column block 0 holds dy[s, n0 + i].
+//   The gradient sums over slots in translator_grad's order.
+// Launch: workgroup WG; forward: dispatch (ranges, ceil(d / WG));
+//         gradient: dispatch (ceil(d / WG) column blocks, ceil(d / ROWS) row blocks, ranges).
+
+enable subgroups;
+
+const SLOTS = ${SLOTS}u;
+const ROWS = ${ROWS}u;
+
+struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }
+struct Range { group: u32, first: u32, count: u32, pad: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> ranges: array<Range>;
+
+#if ${FORWARD}
+@group(0) @binding(2) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read> params: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sgi: u32) {
+  let r = ranges[p.rangeBase + wg.x];
+  let d = p.d;
+  let block = (r.group - p.groupBase) * p.groupStride;
+  let n = wg.y * ${WG}u + lid;
+  let wRow = block + min(n, d - 1u) * d; // rows past d repeat the last row, unwritten
+  let lane = sgi % 8u;
+  for (var c0 = 0u; c0 < r.count; c0 += SLOTS) {
+    // Zeroed explicitly: lavapipe was seen to keep a loop-local array's values between passes.
+    var acc: array<f32, SLOTS>;
+    var xRow: array<u32, SLOTS>;
+    for (var i = 0u; i < SLOTS; i++) {
+      acc[i] = 0.0;
+      xRow[i] = (r.first + min(c0 + i, r.count - 1u)) * d; // slots past the range repeat its last
+    }
+    for (var k0 = 0u; k0 < d; k0 += 8u) {
+      let k = k0 + lane;
+      var xl: array<f32, SLOTS>;
+      for (var i = 0u; i < SLOTS; i++) { xl[i] = select(0.0, x[xRow[i] + min(k, d - 1u)], k < d); }
+      for (var j = 0u; j < 8u; j++) {
+        let w = select(0.0, params[wRow + min(k0 + j, d - 1u)], k0 + j < d);
+        for (var i = 0u; i < SLOTS; i++) { acc[i] = fma(w, subgroupShuffle(xl[i], j), acc[i]); }
+      }
+    }
+    if (n < d) {
+      let b = params[block + d * d + n];
+      for (var i = 0u; i < SLOTS; i++) {
+        if (c0 + i < r.count) {
+          let s = (r.first + c0 + i) * d + n;
+          y[s] = x[s] + (acc[i] + b);
+        }
+      }
+    }
+  }
+}
+#else
+@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(3) var<storage, read> x: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+@compute @workgroup_size(${WG})
+fn gradient(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sgi: u32) {
+  let r = ranges[p.rangeBase + wg.z];
+  let d = p.d;
+  let base = (r.group - p.groupBase) * p.groupStride;
+  let k = wg.x * ${WG}u + lid;
+  let col = min(k, d - 1u); // columns past d repeat the last column, unwritten
+  let lane = sgi % 8u;
+  let writesBias = wg.x == 0u && sgi < 8u;
+  let nEnd = min(d, (wg.y + 1u) * ROWS);
+  for (var n0 = wg.y * ROWS; n0 < nEnd; n0 += 8u) {
+    let nl = n0 + lane;
+    var acc: array<f32, 8>;
+    for (var j = 0u; j < 8u; j++) { acc[j] = 0.0; }
+    var bias = 0.0;
+    for (var c0 = 0u; c0 < r.count; c0 += SLOTS) {
+      var xs: array<f32, SLOTS>;
+      var l: array<f32, SLOTS>;
+      for (var i = 0u; i < SLOTS; i++) {
+        let row = (r.first + min(c0 + i, r.count - 1u)) * d;
+        let inRange = c0 + i < r.count;
+        xs[i] = select(0.0, x[row + col], inRange);
+        l[i] = select(0.0, dy[row + min(nl, d - 1u)], inRange && nl < d);
+        bias += l[i];
+      }
+      for (var j = 0u; j < 8u; j++) {
+        for (var i = 0u; i < SLOTS; i++) { acc[j] = fma(subgroupShuffle(l[i], j), xs[i], acc[j]); }
+      }
+    }
+    if (k < d) {
+      for (var j = 0u; j < 8u; j++) {
+        if (n0 + j < nEnd) { grad[base + (n0 + j) * d + k] = acc[j]; }
+      }
+    }
+    if (writesBias && nl < nEnd) { grad[base + d * d + nl] = bias; }
+  }
+}
+#endif
