@@ -141,10 +141,13 @@ const rows: Row[] = [];
 const add = async (name: string, encode: (p: GPUComputePassEncoder) => void, flops: number, bytes: number) => {
   rows.push(row(name, await measure(name, encode), flops, bytes));
 };
-for (const variant of ['tiled', 'gemv'] as const) {
+// Each kernel's variants side by side, the one the step runs first.
+for (const variant of [...(gpu.hasSubgroups ? ['subgroup'] as const : []), 'gemv', 'tiled'] as const) {
   await add(`translator forward · ${variant}`, (p) => translator.forward(p, { x, params: paramBuf, y }, batch.ranges, variant), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
 }
-await add('translator backward', (p) => translator.backward(p, { dy, x, grad }, batch.ranges), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
+for (const variant of [...(gpu.hasSubgroups ? ['subgroup'] as const : []), 'tiled'] as const) {
+  await add(`translator backward · ${variant}`, (p) => translator.backward(p, { dy, x, grad }, batch.ranges, variant), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
+}
 await add('rmsnorm forward', (p) => norm.forward(p, { y: x, gamma, z, rstd }, B), 4 * B * d, 4 * (2 * B * d + d));
 await add('rmsnorm backward', (p) => norm.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
 // The unembedding's variants side by side (the default first): M = B in training, M = EVAL_ROWS
@@ -309,6 +312,46 @@ for (const s of steps) {
   );
 }
 
+// ---- evaluation: the lite lens for inference over batches of EVAL_ROWS, as `eval` and validation run ----
+/** The seed's test set: 1,200 problems × 16 layers, each spread over 6 positions as 200 a cell. */
+const SEED_TEST_SAMPLES = 19_200;
+const evaluation = await gpu.checked('bench: evaluation', async () => {
+  const t = groupTable('lite', range(shape.layers), range(shape.positions));
+  const evalCells = uniformInt(16, EVAL_ROWS, shape.layers * shape.positions);
+  const data: DataOnGpu = {
+    hidden: f32('eval hidden', EVAL_ROWS * d, 17, 1),
+    targets: upload(gpu, 'eval targets', uniformInt(18, EVAL_ROWS, V)),
+    positionIndex: Int32Array.from(evalCells, (k) => k % shape.positions),
+    K: 1,
+    count: EVAL_ROWS,
+  };
+  const lens = await Lens.create(gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: gammaStep, U: Ustep }, { numGroups: t.groups.length, maxBatch: EVAL_ROWS, K: 1 });
+  lens.attach(data);
+  const b = makeBatch(range(EVAL_ROWS), Int32Array.from(evalCells, (k) => t.groupOf(Math.floor(k / shape.positions), k % shape.positions)));
+  const once = async () => {
+    const enc = gpu.device.createCommandEncoder({ label: 'eval batch' });
+    lens.encodeEvalStep(enc, data, b);
+    const t0 = performance.now();
+    await gpu.submitAndWait('eval batch', [enc.finish()]);
+    return performance.now() - t0;
+  };
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < Math.min(repeat, 3); i++) times.push(await once());
+  times.sort((a, c) => a - c);
+  lens.destroy();
+  data.hidden.destroy();
+  data.targets.destroy();
+  const batchMs = times[Math.floor(times.length / 2)]!;
+  return { rows: EVAL_ROWS, presentGroups: b.ranges.length, batchMs, spreadMs: [times[0]!, times[times.length - 1]!] as [number, number], seedTestSetS: (Math.ceil(SEED_TEST_SAMPLES / EVAL_ROWS) * batchMs) / 1e3 };
+});
+log('');
+log(
+  `evaluation (lite, inference lens: forward, loss, top-k; batches of ${evaluation.rows} over ${evaluation.presentGroups} groups): ` +
+    `${evaluation.batchMs.toFixed(0)} ms a batch (${evaluation.spreadMs[0].toFixed(0)}–${evaluation.spreadMs[1].toFixed(0)}); ` +
+    `the seed's test set (${SEED_TEST_SAMPLES.toLocaleString('en-US')} samples) ${evaluation.seedTestSetS.toFixed(1)} s`,
+);
+
 // ---- the host's share of a step: encode + finish, and the objects each step makes ----
 const hostEncode = await gpu.checked('bench: host encode', () => measureHostEncode(gpu, shape));
 log('');
@@ -354,6 +397,7 @@ if (opts.save) {
         kernels: rows,
         steps,
         hostEncode,
+        evaluation,
         pytorch: torch,
       },
       null,
