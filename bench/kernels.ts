@@ -20,7 +20,7 @@ import { bindGroup, dispatch, paramsBuffer, pipeline } from '../src/gpu/pipeline
 import { PassTimer } from '../src/gpu/timer.ts';
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { makeBatch } from '../src/lens/batch.ts';
-import { Lens, type DataOnGpu } from '../src/lens/lens.ts';
+import { defaultTranslatorUpdate, Lens, type DataOnGpu } from '../src/lens/lens.ts';
 import { lensBuffers } from '../src/lens/bufferTable.ts';
 import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/lens/preset.ts';
 import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
@@ -171,7 +171,15 @@ const ones = upload(gpu, 'target weights', new Float32Array(B).fill(1));
 await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
 const anyRank = createBuffer(gpu, 'any rank', B * 4);
 await add('top-k', (p) => topk.encode(p, { logits, targets, weights: ones, rank, anyRank, ids }, B, V), 2 * B * V, 4 * B * V);
-await add(`AdamW + clip (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
+// AdamW over a stored gradient (after the translator backward above), and fused with the
+// gradient (its ghost norm, dW rebuilt inside the update): 24 bytes a present parameter.
+await add(`AdamW + clip · unfused (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);
+if (gpu.hasSubgroups) {
+  const fused = await AdamW.createSets(gpu, [{ stride, numGroups: G, fusedTranslator: { d } }], SEED_ADAMW);
+  const presentSlots = batch.ranges.map((r) => ({ group: r.group, step: 1, first: r.first, count: r.count }));
+  await add(`AdamW + clip · fused (${present} groups)`, (p) => fused.encode(p, { param: paramBuf, dy, x, m, v }, presentSlots), 2 * B * d * d + 18 * present * stride, 4 * 6 * present * stride);
+  fused.destroy();
+}
 
 // The seed's next experiments: soft targets (4 a row), the KL teacher, the position bias.
 const K4 = 4;
@@ -254,7 +262,7 @@ for (const cfg of stepConfigs) {
   // The lens's buffer table (gradients, AdamW moments, activations, the options' extras).
   const memory = lensBuffers({
     d, V, headDtype: 'f32', numGroups: t.groups.length, maxBatch: B, K, teacher: Boolean(cfg.teacher),
-    position: cfg.position && { mode: cfg.position, positions: shape.positions }, training: true,
+    position: cfg.position && { mode: cfg.position, positions: shape.positions }, training: true, fusedUpdate: defaultTranslatorUpdate(gpu) === 'fused',
     maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
   }).reduce((n, spec) => n + spec.bytes, 0);
   if (memory > gpu.limits.maxBufferSize * 8) {

@@ -86,7 +86,8 @@ fn gradient(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
   let k = wg.x * ${WG}u + lid;
   let col = min(k, d - 1u); // columns past d repeat the last column, unwritten
   let lane = sgi % 8u;
-  let writesBias = wg.x == 0u && sgi < 8u;
+  // One subgroup writes db: invocations 0–7 (one subgroup, lanes 0–7 in some order).
+  let writesBias = wg.x == 0u && lid < 8u;
   let nEnd = min(d, (wg.y + 1u) * ROWS);
   for (var n0 = wg.y * ROWS; n0 < nEnd; n0 += 8u) {
     let nl = n0 + lane;

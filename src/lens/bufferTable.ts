@@ -23,6 +23,11 @@ export interface LensShape {
   position?: { mode: PositionUnembedMode; positions: number };
   /** A training lens (gradients, AdamW moments, backward activations) or an inference one. */
   training: boolean;
+  /**
+   * The translators' update fused with their gradient (translator_adamw.wgsl): dW is never
+   * stored, so a training lens has no translator gradient buffer.
+   */
+  fusedUpdate?: boolean;
   /** The device's storage binding limit and offset alignment (windows over U and ΔU_p). */
   maxBinding: number;
   align: number;
@@ -55,7 +60,7 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   };
   const train = s.training;
   add('params', 'parameters', state, 'translator parameters');
-  add('grad', 'gradients', state, 'gradients', train);
+  add('grad', 'gradients', state, 'gradients', train && !s.fusedUpdate);
   add('m', 'optimizer state', state, 'AdamW moments (m, v)', train);
   add('v', 'optimizer state', state, 'AdamW moments (m, v)', train);
   const activations = `batch activations (x, y, z${train ? ', dz, dy' : ''})`;

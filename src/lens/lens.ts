@@ -109,8 +109,21 @@ export interface LensOptions {
   positionUnembed?: { mode: PositionUnembedMode; positions: number };
   /** AdamW's settings for a training lens; without them, a lens for inference (forward only). */
   adamw?: AdamWConfig;
+  /**
+   * `fused` (the default where the adapter has subgroups): the translators' clip norm is the
+   * ghost norm and AdamW rebuilds their gradient from dy and x (no gradient buffer);
+   * `unfused`: the gradient is stored (translator backward), then summed and applied.
+   */
+  update?: TranslatorUpdate;
   /** Overrides the device's binding limit (tests use it to force binding windows). */
   maxBinding?: number;
+}
+
+export type TranslatorUpdate = 'fused' | 'unfused';
+
+/** The translator update a training lens on this adapter uses by default. */
+export function defaultTranslatorUpdate(gpu: Gpu): TranslatorUpdate {
+  return gpu.hasSubgroups ? 'fused' : 'unfused';
 }
 
 /** What training keeps besides the parameters: AdamW moments and step counts (checkpoints). */
@@ -195,15 +208,16 @@ export class Lens {
     const { translator, norm, unembed, crossEntropy, topk, adamw } = ops;
     const { gamma, U } = head;
     const targets = { targets: b.targets, weights: b.weights };
+    const fused = Boolean(shape.fusedUpdate);
     const training = adamw && {
-      translatorBackward: translator.bindBackward(tables, { dy: b.dy, x: b.x, grad: b.grad }, maxBatch),
+      translatorBackward: fused ? undefined : translator.bindBackward(tables, { dy: b.dy, x: b.x, grad: b.grad }, maxBatch),
       normBackward: norm.bindBackward({ y: b.y, gamma, rstd: b.rstd, dz: b.dz, dy: b.dy }),
       unembedBackward: unembed.bindBackward(tables, { dlogits: b.dlogits, U, dz: b.dz, partial: b.partial }, maxBatch),
       positionBackward:
         positionUnembed &&
         positionUnembed.bindBackward(tables, { params: b.positionParams, grad: b.positionGrad, z: b.z, dlogits: b.dlogits, dz: b.dz }, positions, maxBatch),
       adamw: adamw.bind(tables, [
-        { param: b.params, grad: b.grad, m: b.m, v: b.v },
+        fused ? { param: b.params, dy: b.dy, x: b.x, m: b.m, v: b.v } : { param: b.params, grad: b.grad, m: b.m, v: b.v },
         ...(positionUnembed ? [{ param: b.positionParams, grad: b.positionGrad, m: b.positionM, v: b.positionV }] : []),
       ]),
     };
@@ -241,7 +255,11 @@ export class Lens {
     const pu = options.positionUnembed;
     // AdamW sees a position's block as `subBlocks` groups, each within one binding.
     const layout = pu && positionLayout(pu.mode, V, d, maxBinding);
-    const sets = [{ stride: blockStride(d), numGroups }, ...(pu && layout ? [{ stride: layout.subStride, numGroups: pu.positions * layout.subBlocks }] : [])];
+    const fusedUpdate = Boolean(adamw) && (options.update ?? defaultTranslatorUpdate(gpu)) === 'fused';
+    const sets = [
+      { stride: blockStride(d), numGroups, fusedTranslator: fusedUpdate ? { d } : undefined },
+      ...(pu && layout ? [{ stride: layout.subStride, numGroups: pu.positions * layout.subBlocks }] : []),
+    ];
     const [translator, norm, unembed, crossEntropy, topk, gather, opt, positionUnembed] = await Promise.all([
       Translator.create(gpu, d, numGroups, maxBinding),
       RmsNorm.create(gpu, d, eps),
@@ -253,7 +271,7 @@ export class Lens {
       pu ? PositionUnembed.create(gpu, pu.mode, V, d, maxBinding) : undefined,
     ]);
     const shape: LensShape = {
-      d, V, headDtype: dtype, numGroups, maxBatch, K, teacher: Boolean(options.teacher), position: pu, training: Boolean(adamw),
+      d, V, headDtype: dtype, numGroups, maxBatch, K, teacher: Boolean(options.teacher), position: pu, training: Boolean(adamw), fusedUpdate,
       maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
     };
     return new Lens(gpu, head, numGroups, maxBatch, K, options.teacher, { translator, norm, unembed, crossEntropy, topk, gather, adamw: opt }, positionUnembed, shape);
@@ -272,7 +290,12 @@ export class Lens {
   /** A buffer of the table; a training buffer of an inference lens is an error. */
   private need(key: BufferKey): GPUBuffer {
     const b = this.buf[key];
-    if (!b) throw new RangeError(`this lens has no ${key} buffer (a lens for inference has no gradients or AdamW state)`);
+    if (!b) {
+      throw new RangeError(
+        `this lens has no ${key} buffer (a lens for inference has no gradients or AdamW state; ` +
+          `with the fused update the translators' gradient is never stored)`,
+      );
+    }
     return b;
   }
 
@@ -286,7 +309,7 @@ export class Lens {
     return this.need('params');
   }
 
-  /** Their gradients (a training lens). */
+  /** Their gradients (a training lens with the unfused update). */
   get grad(): GPUBuffer {
     return this.need('grad');
   }
@@ -423,14 +446,15 @@ export class Lens {
     // dz holds U's part: the positions' ΔU_p add theirs before the norm's backward reads it.
     t.positionBackward?.(pass, this.slotPositions!);
     t.normBackward(pass, B);
-    t.translatorBackward(pass, batch.ranges);
+    // A fused update rebuilds the translators' gradient from dy and x itself.
+    t.translatorBackward?.(pass, batch.ranges);
   }
 
   /** Clip and AdamW over the present groups; advances their step counts. */
   private update(pass: GPUComputePassEncoder, batch: Batch): void {
     const t = this.training;
     const { steps, positionSteps } = this.optimizer!;
-    const present: PresentGroup[][] = [batch.ranges.map((r) => ({ group: r.group, step: ++steps[r.group]! }))];
+    const present: PresentGroup[][] = [batch.ranges.map((r) => ({ group: r.group, step: ++steps[r.group]!, first: r.first, count: r.count }))];
     if (positionSteps) {
       // Positions absent from the batch have no gradient and are not updated, like groups.
       const S = this.positionUnembed!.layout.subBlocks;
@@ -450,7 +474,10 @@ export class Lens {
     this.tables.flush();
   }
 
-  /** The gradient blocks of the groups present in the batch (others are left as they are). */
+  /**
+   * The gradient blocks of the groups present in the batch (others are left as they are); with
+   * a fused update only dy and dz (the translators' gradient is never stored).
+   */
   encodeBackward(pass: GPUComputePassEncoder, batch: Batch): void {
     this.backward(pass, batch);
     this.tables.flush();
@@ -519,7 +546,7 @@ interface BoundCalls {
   /** A training lens's backward and update. */
   training:
     | {
-        translatorBackward: (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void;
+        translatorBackward: ((pass: GPUComputePassEncoder, ranges: GroupRange[]) => void) | undefined;
         normBackward: Rows;
         unembedBackward: Rows;
         positionBackward: ((pass: GPUComputePassEncoder, batch: PositionBatch) => void) | undefined;

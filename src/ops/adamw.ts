@@ -4,12 +4,14 @@
 // The global norm is reduced on the GPU and the update reads its clip coefficient there, so a
 // step encodes sumsq → clip → update with no readback. Step counts are kept per group on the
 // host (each group's W and b are always updated together, so they share one count).
+// A translator set may be fused (translator_adamw.wgsl): its gradient is never stored; its norm
+// is the ghost norm from the batch's dy and x, and its update rebuilds each gradient element.
 import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import { once, type StepTables } from '../gpu/stepTables.ts';
-import { ADAMW_CHUNK } from './tiles.ts';
-import { blockStride, inGroupWindow } from './groups.ts';
+import { ADAMW_CHUNK, TRANSLATOR_SUBGROUP_TILE } from './tiles.ts';
+import { blockStride, inGroupWindow, packRanges } from './groups.ts';
 
 export interface AdamWConfig {
   lr: number;
@@ -23,21 +25,33 @@ export interface AdamWConfig {
 
 export const SEED_ADAMW: AdamWConfig = { lr: 1e-3, weightDecay: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: 1 };
 
-/** One present group and its step count after this step (1 on its first update). */
+/**
+ * One present group and its step count after this step (1 on its first update); for a fused
+ * translator set also its batch slots (first, count).
+ */
 export interface PresentGroup {
   group: number;
   step: number;
+  first?: number;
+  count?: number;
 }
 
-/** Parameters in blocks of `stride` f32, one block per group (translators, positions, …). */
+/**
+ * Parameters in blocks of `stride` f32, one block per group (translators, positions, …).
+ * `fusedTranslator`: translator blocks of width d whose gradient is rebuilt from dy and x.
+ */
 export interface ParamSet {
   stride: number;
   numGroups: number;
+  fusedTranslator?: { d: number };
 }
+
+/** A set's buffers: the stored gradient, or for a fused translator set the batch's dy and x. */
+export type SetBuffers = { param: GPUBuffer; m: GPUBuffer; v: GPUBuffer } & ({ grad: GPUBuffer } | { dy: GPUBuffer; x: GPUBuffer });
 
 /** One parameter set's buffers and the groups present in this step. */
 export interface SetStep {
-  buf: { param: GPUBuffer; grad: GPUBuffer; m: GPUBuffer; v: GPUBuffer };
+  buf: SetBuffers;
   present: PresentGroup[];
 }
 
@@ -59,6 +73,7 @@ export class AdamW {
     private sumsqPipe: GPUComputePipeline,
     private clipPipe: GPUComputePipeline,
     private updatePipe: GPUComputePipeline,
+    private fusedPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
     maxBinding: number,
   ) {
     this.sets = sets.map((set) => ({
@@ -77,16 +92,20 @@ export class AdamW {
 
   /** AdamW over several parameter sets whose gradients are clipped by one global norm. */
   static async createSets(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
-    const [s, c, u] = await Promise.all([
+    const fused = sets.some((set) => set.fusedTranslator);
+    if (fused && !gpu.hasSubgroups) throw new Error('the fused translator update needs an adapter with subgroups of 8 or more');
+    const [s, c, u, ghost, fusedUpdate] = await Promise.all([
       pipeline(gpu, 'adamw', 'sumsq', { CHUNK: ADAMW_CHUNK, SUMSQ: true, CLIP: false, UPDATE: false }),
       pipeline(gpu, 'adamw', 'clip', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: true, UPDATE: false }),
       pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true }),
+      fused ? pipeline(gpu, 'translator_adamw', 'ghost_norm', { ...TRANSLATOR_SUBGROUP_TILE, GHOST: true }) : undefined,
+      fused ? pipeline(gpu, 'translator_adamw', 'update', { ...TRANSLATOR_SUBGROUP_TILE, GHOST: false }) : undefined,
     ]);
-    return new AdamW(gpu, sets, config, s, c, u, maxBinding);
+    return new AdamW(gpu, sets, config, s, c, u, ghost && fusedUpdate && { ghost, update: fusedUpdate }, maxBinding);
   }
 
   /** Clips the present groups' gradients by their global norm and applies one AdamW step to them. */
-  encode(pass: GPUComputePassEncoder, buf: SetStep['buf'], present: PresentGroup[]): void {
+  encode(pass: GPUComputePassEncoder, buf: SetBuffers, present: PresentGroup[]): void {
     this.encodeSets(pass, [{ buf, present }]);
   }
 
@@ -100,11 +119,15 @@ export class AdamW {
    * and every window's params live in step-tables slots, the bind groups are made once; a call
    * with each set's present groups fills the slots and dispatches.
    */
-  bind(tables: StepTables, bufs: SetStep['buf'][]): (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void {
+  bind(tables: StepTables, bufs: SetBuffers[]): (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void {
     if (bufs.length !== this.sets.length) throw new RangeError(`adamw: ${bufs.length} parameter sets given, ${this.sets.length} expected`);
+    this.sets.forEach((set, k) => {
+      if (Boolean(set.fusedTranslator) !== 'dy' in bufs[k]!) throw new RangeError(`adamw: set ${k} ${set.fusedTranslator ? 'is fused: give it dy and x' : 'takes its stored gradient'}`);
+    });
     const at = this.sets.map((set) => ({
       present: tables.reserve(set.numGroups * 16),
-      sumsq: set.windows.map(() => tables.reserve(32)),
+      ranges: set.fusedTranslator ? tables.reserve(set.numGroups * 16) : undefined,
+      sumsq: set.windows.map(() => tables.reserve(48)),
       update: set.windows.map(() => tables.reserve(48)),
     }));
     const clipSlot = tables.reserve(16);
@@ -116,6 +139,15 @@ export class AdamW {
       this.sets.forEach((set, k) => {
         const buf = bufs[k]!;
         const present = tables.binding(at[k]!.present);
+        if ('dy' in buf) {
+          const ranges = tables.binding(at[k]!.ranges!);
+          const { ghost, update: fused } = this.fusedPipes!;
+          sumsq[k] = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at[k]!.sumsq[i]!), ranges, buf.dy, buf.x, this.partial]));
+          update[k] = set.windows.map((w, i) =>
+            bindGroup(this.gpu, fused, [tables.binding(at[k]!.update[i]!), ranges, present, buf.dy, buf.x, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
+          );
+          return;
+        }
         sumsq[k] = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at[k]!.sumsq[i]!), bind(buf.grad, w), present, this.partial]));
         update[k] = set.windows.map((w, i) =>
           bindGroup(this.gpu, this.updatePipe, [tables.binding(at[k]!.update[i]!), bind(buf.grad, w), present, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
@@ -138,6 +170,12 @@ export class AdamW {
           view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
         });
         tables.write(at[k]!.present, table);
+        if (set.fusedTranslator) {
+          tables.write(at[k]!.ranges!, packRanges(sorted.map((p) => {
+            if (p.first === undefined || p.count === undefined) throw new RangeError(`adamw: present group ${p.group} of a fused set has no slots`);
+            return { group: p.group, first: p.first, count: p.count };
+          })));
+        }
         const slices = set.windows.map((w) => inGroupWindow(sorted, w.first, w.first + w.count));
         return { set, sorted, slices };
       });
@@ -148,10 +186,17 @@ export class AdamW {
         set.windows.forEach((w, i) => {
           const [lo, hi] = slices[i]!;
           if (hi <= lo) return;
+          if (set.fusedTranslator) {
+            // One partial sum a present group: its ghost norm.
+            const ghost = this.fusedPipes!.ghost;
+            tables.writeParams(at[k]!.sumsq[i]!, ghost, { d: set.fusedTranslator.d, rangeBase: lo, partialBase: partials + lo });
+            dispatch(this.gpu, pass, ghost, sumsq[k]![i]!, hi - lo);
+            return;
+          }
           tables.writeParams(at[k]!.sumsq[i]!, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
           dispatch(this.gpu, pass, this.sumsqPipe, sumsq[k]![i]!, set.chunks, hi - lo);
         });
-        partials += sorted.length * set.chunks;
+        partials += sorted.length * (set.fusedTranslator ? 1 : set.chunks);
       });
       tables.writeParams(clipSlot, this.clipPipe, { count: partials, maxNorm });
       dispatch(this.gpu, pass, this.clipPipe, clip, 1);
@@ -159,10 +204,15 @@ export class AdamW {
         set.windows.forEach((w, i) => {
           const [lo, hi] = slices[i]!;
           if (hi <= lo) return;
-          tables.writeParams(at[k]!.update[i]!, this.updatePipe, {
-            groupStride: set.stride, groupBase: w.first, rangeBase: lo,
-            decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps,
-          });
+          const moments = { decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps };
+          if (set.fusedTranslator) {
+            const { d } = set.fusedTranslator;
+            const fused = this.fusedPipes!.update;
+            tables.writeParams(at[k]!.update[i]!, fused, { d, groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
+            dispatch(this.gpu, pass, fused, update[k]![i]!, Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.WG), Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.ROWS), hi - lo);
+            return;
+          }
+          tables.writeParams(at[k]!.update[i]!, this.updatePipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
           dispatch(this.gpu, pass, this.updatePipe, update[k]![i]!, set.chunks, hi - lo);
         });
       });

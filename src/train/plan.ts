@@ -25,6 +25,8 @@ export interface PlanInputs {
   positionUnembed?: { mode: PositionUnembedMode; positions: number };
   /** false for eval and trajectory: no gradients, no AdamW moments (default true). */
   training?: boolean;
+  /** Training with the translators' update fused with their gradient: no gradient buffer. */
+  fusedUpdate?: boolean;
   /** The device's storage binding limit and offset alignment (default: WebGPU's 128 MiB, 256). */
   maxBinding?: number;
   align?: number;
@@ -60,6 +62,7 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
     teacher: Boolean(p.teacher),
     position: p.positionUnembed,
     training: p.training ?? true,
+    fusedUpdate: p.fusedUpdate,
     maxBinding: p.maxBinding ?? 128 * 2 ** 20,
     align: p.align ?? 256,
   });

@@ -20,7 +20,7 @@ import { DivergedError, InputError } from '../data/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
 import { makeBatch, rowRange } from '../lens/batch.ts';
-import { Lens, uploadData, uploadHead, type LensParams } from '../lens/lens.ts';
+import { defaultTranslatorUpdate, Lens, uploadData, uploadHead, type LensParams } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
 import { blockStride } from '../ops/groups.ts';
@@ -161,7 +161,7 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
   if (evalBatch * V * 4 > gpu.maxBinding) {
     throw new InputError(`a batch of ${evalBatch} rows × V ${V} logits (${fmtBytes(evalBatch * V * 4)}) exceeds this device's binding limit of ${fmtBytes(gpu.maxBinding)}: use a smaller --batch-size (at most ${Math.floor(gpu.maxBinding / (V * 4))})`);
   }
-  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl, positionUnembed: pu, maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment };
+  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl, positionUnembed: pu, fusedUpdate: defaultTranslatorUpdate(gpu) === 'fused', maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment };
   const plan = memoryPlan(planInputs);
   print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
   print(`trainable parameters: ${params.toLocaleString('en-US')}`);

@@ -20,21 +20,23 @@ const head = loadHeadFile(join(DATA, 'head.safetensors'), 'f32');
 test('a lens allocates its table, and the memory plan sums the same table', async () => {
   const gpu = await testGpu();
   const headGpu = uploadHead(gpu, head);
-  for (const adamw of [SEED_ADAMW, undefined]) {
-    const options = { numGroups: 36, maxBatch: 40, K: 4, teacher: { normed: false }, positionUnembed: { mode: 'full' as const, positions: 6 }, adamw };
+  const runs = [{ adamw: SEED_ADAMW, update: 'unfused' as const }, { adamw: SEED_ADAMW, update: 'fused' as const }, { adamw: undefined, update: undefined }];
+  for (const { adamw, update } of runs) {
+    const options = { numGroups: 36, maxBatch: 40, K: 4, teacher: { normed: false }, positionUnembed: { mode: 'full' as const, positions: 6 }, adamw, update };
     const { counts, labels, stop } = countObjects(gpu);
     const lens = await Lens.create(gpu, headGpu, options);
     stop();
     const plan = memoryPlan({
       d: head.d, V: head.V, numGroups: 36, headDtype: 'f32', trainCount: 0, testCount: 0, maxBatch: 40, K: 4, teacher: true,
-      positionUnembed: options.positionUnembed, training: Boolean(adamw), maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
+      positionUnembed: options.positionUnembed, training: Boolean(adamw), fusedUpdate: update === 'fused', maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
     });
     const lensPart = plan.filter((it) => !/^(data|head)/.test(it.name)).reduce((n, it) => n + it.bytes, 0);
     assert.is(lens.bytes, lensPart, 'the plan counts what the lens allocates');
     for (const spec of lens.table) assert.ok(labels.includes(`lens ${spec.key}`), `lens ${spec.key} allocated`);
     const roles = new Set(lens.table.map((spec) => spec.role));
     assert.is(roles.has('optimizer state'), Boolean(adamw));
-    assert.is(roles.has('gradients'), Boolean(adamw));
+    assert.is(roles.has('gradients'), Boolean(adamw)); // the position unembedding's, fused or not
+    assert.is(labels.includes('lens grad'), update === 'unfused', 'a translator gradient buffer only for the unfused update');
     if (!adamw) {
       assert.not.ok(labels.some((l) => /adamw|lens (grad|m|v|dz|dy|partial|position(Grad|M|V))$/.test(l)), labels.join(', '));
       assert.throws(() => lens.steps, /a lens for inference has no AdamW step counts/);
