@@ -133,7 +133,6 @@ const ids = createBuffer(gpu, 'ids', B * TOP_K * 4);
 const translator = await Translator.create(gpu, d, G);
 const norm = await RmsNorm.create(gpu, d, 1e-5);
 const ce = await CrossEntropy.create(gpu);
-const topk = await TopK.create(gpu);
 const adamw = await AdamW.create(gpu, d, G, SEED_ADAMW);
 const presentSteps = batch.ranges.map((r) => ({ group: r.group, step: 1 }));
 
@@ -170,7 +169,10 @@ logitsEval.destroy();
 const ones = upload(gpu, 'target weights', new Float32Array(B).fill(1));
 await add('cross-entropy', (p) => ce.encode(p, { logits, targets, weights: ones, loss, dlogits }, B, V, B), 6 * B * V, 4 * 3 * B * V);
 const anyRank = createBuffer(gpu, 'any rank', B * 4);
-await add('top-k', (p) => topk.encode(p, { logits, targets, weights: ones, rank, anyRank, ids }, B, V), 2 * B * V, 4 * B * V);
+for (const variant of [...(gpu.hasSubgroups ? ['subgroup'] as const : []), 'workgroup'] as const) {
+  const op = await TopK.create(gpu, 1, variant);
+  await add(`top-k · ${variant}`, (p) => op.encode(p, { logits, targets, weights: ones, rank, anyRank, ids }, B, V), 2 * B * V, 4 * B * V);
+}
 // AdamW over a stored gradient (after the translator backward above), and fused with the
 // gradient (its ghost norm, dW rebuilt inside the update): 24 bytes a present parameter.
 await add(`AdamW + clip · unfused (${present} groups)`, (p) => adamw.encode(p, { param: paramBuf, grad, m, v }, presentSteps), 18 * present * stride, 4 * 8 * present * stride);

@@ -10,7 +10,15 @@
 //   registers; K rounds of a workgroup argmax over the 256 list heads pop the row's best,
 //   and the thread that owned it advances its head. Each thread counts the logits above
 //   every target; the counts meet in workgroup atomics.
-// Launch: workgroup 256; dispatch (rows).
+//   With SUBGROUPS (adapters with the `subgroups` feature) a row is one subgroup's: the
+//   workgroup is one subgroup (WG, the adapter's smallest), so the counts meet in subgroupAdd
+//   and each of the K rounds is a subgroupMax and a subgroupMin, with no barrier and no
+//   workgroup memory (on a CPU driver a barrier switches between a workgroup's vectors).
+// Launch: workgroup 256 (with SUBGROUPS WG); dispatch (rows).
+
+#if ${SUBGROUPS}
+enable subgroups;
+#endif
 
 const K = ${K}u;
 const T = ${T}u;
@@ -26,15 +34,70 @@ struct Params { V: u32 }
 @group(0) @binding(5) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(6) var<storage, read_write> anyRank: array<u32>;
 
-var<workgroup> hv: array<f32, 256>;
-var<workgroup> hi: array<u32, 256>;
-var<workgroup> above: array<atomic<u32>, T>;
-var<workgroup> targetLogit: array<f32, T>;
-
 // (va, ia) ranks before (vb, ib): larger logit, or the same logit and a lower id.
 fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
   return va > vb || (va == vb && ia < ib);
 }
+
+#if ${SUBGROUPS}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let row = wg.x * p.V;
+  var targetLogit: array<f32, T>;
+  var mine: array<u32, T>;
+  for (var j = 0u; j < T; j++) {
+    let t = targets[wg.x * T + j];
+    // A padding target's logit is +max: nothing counts above it.
+    targetLogit[j] = select(0x1.fffffep+127f, logits[row + u32(max(t, 0))], t >= 0 && u32(t) < p.V);
+    mine[j] = 0u;
+  }
+  var bv: array<f32, K>;
+  var bi: array<u32, K>;
+  for (var j = 0u; j < K; j++) { bv[j] = -0x1.fffffep+127f; bi[j] = NONE; }
+  for (var v = lid; v < p.V; v += ${WG}u) {
+    let x = logits[row + v];
+    for (var j = 0u; j < T; j++) {
+      if (x > targetLogit[j]) { mine[j]++; }
+    }
+    // Ascending ids per invocation: an equal logit seen later has a higher id and ranks after.
+    if (before(x, v, bv[K - 1u], bi[K - 1u])) {
+      var j = K - 1u;
+      while (j > 0u && before(x, v, bv[j - 1u], bi[j - 1u])) {
+        bv[j] = bv[j - 1u];
+        bi[j] = bi[j - 1u];
+        j--;
+      }
+      bv[j] = x;
+      bi[j] = v;
+    }
+  }
+
+  var best = NONE;
+  for (var j = 0u; j < T; j++) {
+    let t = targets[wg.x * T + j];
+    let r = select(NONE, subgroupAdd(mine[j]), t >= 0 && u32(t) < p.V);
+    if (j == 0u && lid == 0u) { rank[wg.x] = r; }
+    if (weights[wg.x * T + j] > 0.0 && r < best) { best = r; }
+  }
+  if (lid == 0u) { anyRank[wg.x] = best; }
+
+  // K rounds: the best list head of the subgroup, ties to the lower id; its owner advances.
+  var head = 0u;
+  for (var r = 0u; r < K; r++) {
+    var hv = -0x1.fffffep+127f;
+    var hi = NONE;
+    if (head < K) { hv = bv[head]; hi = bi[head]; }
+    let top = subgroupMax(hv);
+    let id = subgroupMin(select(NONE, hi, hv == top));
+    if (lid == 0u) { ids[wg.x * K + r] = id; }
+    if (head < K && hi == id) { head++; }
+  }
+}
+#else
+var<workgroup> hv: array<f32, 256>;
+var<workgroup> hi: array<u32, 256>;
+var<workgroup> above: array<atomic<u32>, T>;
+var<workgroup> targetLogit: array<f32, T>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -102,3 +165,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     workgroupBarrier();
   }
 }
+#endif

@@ -17,16 +17,27 @@ export interface TopKBuffers {
   ids: GPUBuffer;
 }
 
+/**
+ * `subgroup`: a row a subgroup (the workgroup is one subgroup of the adapter's smallest size),
+ * where the adapter has subgroups; `workgroup`: a row a workgroup of 256, its rounds through
+ * workgroup memory and barriers.
+ */
+export type TopKVariant = 'subgroup' | 'workgroup';
+
 export class TopK {
   private constructor(
     private gpu: Gpu,
     private pipe: GPUComputePipeline,
     /** Targets a row. */
     readonly T: number,
+    readonly variant: TopKVariant,
   ) {}
 
-  static async create(gpu: Gpu, T = 1): Promise<TopK> {
-    return new TopK(gpu, await pipeline(gpu, 'topk', 'main', { K: TOP_K, T }), T);
+  static async create(gpu: Gpu, T = 1, variant: TopKVariant = gpu.hasSubgroups ? 'subgroup' : 'workgroup'): Promise<TopK> {
+    if (variant === 'subgroup' && !gpu.hasSubgroups) throw new Error('the subgroup top-k needs an adapter with subgroups of 8 or more');
+    const sg = variant === 'subgroup';
+    const pipe = await pipeline(gpu, 'topk', 'main', { K: TOP_K, T, SUBGROUPS: sg, WG: sg ? gpu.adapter.subgroupMinSize! : 256 });
+    return new TopK(gpu, pipe, T, variant);
   }
 
   /**

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
 import { Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
-import { TopK, TOP_K, topkRef } from '../../src/ops/topk.ts';
+import { TopK, TOP_K, topkRef, type TopKVariant } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
@@ -120,11 +120,12 @@ test('cross-entropy V 509, batch 1', () => ceCase('ce_v509_b1'));
 test('cross-entropy V 32,000', () => ceCase('ce_v32000'));
 test('cross-entropy V 128,256', () => ceCase('ce_v128256'));
 
-async function topkCase(name: string) {
+async function topkCase(name: string, variant: TopKVariant) {
   const gpu = await testGpu();
   const fx = fixture(name);
   const { V, B } = fx.meta;
-  const op = await TopK.create(gpu);
+  const op = await TopK.create(gpu, 1, variant);
+  assert.is(op.variant, variant);
   const b = {
     logits: buf(gpu, 'logits', logitsFor(fx)),
     targets: buf(gpu, 'targets', fx.i32('targets')),
@@ -139,28 +140,30 @@ async function topkCase(name: string) {
   assert.equal(Array.from(await u32(gpu, b.ids, B * TOP_K)), Array.from(fx.u32('ids')), `${name} ids`);
 }
 
-test('top-k V 509: ties, a padded row', () => topkCase('topk_v509'));
-test('top-k V 32,000', () => topkCase('topk_v32000'));
-test('top-k V 128,256', () => topkCase('topk_v128256'));
-test('top-k with K weighted targets a row: first-target and any-target ranks (zero weights skipped)', async () => {
-  const gpu = await testGpu();
-  const fx = fixture('topk_any_v509');
-  const { V, B, K } = fx.meta;
-  const op = await TopK.create(gpu, K);
-  const b = {
-    logits: buf(gpu, 'logits', fx.f32('logits')),
-    targets: buf(gpu, 'targets', fx.i32('targets')),
-    weights: buf(gpu, 'weights', fx.f32('weights')),
-    rank: buf(gpu, 'rank', new Uint32Array(B)),
-    anyRank: buf(gpu, 'any rank', new Uint32Array(B)),
-    ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
-  };
-  await run(gpu, 'topk any', (pass) => op.encode(pass, b, B, V));
-  assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), 'first-target rank');
-  assert.equal(Array.from(await u32(gpu, b.anyRank, B)), Array.from(fx.u32('any_rank')), 'any-target rank');
-  const ref = topkRef(fx.f32('logits'), fx.i32('targets'), B, V, fx.f32('weights'));
-  assert.equal(Array.from(ref.anyRank), Array.from(fx.u32('any_rank')), 'reference any-target rank');
-});
+for (const variant of ['workgroup', 'subgroup'] as const) {
+  test(`top-k (${variant}) V 509: ties, a padded row`, () => topkCase('topk_v509', variant));
+  test(`top-k (${variant}) V 32,000`, () => topkCase('topk_v32000', variant));
+  test(`top-k (${variant}) V 128,256`, () => topkCase('topk_v128256', variant));
+  test(`top-k (${variant}) with K weighted targets a row: first-target and any-target ranks (zero weights skipped)`, async () => {
+    const gpu = await testGpu();
+    const fx = fixture('topk_any_v509');
+    const { V, B, K } = fx.meta;
+    const op = await TopK.create(gpu, K, variant);
+    const b = {
+      logits: buf(gpu, 'logits', fx.f32('logits')),
+      targets: buf(gpu, 'targets', fx.i32('targets')),
+      weights: buf(gpu, 'weights', fx.f32('weights')),
+      rank: buf(gpu, 'rank', new Uint32Array(B)),
+      anyRank: buf(gpu, 'any rank', new Uint32Array(B)),
+      ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
+    };
+    await run(gpu, 'topk any', (pass) => op.encode(pass, b, B, V));
+    assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), 'first-target rank');
+    assert.equal(Array.from(await u32(gpu, b.anyRank, B)), Array.from(fx.u32('any_rank')), 'any-target rank');
+    const ref = topkRef(fx.f32('logits'), fx.i32('targets'), B, V, fx.f32('weights'));
+    assert.equal(Array.from(ref.anyRank), Array.from(fx.u32('any_rank')), 'reference any-target rank');
+  });
+}
 
 async function adamwCase(name: string, maxBinding?: number) {
   const gpu = await testGpu();
