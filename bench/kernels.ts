@@ -359,7 +359,7 @@ log('');
 log(
   `evaluation (lite, inference lens: forward, loss, top-k; batches of ${evaluation.rows} over ${evaluation.presentGroups} groups): ` +
     `${evaluation.batchMs.toFixed(0)} ms a batch (${evaluation.spreadMs[0].toFixed(0)}–${evaluation.spreadMs[1].toFixed(0)}); ` +
-    `the seed's test set (${SEED_TEST_SAMPLES.toLocaleString('en-US')} samples) ${evaluation.seedTestSetS.toFixed(1)} s`,
+    `${SEED_TEST_SAMPLES.toLocaleString('en-US')} samples (as many as the seed's test set) ${evaluation.seedTestSetS.toFixed(1)} s`,
 );
 
 // ---- the host's share of a step: encode + finish, and the objects each step makes ----

@@ -21,6 +21,7 @@ interface Result {
   kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number }[];
   steps: { preset: string; groups: number; presentGroups: number; medianMs: number; stepsPerS: number; epochS: number; memory: number; floorMs?: number }[];
   hostEncode?: HostEncode;
+  evaluation?: { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number };
   pytorch?: { skipped: string } | {
     torch: string;
     numpy: string;
@@ -85,6 +86,14 @@ function render(r: Result): string {
       `Host encode of a lite step (encode + finish, no submit; median of ${h.batches} random batches): ${fix(h.medianMs)} ms, ` +
         `and per step ${h.buffers.toFixed(1)} buffers and ${h.bindGroups.toFixed(1)} bind groups created, ${h.writeBuffers.toFixed(1)} writeBuffer, ` +
         `${h.copies.toFixed(1)} copies, ${h.dispatches.toFixed(1)} dispatches.`,
+    );
+    out.push('');
+  }
+  if (r.evaluation) {
+    const e = r.evaluation;
+    out.push(
+      `Evaluation (the lite lens for inference: forward, loss, top-k; a batch of ${e.rows} over ${e.presentGroups} groups): ` +
+        `${fix(e.batchMs)} ms a batch; 19,200 samples (as many as the seed's test set) ${epoch(e.seedTestSetS)}.`,
     );
     out.push('');
   }
