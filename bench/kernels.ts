@@ -131,7 +131,6 @@ const rank = createBuffer(gpu, 'rank', B * 4);
 const ids = createBuffer(gpu, 'ids', B * TOP_K * 4);
 
 const translator = await Translator.create(gpu, d, G);
-const norm = await RmsNorm.create(gpu, d, 1e-5);
 const ce = await CrossEntropy.create(gpu);
 const adamw = await AdamW.create(gpu, d, G, SEED_ADAMW);
 const presentSteps = batch.ranges.map((r) => ({ group: r.group, step: 1 }));
@@ -147,8 +146,12 @@ for (const variant of [...(gpu.hasSubgroups ? ['subgroup'] as const : []), 'gemv
 for (const variant of [...(gpu.hasSubgroups ? ['subgroup'] as const : []), 'tiled'] as const) {
   await add(`translator backward · ${variant}`, (p) => translator.backward(p, { dy, x, grad }, batch.ranges, variant), 2 * B * d * d, 4 * (present * (d * d + d) + 2 * B * d));
 }
-await add('rmsnorm forward', (p) => norm.forward(p, { y: x, gamma, z, rstd }, B), 4 * B * d, 4 * (2 * B * d + d));
-await add('rmsnorm backward', (p) => norm.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
+for (const subgroups of gpu.hasSubgroups ? [true, false] : [false]) {
+  const op = await RmsNorm.create(gpu, d, 1e-5, subgroups);
+  const variant = subgroups ? 'subgroup' : 'workgroup';
+  await add(`rmsnorm forward · ${variant}`, (p) => op.forward(p, { y: x, gamma, z, rstd }, B), 4 * B * d, 4 * (2 * B * d + d));
+  await add(`rmsnorm backward · ${variant}`, (p) => op.backward(p, { y: x, gamma, rstd, dz: dy, dy: z }, B), 8 * B * d, 4 * (3 * B * d + d));
+}
 // The unembedding's variants side by side (the default first): M = B in training, M = EVAL_ROWS
 // when evaluating.
 const unembedVariants: UnembedVariant[] = gpu.hasSubgroups ? ['subgroup', 'tiled'] : ['tiled'];

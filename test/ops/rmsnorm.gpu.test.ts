@@ -8,13 +8,13 @@ import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('rmsnorm');
 
-async function runCase(name: string) {
+async function runCase(name: string, subgroups: boolean) {
   const gpu = await testGpu();
   const fx = fixture(name);
   const { d, rows, eps, scale, seed } = fx.meta;
   const y = fx.has('y') ? fx.f32('y') : uniformF32(seed, rows * d, scale);
   const dz = fx.has('dz') ? fx.f32('dz') : uniformF32(seed + 2, rows * d, 1);
-  const norm = await RmsNorm.create(gpu, d, eps);
+  const norm = await RmsNorm.create(gpu, d, eps, subgroups);
   const b = {
     y: buf(gpu, 'y', y),
     gamma: buf(gpu, 'gamma', fx.f32('gamma')),
@@ -34,9 +34,12 @@ async function runCase(name: string) {
   expectClose(`${name} dy`, await f32(gpu, b.dy, rows * d), dyRef, { atol: 2e-6 * dyScale, rtol: 1e-5 });
 }
 
-test('d 48, batch 33', () => runCase('rmsnorm_d48'));
-test('d 48, hidden states ×1e-3 (eps matters)', () => runCase('rmsnorm_d48_tiny'));
-test('d 2048, batch 33', () => runCase('rmsnorm_d2048'));
+for (const subgroups of [false, true]) {
+  const t = (title: string, fn: () => Promise<void>) => test(`${title} (${subgroups ? 'a row a subgroup' : 'a row a workgroup'})`, fn);
+  t('d 48, batch 33', () => runCase('rmsnorm_d48', subgroups));
+  t('d 48, hidden states ×1e-3 (eps matters)', () => runCase('rmsnorm_d48_tiny', subgroups));
+  t('d 2048, batch 33', () => runCase('rmsnorm_d2048', subgroups));
+}
 test('the TypeScript reference agrees with PyTorch', () => {
   const fx = fixture('rmsnorm_d48_tiny');
   const { d, rows, eps } = fx.meta;
