@@ -383,9 +383,12 @@ interface TorchResult {
   steps: { preset: string; medianMs: number; spreadMs: [number, number] }[];
   gemm: { name: string; medianMs: number; gflops: number }[];
 }
+const TORCH_MIN_REPEAT = 9;
 let torch: TorchResult | { skipped: string } = { skipped: 'not run (--no-torch)' };
 if (opts.torch) {
-  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.map((s) => s.preset), repeat, K: K4 });
+  // PyTorch's CPU step varies several-fold from one step to the next on a shared 2-core
+  // machine (its allocator's page faults among the causes): more runs, a steadier median.
+  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.map((s) => s.preset), repeat: Math.max(repeat, TORCH_MIN_REPEAT), K: K4 });
   if ('skipped' in torch) log(`\nPyTorch side by side skipped: ${torch.skipped}`);
   else printSideBySide(torch);
 }
@@ -438,12 +441,13 @@ function runTorch(cfg: object): TorchResult | { skipped: string } {
 
 function printSideBySide(t: TorchResult): void {
   log(`PyTorch ${t.torch} fp32 eager on ${t.device} (${t.cuda ? '' : `${t.cpu}, `}BLAS ${t.blas}): the same step (shapes, groups, AdamW, clipping)`);
-  log('step                 |    ours ms | PyTorch ms | ours / PyTorch');
-  log('---------------------+------------+------------+---------------');
+  log('step                 |    ours ms | PyTorch ms | PyTorch spread ms | ours / PyTorch');
+  log('---------------------+------------+------------+-------------------+---------------');
   for (const p of t.steps) {
     const ours = steps.find((s) => s.preset === p.preset)!;
     const ratio = ours.medianMs / p.medianMs;
-    log(`${p.preset.padEnd(20)} | ${ours.medianMs.toFixed(2).padStart(10)} | ${p.medianMs.toFixed(2).padStart(10)} | ${ratio.toFixed(2).padStart(6)} (${ratio < 1 ? `${(1 / ratio).toFixed(1)}× faster` : `${ratio.toFixed(1)}× slower`})`);
+    const spread = `${p.spreadMs[0].toFixed(0)}–${p.spreadMs[1].toFixed(0)}`;
+    log(`${p.preset.padEnd(20)} | ${ours.medianMs.toFixed(2).padStart(10)} | ${p.medianMs.toFixed(2).padStart(10)} | ${spread.padStart(17)} | ${ratio.toFixed(2).padStart(6)} (${ratio < 1 ? `${(1 / ratio).toFixed(1)}× faster` : `${ratio.toFixed(1)}× slower`})`);
   }
   if (t.gemm.length === 0) return;
   log('');

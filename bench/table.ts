@@ -30,7 +30,7 @@ interface Result {
     threads?: number;
     blas?: string;
     cpu?: string;
-    steps: { preset: string; medianMs: number }[];
+    steps: { preset: string; medianMs: number; spreadMs?: [number, number] }[];
     gemm: { name: string; gflops: number }[];
   };
 }
@@ -100,11 +100,12 @@ function render(r: Result): string {
   const torch = r.pytorch && !('skipped' in r.pytorch) ? r.pytorch : undefined;
   // The traffic floor (results from before it was measured have none).
   const floor = r.steps.some((st) => st.floorMs !== undefined);
-  out.push(`| step | groups (in batch) | ms |${floor ? ' × floor |' : ''} steps/s | 76,800-sample epoch | GPU memory |${torch ? ' PyTorch ms | ours / PyTorch |' : ''}`);
+  out.push(`| step | groups (in batch) | ms |${floor ? ' × floor |' : ''} steps/s | 76,800-sample epoch | GPU memory |${torch ? ' PyTorch ms (spread) | ours / PyTorch |' : ''}`);
   out.push(`|---|---:|---:|${floor ? '---:|' : ''}---:|---:|---:|${torch ? '---:|---:|' : ''}`);
   for (const st of r.steps) {
     const pt = torch?.steps.find((p) => p.preset === st.preset);
-    const side = torch ? (pt ? ` ${fix(pt.medianMs)} | ${(st.medianMs / pt.medianMs).toFixed(2)} |` : ' – | – |') : '';
+    const ptSpread = pt?.spreadMs ? ` (${fix(pt.spreadMs[0])}–${fix(pt.spreadMs[1])})` : '';
+    const side = torch ? (pt ? ` ${fix(pt.medianMs)}${ptSpread} | ${(st.medianMs / pt.medianMs).toFixed(2)} |` : ' – | – |') : '';
     const xFloor = floor ? ` ${st.floorMs ? (st.medianMs / st.floorMs).toFixed(1) : '–'} |` : '';
     out.push(
       `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} |${xFloor} ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${fmtBytes(st.memory)} |${side}`,
