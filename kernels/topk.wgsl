@@ -39,6 +39,21 @@ fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
   return va > vb || (va == vb && ia < ib);
 }
 
+// Inserts (x, v) into the sorted list (bv, bi) of the K best seen so far, if it ranks there.
+// Called with ascending ids: an equal logit seen later has a higher id and ranks after.
+fn keep(bv: ptr<function, array<f32, K>>, bi: ptr<function, array<u32, K>>, x: f32, v: u32) {
+  if (before(x, v, (*bv)[K - 1u], (*bi)[K - 1u])) {
+    var j = K - 1u;
+    while (j > 0u && before(x, v, (*bv)[j - 1u], (*bi)[j - 1u])) {
+      (*bv)[j] = (*bv)[j - 1u];
+      (*bi)[j] = (*bi)[j - 1u];
+      j--;
+    }
+    (*bv)[j] = x;
+    (*bi)[j] = v;
+  }
+}
+
 #if ${SUBGROUPS}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -59,17 +74,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     for (var j = 0u; j < T; j++) {
       if (x > targetLogit[j]) { mine[j]++; }
     }
-    // Ascending ids per invocation: an equal logit seen later has a higher id and ranks after.
-    if (before(x, v, bv[K - 1u], bi[K - 1u])) {
-      var j = K - 1u;
-      while (j > 0u && before(x, v, bv[j - 1u], bi[j - 1u])) {
-        bv[j] = bv[j - 1u];
-        bi[j] = bi[j - 1u];
-        j--;
-      }
-      bv[j] = x;
-      bi[j] = v;
-    }
+    keep(&bv, &bi, x, v);
   }
 
   var best = NONE;
@@ -119,17 +124,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     for (var j = 0u; j < T; j++) {
       if (x > targetLogit[j]) { mine[j]++; }
     }
-    // Ascending ids per thread: an equal logit seen later has a higher id and ranks after.
-    if (before(x, v, bv[K - 1u], bi[K - 1u])) {
-      var j = K - 1u;
-      while (j > 0u && before(x, v, bv[j - 1u], bi[j - 1u])) {
-        bv[j] = bv[j - 1u];
-        bi[j] = bi[j - 1u];
-        j--;
-      }
-      bv[j] = x;
-      bi[j] = v;
-    }
+    keep(&bv, &bi, x, v);
   }
 
   for (var j = 0u; j < T; j++) {

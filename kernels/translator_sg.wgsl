@@ -2,12 +2,20 @@
 // the `subgroups` feature; translator_gemv and translator_grad are the plain ones):
 //   forward  y[s] = x[s] + (W_g x[s] + b_g)
 //   gradient dW[g, n, k] = Σ_{s ∈ g} dy[s, n] · x[s, k]        db[g, n] = Σ_{s ∈ g} dy[s, n]
+//            stored, or with ADAMW never stored: each element goes straight into clip + AdamW
+//            as adamw.wgsl's update does it (g = coef · grad; p ← p · (1 − lr·wd);
+//            m ← β1·m + (1 − β1)·g; v ← β2·v + ((1 − β2)·g)·g; p ← p − stepSize · m / (sqrt(v) /
+//            bc2Sqrt + eps)), 24 bytes of traffic a present parameter (W, m, v read and
+//            written); its clip norm is translator_ghost_norm.wgsl's.
 //
 // Layout
 //   x, y, dy  [B, d] f32, batch slots sorted by group.
-//   params, grad  per group a block of `groupStride` f32 at (g − groupBase)·groupStride: W [d, d]
-//           (nn.Linear layout [out, in]) then b [d]; blocks of absent groups are not touched.
-//   ranges  ranges[rangeBase + r] = (group, first slot, slot count) of each present group.
+//   params, grad (with ADAMW param, m, v)  per group a block of `groupStride` f32 at
+//           (g − groupBase)·groupStride: W [d, d] (nn.Linear layout [out, in]) then b [d];
+//           blocks of absent groups are not touched.
+//   ranges  ranges[rangeBase + r] = (group, first slot, slot count) of each present group;
+//           with ADAMW present[rangeBase + r] = (group, stepSize, bc2Sqrt) of the same group
+//           and clipState [2] f32 = (norm, coef) from adamw.wgsl's clip.
 // Idea: the operand that differs between invocations is read by each invocation; the operand
 //   they share is read once per 8 lanes and handed around with subgroupShuffle (lane i loads
 //   element i of a block of 8, so each lane loads one element per 8 FMAs; on a CPU driver every
@@ -26,7 +34,15 @@ enable subgroups;
 const SLOTS = ${SLOTS}u;
 const ROWS = ${ROWS}u;
 
+#if ${ADAMW}
+struct Params {
+  d: u32, groupStride: u32, groupBase: u32, rangeBase: u32,
+  decay: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32,
+  oneMinusBeta2: f32, eps: f32,
+}
+#else
 struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }
+#endif
 struct Range { group: u32, first: u32, count: u32, pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -76,17 +92,49 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
 #else
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
+#if ${ADAMW}
+struct Present { group: u32, stepSize: f32, bc2Sqrt: f32, pad: u32 }
+@group(0) @binding(4) var<storage, read> present: array<Present>;
+@group(0) @binding(5) var<storage, read> clipState: array<f32>;
+@group(0) @binding(6) var<storage, read_write> param: array<f32>;
+@group(0) @binding(7) var<storage, read_write> m: array<f32>;
+@group(0) @binding(8) var<storage, read_write> v: array<f32>;
+var<private> pr: Present;
+var<private> coef: f32;
+
+fn beginRange(r: u32) {
+  pr = present[r];
+  coef = clipState[1];
+}
+
+/** Element j's gradient g (before clipping) into adamw.wgsl's update. */
+fn emit(j: u32, g: f32) {
+  let gc = g * coef;
+  let mj = m[j] * p.beta1 + p.oneMinusBeta1 * gc;
+  let vj = v[j] * p.beta2 + (p.oneMinusBeta2 * gc) * gc;
+  m[j] = mj;
+  v[j] = vj;
+  let denom = sqrt(vj) / pr.bc2Sqrt + p.eps;
+  param[j] = param[j] * p.decay + (-pr.stepSize) * (mj / denom);
+}
+#else
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
+
+fn beginRange(r: u32) {}
+
+fn emit(j: u32, g: f32) { grad[j] = g; }
+#endif
 
 @compute @workgroup_size(${WG})
 fn gradient(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(subgroup_invocation_id) sgi: u32) {
   let r = ranges[p.rangeBase + wg.z];
+  beginRange(p.rangeBase + wg.z);
   let d = p.d;
   let base = (r.group - p.groupBase) * p.groupStride;
   let k = wg.x * ${WG}u + lid;
-  let col = min(k, d - 1u); // columns past d repeat the last column, unwritten
+  let col = min(k, d - 1u); // columns past d repeat the last column, untouched
   let lane = sgi % 8u;
-  // One subgroup writes db: invocations 0–7 (one subgroup, lanes 0–7 in some order).
+  // One subgroup emits db: invocations 0–7 (one subgroup, lanes 0–7 in some order).
   let writesBias = wg.x == 0u && lid < 8u;
   let nEnd = min(d, (wg.y + 1u) * ROWS);
   for (var n0 = wg.y * ROWS; n0 < nEnd; n0 += 8u) {
@@ -110,10 +158,10 @@ fn gradient(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
     }
     if (k < d) {
       for (var j = 0u; j < 8u; j++) {
-        if (n0 + j < nEnd) { grad[base + (n0 + j) * d + k] = acc[j]; }
+        if (n0 + j < nEnd) { emit(base + (n0 + j) * d + k, acc[j]); }
       }
     }
-    if (writesBias && nl < nEnd) { grad[base + d * d + nl] = bias; }
+    if (writesBias && nl < nEnd) { emit(base + d * d + nl, bias); }
   }
 }
 #endif

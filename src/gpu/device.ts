@@ -96,6 +96,15 @@ export class Gpu {
     });
   }
 
+  /**
+   * The workgroup size of the kernels' one-subgroup variants (the adapter's smallest subgroup);
+   * an error naming `what` where the adapter has no subgroups of 8 or more.
+   */
+  requireSubgroups(what: string): number {
+    if (!this.hasSubgroups) throw new Error(`${what} needs an adapter with subgroups of 8 or more`);
+    return this.adapter.subgroupMinSize!;
+  }
+
   get limits(): GPUSupportedLimits {
     return this.device.limits;
   }

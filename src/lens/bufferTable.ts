@@ -24,7 +24,7 @@ export interface LensShape {
   /** A training lens (gradients, AdamW moments, backward activations) or an inference one. */
   training: boolean;
   /**
-   * The translators' update fused with their gradient (translator_adamw.wgsl): dW is never
+   * The translators' update fused with their gradient (translator_sg.wgsl with ADAMW): dW is never
    * stored, so a training lens has no translator gradient buffer.
    */
   fusedUpdate?: boolean;

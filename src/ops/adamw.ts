@@ -4,8 +4,9 @@
 // The global norm is reduced on the GPU and the update reads its clip coefficient there, so a
 // step encodes sumsq → clip → update with no readback. Step counts are kept per group on the
 // host (each group's W and b are always updated together, so they share one count).
-// A translator set may be fused (translator_adamw.wgsl): its gradient is never stored; its norm
-// is the ghost norm from the batch's dy and x, and its update rebuilds each gradient element.
+// A translator set may be fused: its gradient is never stored; its norm is the ghost norm from
+// the batch's dy and x (translator_ghost_norm.wgsl), and its update rebuilds each gradient
+// element (translator_sg.wgsl's gradient with ADAMW).
 import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
@@ -93,13 +94,13 @@ export class AdamW {
   /** AdamW over several parameter sets whose gradients are clipped by one global norm. */
   static async createSets(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
     const fused = sets.some((set) => set.fusedTranslator);
-    if (fused && !gpu.hasSubgroups) throw new Error('the fused translator update needs an adapter with subgroups of 8 or more');
+    if (fused) gpu.requireSubgroups('the fused translator update');
     const [s, c, u, ghost, fusedUpdate] = await Promise.all([
       pipeline(gpu, 'adamw', 'sumsq', { CHUNK: ADAMW_CHUNK, SUMSQ: true, CLIP: false, UPDATE: false }),
       pipeline(gpu, 'adamw', 'clip', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: true, UPDATE: false }),
       pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true }),
-      fused ? pipeline(gpu, 'translator_adamw', 'ghost_norm', { ...TRANSLATOR_SUBGROUP_TILE, GHOST: true }) : undefined,
-      fused ? pipeline(gpu, 'translator_adamw', 'update', { ...TRANSLATOR_SUBGROUP_TILE, GHOST: false }) : undefined,
+      fused ? pipeline(gpu, 'translator_ghost_norm', 'ghost_norm') : undefined,
+      fused ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false, ADAMW: true }) : undefined,
     ]);
     return new AdamW(gpu, sets, config, s, c, u, ghost && fusedUpdate && { ghost, update: fusedUpdate }, maxBinding);
   }
@@ -144,7 +145,7 @@ export class AdamW {
           const { ghost, update: fused } = this.fusedPipes!;
           sumsq[k] = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at[k]!.sumsq[i]!), ranges, buf.dy, buf.x, this.partial]));
           update[k] = set.windows.map((w, i) =>
-            bindGroup(this.gpu, fused, [tables.binding(at[k]!.update[i]!), ranges, present, buf.dy, buf.x, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
+            bindGroup(this.gpu, fused, [tables.binding(at[k]!.update[i]!), ranges, buf.dy, buf.x, present, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
           );
           return;
         }
@@ -156,6 +157,7 @@ export class AdamW {
       clip = bindGroup(this.gpu, this.clipPipe, [tables.binding(clipSlot), this.partial, this.clipState]);
     });
     const { lr, weightDecay, beta1, beta2, eps, maxNorm } = this.config;
+    const moments = { decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps };
     return (pass, present) => {
       if (present.length !== this.sets.length) throw new RangeError(`adamw: ${present.length} parameter sets given, ${this.sets.length} expected`);
       if (present.every((p) => p.length === 0)) return;
@@ -204,7 +206,6 @@ export class AdamW {
         set.windows.forEach((w, i) => {
           const [lo, hi] = slices[i]!;
           if (hi <= lo) return;
-          const moments = { decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps };
           if (set.fusedTranslator) {
             const { d } = set.fusedTranslator;
             const fused = this.fusedPipes!.update;

@@ -16,8 +16,7 @@ export class RmsNorm {
    * subgroupAdd; otherwise a row a workgroup of 256 and a tree in workgroup memory.
    */
   static async create(gpu: Gpu, d: number, eps: number, subgroups = gpu.hasSubgroups): Promise<RmsNorm> {
-    if (subgroups && !gpu.hasSubgroups) throw new Error('the subgroup RMSNorm needs an adapter with subgroups of 8 or more');
-    const variant = { SUBGROUPS: subgroups, WG: subgroups ? gpu.adapter.subgroupMinSize! : 256 };
+    const variant = { SUBGROUPS: subgroups, WG: subgroups ? gpu.requireSubgroups('the subgroup RMSNorm') : 256 };
     const [f, b] = await Promise.all([
       pipeline(gpu, 'rmsnorm', 'forward', { ...variant, FORWARD: true }),
       pipeline(gpu, 'rmsnorm', 'backward', { ...variant, FORWARD: false }),

@@ -34,9 +34,8 @@ export class TopK {
   ) {}
 
   static async create(gpu: Gpu, T = 1, variant: TopKVariant = gpu.hasSubgroups ? 'subgroup' : 'workgroup'): Promise<TopK> {
-    if (variant === 'subgroup' && !gpu.hasSubgroups) throw new Error('the subgroup top-k needs an adapter with subgroups of 8 or more');
     const sg = variant === 'subgroup';
-    const pipe = await pipeline(gpu, 'topk', 'main', { K: TOP_K, T, SUBGROUPS: sg, WG: sg ? gpu.adapter.subgroupMinSize! : 256 });
+    const pipe = await pipeline(gpu, 'topk', 'main', { K: TOP_K, T, SUBGROUPS: sg, WG: sg ? gpu.requireSubgroups('the subgroup top-k') : 256 });
     return new TopK(gpu, pipe, T, variant);
   }
 

@@ -46,8 +46,8 @@ export class Translator {
       pipeline(gpu, 'matmul_nt', 'main', { TM: TRANSLATOR_TILE_SLOTS, ...MATMUL_TILE, B_F16: false, RESIDUAL_BIAS: true }),
       pipeline(gpu, 'translator_gemv', 'main', GEMV_TILE),
       pipeline(gpu, 'translator_grad', 'main', GRAD_TILE),
-      sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: true }) : undefined,
-      sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false }) : undefined,
+      sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: true, ADAMW: false }) : undefined,
+      sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false, ADAMW: false }) : undefined,
     ]);
     return new Translator(gpu, d, numGroups, fwd, gemv, grad, sgForward, sgGrad, maxBinding);
   }
@@ -72,42 +72,35 @@ export class Translator {
     const tileSlot = tables.reserve(maxRows * 16);
     const rangeSlot = tables.reserve(maxRows * 16);
     const tiledSlots = this.windows.map(() => tables.reserve(32));
-    const gemvSlots = this.windows.map(() => tables.reserve(16));
-    const sgSlots = this.windows.map(() => tables.reserve(16));
+    // The GEMV and the subgroup forward read the same ranges and the same params.
+    const rangeParams = this.windows.map(() => tables.reserve(16));
+    const byRange = {
+      gemv: { pipe: this.gemvPipe, rowsPerWorkgroup: GEMV_TILE.ROWS, groups: [] as GPUBindGroup[] },
+      subgroup: this.sgForwardPipe && { pipe: this.sgForwardPipe, rowsPerWorkgroup: TRANSLATOR_SUBGROUP_TILE.WG, groups: [] as GPUBindGroup[] },
+    };
     const tiled: GPUBindGroup[] = [];
-    const gemv: GPUBindGroup[] = [];
-    const sg: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
         const params = { buffer: buf.params, offset: w.byteOffset, size: w.byteLength };
+        const [ranges, p] = [tables.binding(rangeSlot), tables.binding(rangeParams[i]!)];
         tiled[i] = bindGroup(this.gpu, this.forwardPipe, [tables.binding(tiledSlots[i]!), buf.x, params, tables.binding(tileSlot), buf.y]);
-        gemv[i] = bindGroup(this.gpu, this.gemvPipe, [tables.binding(gemvSlots[i]!), buf.x, params, tables.binding(rangeSlot), buf.y]);
-        if (this.sgForwardPipe) sg[i] = bindGroup(this.gpu, this.sgForwardPipe, [tables.binding(sgSlots[i]!), tables.binding(rangeSlot), buf.x, params, buf.y]);
+        byRange.gemv.groups[i] = bindGroup(this.gpu, this.gemvPipe, [p, buf.x, params, ranges, buf.y]);
+        if (byRange.subgroup) byRange.subgroup.groups[i] = bindGroup(this.gpu, byRange.subgroup.pipe, [p, ranges, buf.x, params, buf.y]);
       }),
     );
     return (pass, ranges, variant = 'auto') => {
       const batch = ranges.reduce((n, r) => n + r.count, 0);
       if (batch > maxRows) throw new RangeError(`translator forward: ${batch} slots, bound for ${maxRows}`);
       if (variant === 'auto') variant = this.sgForwardPipe ? 'subgroup' : batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
-      if (variant === 'subgroup') {
-        const pipe = this.sgForwardPipe;
-        if (!pipe) throw new Error('the subgroup translator needs an adapter with subgroups of 8 or more');
+      if (variant !== 'tiled') {
+        if (variant === 'subgroup') this.gpu.requireSubgroups('the subgroup translator');
+        const { pipe, rowsPerWorkgroup, groups } = byRange[variant]!;
         tables.write(rangeSlot, packRanges(ranges));
         this.windows.forEach((w, i) => {
           const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
           if (hi === lo) return;
-          tables.writeParams(sgSlots[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-          dispatch(this.gpu, pass, pipe, sg[i]!, hi - lo, Math.ceil(this.d / TRANSLATOR_SUBGROUP_TILE.WG));
-        });
-        return;
-      }
-      if (variant === 'gemv') {
-        tables.write(rangeSlot, packRanges(ranges));
-        this.windows.forEach((w, i) => {
-          const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
-          if (hi === lo) return;
-          tables.writeParams(gemvSlots[i]!, this.gemvPipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-          dispatch(this.gpu, pass, this.gemvPipe, gemv[i]!, hi - lo, Math.ceil(this.d / GEMV_TILE.ROWS));
+          tables.writeParams(rangeParams[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
+          dispatch(this.gpu, pass, pipe, groups[i]!, hi - lo, Math.ceil(this.d / rowsPerWorkgroup));
         });
         return;
       }
@@ -140,9 +133,8 @@ export class Translator {
     maxRows: number,
     variant = this.backwardVariant,
   ): (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void {
-    const sgPipe = this.sgGradPipe;
-    if (variant === 'subgroup' && !sgPipe) throw new Error('the subgroup translator needs an adapter with subgroups of 8 or more');
-    const pipe = variant === 'subgroup' ? sgPipe! : this.gradPipe;
+    if (variant === 'subgroup') this.gpu.requireSubgroups('the subgroup translator');
+    const pipe = variant === 'subgroup' ? this.sgGradPipe! : this.gradPipe;
     const rangeSlot = tables.reserve(maxRows * 16);
     const paramSlots = this.windows.map(() => tables.reserve(16));
     const groups: GPUBindGroup[] = [];

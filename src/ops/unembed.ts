@@ -66,7 +66,7 @@ export class Unembed {
     variant: UnembedVariant = defaultUnembedVariant(gpu),
   ): Promise<Unembed> {
     if (dtype === 'f16' && d % 2) throw new Error(`an f16 head needs an even hidden size (d = ${d})`);
-    if (variant === 'subgroup' && !gpu.hasSubgroups) throw new Error('the subgroup unembedding needs an adapter with subgroups of 8 or more');
+    if (variant === 'subgroup') gpu.requireSubgroups('the subgroup unembedding');
     const f16 = dtype === 'f16';
     const sg = variant === 'subgroup';
     const grad = { ...UNEMBED_GRAD_TILE, ...UNEMBED_SUBGROUP_TILE, SUBGROUPS: sg, U_F16: f16 };

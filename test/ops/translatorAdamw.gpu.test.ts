@@ -1,4 +1,5 @@
-// The fused translator update (translator_adamw.wgsl: ghost norm, dW rebuilt inside AdamW)
+// The fused translator update (translator_ghost_norm.wgsl, and translator_sg.wgsl's gradient
+// with ADAMW: dW rebuilt inside AdamW)
 // against the unfused path (translator_sg's stored gradient, adamw.wgsl's sumsq and update),
 // whose kernels are checked against PyTorch in translator.gpu.test.ts and kernels.gpu.test.ts.
 // The whole fused step against PyTorch is in test/lens/step.gpu.test.ts.
