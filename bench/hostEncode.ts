@@ -5,16 +5,17 @@
 //
 // Run alone: node --import tsx bench/hostEncode.ts [--quick]   (npm run bench prints it too)
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
-import { upload } from '../src/gpu/buffers.ts';
 import { Gpu } from '../src/gpu/device.ts';
 import { countObjects, type ObjectCounts } from '../src/gpu/objectCounter.ts';
 import { makeBatch } from '../src/lens/batch.ts';
-import { Lens, type DataOnGpu } from '../src/lens/lens.ts';
+import { Lens } from '../src/lens/lens.ts';
+import { DataOnGpu, HeadOnGpu } from '../src/lens/onGpu.ts';
 import { groupTable } from '../src/lens/preset.ts';
+import { deviceTraits, lensShape } from '../src/lens/shape.ts';
 import { SEED_ADAMW } from '../src/ops/adamw.ts';
 
 /** Per step, after the first: objects created and commands recorded. */
-export interface HostEncode extends ObjectCounts {
+export interface HostEncode extends Omit<ObjectCounts, 'live'> {
   batches: number;
   medianMs: number;
 }
@@ -34,10 +35,11 @@ export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batche
   const table = groupTable('lite', range(shape.layers), range(shape.positions));
   const N = 8 * B;
   const cells = uniformInt(21, N, shape.layers * shape.positions);
-  const groupOf = Int32Array.from(cells, (k) => table.groupOf(Math.floor(k / shape.positions), k % shape.positions));
-  const head = { d, V, eps: 1e-5, dtype: 'f32' as const, gamma: upload(gpu, 'gamma', uniformF32(3, d, 1)), U: upload(gpu, 'U', uniformF32(6, V * d, 0.02)) };
-  const data: DataOnGpu = { hidden: upload(gpu, 'hidden', uniformF32(9, N * d, 1)), targets: upload(gpu, 'targets', uniformInt(8, N, V)), K: 1, count: N };
-  const lens = await Lens.create(gpu, head, { numGroups: table.groups.length, maxBatch: B, adamw: SEED_ADAMW });
+  const group = Int32Array.from(cells, (k) => table.groupOf(Math.floor(k / shape.positions), k % shape.positions));
+  const head = new HeadOnGpu(gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: uniformF32(3, d, 1), U: uniformF32(6, V * d, 0.02) });
+  const none = new Int32Array(N);
+  const data = new DataOnGpu(gpu, 'host encode', { source: 'bench', count: N, d, hidden: uniformF32(9, N * d, 1), layer: none, position: none, target: Int32Array.from(uniformInt(8, N, V)) });
+  const lens = await Lens.create(gpu, head, lensShape(deviceTraits(gpu), head, { numGroups: table.groups.length, maxBatch: B, adamw: SEED_ADAMW }), [data]);
   try {
     const { counts, stop } = countObjects(gpu);
     try {
@@ -47,7 +49,7 @@ export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batche
         // Random rows, as a shuffled epoch gives them.
         const order = uniformInt(1000 + i, N, 1 << 30);
         const rows = Uint32Array.from(range(N).sort((a, b) => order[a]! - order[b]!).slice(0, B));
-        const batch = makeBatch(rows, groupOf);
+        const batch = makeBatch(rows, { group });
         const t0 = performance.now();
         const enc = gpu.device.createCommandEncoder({ label: 'host encode' });
         lens.encodeTrainStep(enc, data, batch);
@@ -72,7 +74,8 @@ export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batche
     }
   } finally {
     lens.destroy();
-    for (const b of [head.gamma, head.U, data.hidden, data.targets]) b.destroy();
+    data.destroy();
+    head.destroy();
   }
 }
 

@@ -20,15 +20,12 @@
 
 const CHUNK = ${CHUNK}u;
 
-struct Present { group: u32, stepSize: f32, bc2Sqrt: f32, pad: u32 }
-
 #if ${SUMSQ}
 struct Params { groupStride: u32, groupBase: u32, rangeBase: u32, chunks: u32, partialBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read> present: array<Present>;
 @group(0) @binding(3) var<storage, read_write> partial: array<f32>;
-var<workgroup> acc: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn sumsq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -38,13 +35,8 @@ fn sumsq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid:
   let end = min(p.groupStride, start + CHUNK);
   var s = 0.0;
   for (var i = start + lid; i < end; i += 256u) { let g = grad[base + i]; s = fma(g, g, s); }
-  acc[lid] = s;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { acc[lid] += acc[lid + stride]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { partial[p.partialBase + r * p.chunks + wg.x] = acc[0]; }
+  let total = workgroupSum256(lid, s);
+  if (lid == 0u) { partial[p.partialBase + r * p.chunks + wg.x] = total; }
 }
 #endif
 
@@ -53,20 +45,14 @@ struct Params { count: u32, maxNorm: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> partial: array<f32>;
 @group(0) @binding(2) var<storage, read_write> clipState: array<f32>;
-var<workgroup> acc: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn clip(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   for (var i = lid; i < p.count; i += 256u) { s += partial[i]; }
-  acc[lid] = s;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { acc[lid] += acc[lid + stride]; }
-    workgroupBarrier();
-  }
+  let total = workgroupSum256(lid, s);
   if (lid == 0u) {
-    let norm = sqrt(acc[0]);
+    let norm = sqrt(total);
     var coef = 1.0;
     if (p.maxNorm > 0.0) { coef = min(p.maxNorm / (norm + 1e-6), 1.0); }
     clipState[0] = norm;
@@ -94,17 +80,15 @@ fn update(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
   let pr = present[p.rangeBase + wg.y];
   let base = (pr.group - p.groupBase) * p.groupStride;
   let coef = clipState[1];
+  let a = AdamWSettings(p.decay, p.beta1, p.oneMinusBeta1, p.beta2, p.oneMinusBeta2, p.eps);
   let start = wg.x * CHUNK;
   let end = min(p.groupStride, start + CHUNK);
   for (var i = start + lid; i < end; i += 256u) {
     let j = base + i;
-    let g = grad[j] * coef;
-    let mj = m[j] * p.beta1 + p.oneMinusBeta1 * g;
-    let vj = v[j] * p.beta2 + (p.oneMinusBeta2 * g) * g;
-    m[j] = mj;
-    v[j] = vj;
-    let denom = sqrt(vj) / pr.bc2Sqrt + p.eps;
-    param[j] = param[j] * p.decay + (-pr.stepSize) * (mj / denom);
+    let next = adamwStep(param[j], m[j], v[j], grad[j] * coef, pr, a);
+    param[j] = next.x;
+    m[j] = next.y;
+    v[j] = next.z;
   }
 }
 #endif

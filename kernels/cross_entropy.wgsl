@@ -97,7 +97,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   // dense q: the gradient, and the KL summed per thread, then over the workgroup.
   let teacherMax = tmax[0];
   let teacherLogSum = log(tsum[0]);
-  workgroupBarrier(); // everyone has read wmax[0] … before they are reused below
   var kl = 0.0;
   for (var v = lid; v < p.V; v += 256u) {
     let logS = (logits[row + v] - rowMax) - logSum;
@@ -106,13 +105,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     kl += q * (logQ - logS);
     dlogits[row + v] = (exp(logS) - q) * p.invCount;
   }
-  wsum[lid] = kl;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { wsum[lid] += wsum[lid + stride]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { loss[wg.x] = wsum[0]; }
+  let total = workgroupSum256(lid, kl);
+  if (lid == 0u) { loss[wg.x] = total; }
 #else
   // sparse q: loss = Σ_k w_k (log Σ − (l[t_k] − max)); q(v) = Σ_{k: t_k = v} w_k.
   for (var k = lid; k < LOSS_K; k += 256u) {

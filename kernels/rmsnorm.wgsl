@@ -25,18 +25,8 @@ fn rowSum(lid: u32, mine: f32) -> f32 {
   return subgroupAdd(mine);
 }
 #else
-var<workgroup> partial: array<f32, 256>;
-
 fn rowSum(lid: u32, mine: f32) -> f32 {
-  partial[lid] = mine;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { partial[lid] += partial[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  workgroupBarrier();
-  return total;
+  return workgroupSum256(lid, mine);
 }
 #endif
 

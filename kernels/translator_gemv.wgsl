@@ -19,7 +19,6 @@ const ROWS = ${ROWS}u;
 const SLOTS = ${SLOTS}u;
 
 struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }
-struct Range { group: u32, first: u32, count: u32, pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;

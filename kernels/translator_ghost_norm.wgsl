@@ -14,15 +14,12 @@
 //   in 8 interleaved partial sums (its rounding grows with √(d / 8)).
 // Launch: workgroup 256; dispatch (ranges).
 
-struct Range { group: u32, first: u32, count: u32, pad: u32 }
-
 struct Params { d: u32, rangeBase: u32, partialBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ranges: array<Range>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partial: array<f32>;
-var<workgroup> acc: array<f32, 256>;
 
 fn dot8(a: u32, b: u32, which: u32) -> f32 {
   var s: array<f32, 8>;
@@ -53,11 +50,6 @@ fn ghost_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
       sum += select(2.0 * term, term, s == t);
     }
   }
-  acc[lid] = sum;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { acc[lid] += acc[lid + stride]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { partial[p.partialBase + wg.x] = acc[0]; }
+  let total = workgroupSum256(lid, sum);
+  if (lid == 0u) { partial[p.partialBase + wg.x] = total; }
 }

@@ -17,7 +17,6 @@ const T = ${T}u;
 const S = ${S}u;
 
 struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }
-struct Range { group: u32, first: u32, count: u32, pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;

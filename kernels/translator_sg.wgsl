@@ -43,7 +43,6 @@ struct Params {
 #else
 struct Params { d: u32, groupStride: u32, groupBase: u32, rangeBase: u32 }
 #endif
-struct Range { group: u32, first: u32, count: u32, pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ranges: array<Range>;
@@ -93,7 +92,6 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read> x: array<f32>;
 #if ${ADAMW}
-struct Present { group: u32, stepSize: f32, bc2Sqrt: f32, pad: u32 }
 @group(0) @binding(4) var<storage, read> present: array<Present>;
 @group(0) @binding(5) var<storage, read> clipState: array<f32>;
 @group(0) @binding(6) var<storage, read_write> param: array<f32>;
@@ -107,15 +105,13 @@ fn beginRange(r: u32) {
   coef = clipState[1];
 }
 
-/** Element j's gradient g (before clipping) into adamw.wgsl's update. */
+/** Element j's gradient g (before clipping) into the AdamW step (common.wgsl), as adamw.wgsl's update. */
 fn emit(j: u32, g: f32) {
-  let gc = g * coef;
-  let mj = m[j] * p.beta1 + p.oneMinusBeta1 * gc;
-  let vj = v[j] * p.beta2 + (p.oneMinusBeta2 * gc) * gc;
-  m[j] = mj;
-  v[j] = vj;
-  let denom = sqrt(vj) / pr.bc2Sqrt + p.eps;
-  param[j] = param[j] * p.decay + (-pr.stepSize) * (mj / denom);
+  let a = AdamWSettings(p.decay, p.beta1, p.oneMinusBeta1, p.beta2, p.oneMinusBeta2, p.eps);
+  let next = adamwStep(param[j], m[j], v[j], g * coef, pr, a);
+  param[j] = next.x;
+  m[j] = next.y;
+  v[j] = next.z;
 }
 #else
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;

@@ -1,7 +1,8 @@
 // The arrows point down (cli → train/report → lens/data → ops → gpu → kernels), checked on
 // the import graph of src/ itself, type imports included: data/ and report/ never reach the
-// GPU (reading a data set must not load Dawn), shared/ imports nothing of ours, and no two
-// modules import each other, directly or around a loop.
+// GPU (reading a data set must not load Dawn), train/ reaches the GPU only through lens/,
+// shared/ imports nothing of ours, and no two modules import each other, directly or around
+// a loop.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { suite } from 'uvu';
@@ -44,6 +45,14 @@ test('data/ and report/ reach neither the GPU nor the layers above them', () => 
     assert.equal(bad, [], `${f} reaches ${bad.join(', ')}`);
     const dawn = reached.filter((m) => graph.get(m)?.packages.includes('webgpu'));
     assert.equal(dawn, [], `${f} loads webgpu through ${dawn.join(', ')}`);
+  }
+});
+
+test('train/ speaks only to the lens: it imports nothing of gpu/ or ops/', () => {
+  for (const [f, { ours }] of graph) {
+    if (!f.startsWith('train/')) continue;
+    const bad = ours.filter((m) => /^(gpu|ops)\//.test(m));
+    assert.equal(bad, [], `${f} imports ${bad.join(', ')}`);
   }
 });
 

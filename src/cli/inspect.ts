@@ -3,7 +3,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chunkStats, parseAssignment } from '../data/assign.ts';
 import { loadDataset, type Dataset } from '../data/dataset.ts';
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import { SafetensorsFile } from '../data/safetensors.ts';
 import { fmtBytes } from '../shared/constants.ts';
@@ -50,7 +50,7 @@ export function inspect(path: string, print: (line: string) => void, assign = 'u
       const common = [...frequency.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 10);
       const name = (id: number) => (tokens ? `${tokens.display(id)} (${id})` : String(id));
       if (common.length) print(`commonest targets: ${common.map(([id, n]) => `${name(id)} ×${n}`).join(', ')}${tokens ? '' : ' (--tokenizer FILE shows them as text)'}`);
-      if (ds.multi) print(`targets: up to ${ds.multi.K} a sample (--targets all), first target as above`);
+      if (ds.multi) print(`targets: up to ${ds.multi.targetsPerRow} a sample (--targets all), first target as above`);
       if (ds.finalHidden) print('final_hidden: present (the model\'s own prediction, for --loss kl)');
       if (ds.example) print(`examples: ${new Set(ds.example).size.toLocaleString('en-US')} problems`);
       if (ds.cot) printCot(ds, assign, print);

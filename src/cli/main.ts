@@ -2,21 +2,20 @@
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
 // checkpoint, exit status 130 or 143; a second Ctrl-C (a second or more later) quits at once.
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { checkAgainstHead, loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
-import { assignTargets, prepareTargets } from '../data/assign.ts';
+import { checkAgainstHead, loadDataset, selectLayers, sha256File } from '../data/dataset.ts';
+import { prepareTargets } from '../data/assign.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
-import { DivergedError, InputError } from '../data/errors.ts';
+import { DivergedError, InputError } from '../shared/errors.ts';
 import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
 import { TokenText } from '../data/tokenizer.ts';
-import { writeSafetensors, type TensorOut } from '../data/safetensors.ts';
-import { COT_SPLIT, DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, type SynthShape } from '../data/synth.ts';
+import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, writeSynthFiles, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
-import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
+import type { PositionUnembedMode } from '../shared/constants.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
 import { runSweep, sweepConfigs, withTargets, type TrainingData } from '../train/sweep.ts';
@@ -106,7 +105,6 @@ trainingOptions(program.command('train').description('train a lens; with no data
   .action(async (o, cmd: Command) => {
     checkOutFlags(o);
     const data = withTargets(await loadTrainingData(o, cmd), { assign: o.assign, targets: o.targets }, (l: string) => console.log(l));
-    o.targetMode = data.targetMode;
     const train = selectLayers(data.train, o.layers);
     const test = selectLayers(data.test, o.layers);
     const out = o.out ?? join('runs', `${data.demo ? 'demo' : o.preset}-${timestamp()}`);
@@ -125,7 +123,7 @@ trainingOptions(program.command('train').description('train a lens; with no data
         provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
         dropped: data.dropped,
         tokens: tokenizerFor(o, data.head.V, data.demo || data.head.synthetic),
-        settings: trainSettings(o, o.preset, o.layers),
+        settings: settingsFromFlags(o, { preset: o.preset, layers: o.layers, targetMode: data.targetMode }),
       }),
     );
   });
@@ -144,7 +142,7 @@ trainingOptions(
   .option('--overwrite', 'replace the sweep already in --out')
   .action(async (o, cmd: Command) => {
     checkOutFlags(o);
-    if (o.finalNormed && !o.loss.includes('kl')) throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
+    checkFinalNormed(o.finalNormed, o.loss);
     const data = await loadTrainingData(o, cmd);
     const out = o.out ?? join('runs', `sweep-${timestamp()}`);
     await training(o, (gpu, stop) =>
@@ -157,7 +155,8 @@ trainingOptions(
           o.layersOnly ?? [],
           Boolean(o.oneAtATime),
         ),
-        settings: trainSettings({ ...o, assign: undefined, targets: undefined, loss: 'ce', finalNormed: undefined, positionUnembed: 'none' }, 'lite', undefined),
+        // The axes' values come from the configurations; the settings hold what they share.
+        settings: settingsFromFlags({ ...o, assign: undefined, loss: 'ce', finalNormed: undefined, positionUnembed: 'none' }, { preset: 'lite' }),
         finalNormed: Boolean(o.finalNormed),
         tokens: tokenizerFor(o, data.head.V, data.demo || data.head.synthetic),
         resume: Boolean(o.resume),
@@ -209,7 +208,7 @@ gpuOptions(
   .option('--tokenizer <file>', 'a Hugging Face tokenizer.json, to show tokens as text (found in --model-dir by default)')
   .option('--by-layer', 'also show what each layer predicts')
   .action(async (o) => {
-    if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
+    checkFinalNormed(o.finalNormed, [o.loss]);
     const head = loadHeadFrom(o);
     const dataPath = o.data ?? o.test;
     if (!dataPath) throw new InputError('eval needs --data FILE, the data to evaluate the lens on');
@@ -249,14 +248,14 @@ gpuOptions(
   .option('--save <file>', 'write here (default: print)')
   .addOption(new Option('--out <file>', 'old spelling of --save').hideHelp())
   .action(async (o) => {
-    o.save ??= o.out;
+    const save: string | undefined = o.save ?? o.out;
     if (o.lens === undefined) throw new InputError('give --lens FILE, or --no-lens for the plain logit lens');
     const lensPath = o.lens === false ? undefined : (o.lens as string);
     const head = loadHeadFrom(o);
     const data = loadDataset(o.data);
     checkAgainstHead(data, head.d, head.V, head.numLayers);
     const tokens = tokenizerFor(o, head.V, head.synthetic);
-    const format: 'svg' | 'md' | 'json' = o.format ?? (o.save?.endsWith('.svg') ? 'svg' : o.save?.endsWith('.json') ? 'json' : 'md');
+    const format: 'svg' | 'md' | 'json' = o.format ?? (save?.endsWith('.svg') ? 'svg' : save?.endsWith('.json') ? 'json' : 'md');
     const gpu = await openGpu(o);
     try {
       const t = await trajectory(gpu, head, data, o.example, lensPath);
@@ -267,9 +266,9 @@ gpuOptions(
           : format === 'json'
             ? JSON.stringify({ ...t, cells: t.cells.map((c) => ({ ...c, top: c.top.map((e) => ({ ...e, text: tokens?.text(e.id) })) })) }, null, 2) + '\n'
             : trajectoryMarkdown(t, title, tokens);
-      if (o.save) {
-        writeFileAtomic(o.save, out);
-        console.log(`wrote ${o.save}`);
+      if (save) {
+        writeFileAtomic(save, out);
+        console.log(`wrote ${save}`);
       } else process.stdout.write(out);
     } finally {
       gpu.destroy();
@@ -294,7 +293,6 @@ program
   .option('--final', "also write 'final_hidden' (the clean state each sample's hidden states distort)")
   .option('--cot', "also write 'cot', 'cot_example' and 'example' (chains of thought planted with the split 1,1,2,2,1,1)")
   .action((o) => {
-    if (o.multi > 64) throw new InputError(`--multi ${o.multi}: at most 64 targets a sample`);
     const base = o.shape === 'seed' ? SEED_SHAPE : DEMO_SHAPE;
     const shape: SynthShape = {
       layers: o.numLayers ?? o.layers ?? base.layers,
@@ -305,55 +303,9 @@ program
       testPerLayer: o.testPerLayer ?? base.testPerLayer,
       seed: o.seed ?? base.seed,
     };
-    if (shape.trainPerLayer % shape.positions || shape.testPerLayer % shape.positions) {
-      throw new InputError(`samples per layer (${shape.trainPerLayer}, ${shape.testPerLayer}) must be multiples of --positions ${shape.positions}`);
-    }
     console.log(`generating ${describeShape(shape)}`);
-    const head = synthHead(shape);
-    const { train, test } = synthData(shape, head);
-    mkdirSync(o.out, { recursive: true });
-    const data = (ds: Dataset): TensorOut[] => {
-      const out: TensorOut[] = [
-        { name: 'hidden', dtype: 'F32', shape: [ds.count, ds.d], data: ds.hidden },
-        { name: 'layer', dtype: 'I32', shape: [ds.count], data: ds.layer },
-        { name: 'position', dtype: 'I32', shape: [ds.count], data: ds.position },
-        { name: 'target', dtype: 'I32', shape: [ds.count], data: ds.target },
-      ];
-      if (o.multi) {
-        const { data: all } = assignTargets(ds, { kind: 'weights', weights: Array.from({ length: shape.positions }, (_, p) => COT_SPLIT[p % COT_SPLIT.length]!) }, 'all', shape.positions);
-        if (all.count !== ds.count) throw new InputError(`--multi: with ${shape.positions} positions some chains of thought leave a position without tokens; use fewer --positions`);
-        const K = o.multi as number;
-        const ids = new Int32Array(ds.count * K).fill(-1);
-        const weights = new Float32Array(ds.count * K);
-        const m = all.multi ?? { K: 1, ids: all.target, weights: new Float32Array(all.count).fill(1) };
-        for (let r = 0; r < ds.count; r++) {
-          const n = Math.min(K, m.K - m.ids.subarray(r * m.K, (r + 1) * m.K).filter((t) => t < 0).length);
-          for (let k = 0; k < n; k++) [ids[r * K + k], weights[r * K + k]] = [m.ids[r * m.K + k]!, 1 / n];
-        }
-        out.push({ name: 'targets', dtype: 'I32', shape: [ds.count, K], data: ids }, { name: 'target_weights', dtype: 'F32', shape: [ds.count, K], data: weights });
-      }
-      if (o.final) out.push({ name: 'final_hidden', dtype: 'F32', shape: [ds.count, ds.d], data: ds.finalHidden! });
-      if (o.cot) {
-        const c = ds.cot!;
-        out.push(
-          { name: 'example', dtype: 'I32', shape: [ds.count], data: ds.example! },
-          { name: 'cot', dtype: 'I32', shape: [c.example.length, c.T], data: c.tokens },
-          { name: 'cot_example', dtype: 'I32', shape: [c.example.length], data: c.example },
-        );
-      }
-      return out;
-    };
-    writeSafetensors(join(o.out, 'train.safetensors'), data(train), { synth: JSON.stringify(shape) });
-    writeSafetensors(join(o.out, 'test.safetensors'), data(test), { synth: JSON.stringify(shape) });
-    writeSafetensors(
-      join(o.out, 'head.safetensors'),
-      [
-        { name: 'norm.weight', dtype: 'F32', shape: [head.d], data: head.gamma },
-        { name: 'lm_head.weight', dtype: 'F32', shape: [head.V, head.d], data: head.U },
-      ],
-      { norm_eps: String(head.eps), synth: JSON.stringify(shape) },
-    );
-    console.log(`wrote ${['train', 'test', 'head'].map((n) => join(o.out, `${n}.safetensors`)).join(', ')}`);
+    const files = writeSynthFiles(o.out, shape, { multi: o.multi, final: Boolean(o.final), cot: Boolean(o.cot) });
+    console.log(`wrote ${files.join(', ')}`);
   });
 
 // ---- inspect ----
@@ -447,12 +399,18 @@ function lossOption(): Option {
   return new Option('--loss <loss>', "ce: cross-entropy against the targets; kl: KL to the model's own prediction from final_hidden").choices(['ce', 'kl']).default('ce');
 }
 
-function trainSettings(o: Record<string, any>, preset: PresetName, layers: number[] | undefined): TrainSettings {
-  if (o.finalNormed && o.loss !== 'kl') throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
+/** The one rule of --final-normed: it is about final_hidden, which only the KL loss reads. */
+function checkFinalNormed(finalNormed: boolean | undefined, losses: string[]): void {
+  if (finalNormed && !losses.includes('kl')) throw new InputError('--final-normed is about final_hidden, which only --loss kl uses');
+}
+
+/** A run's settings from the parsed flags of train (or sweep's shared ones), the preset and what loading the data decided. */
+function settingsFromFlags(o: Record<string, any>, given: { preset: PresetName; layers?: number[]; targetMode?: 'first' | 'all' }): TrainSettings {
+  checkFinalNormed(o.finalNormed, [o.loss]);
   return {
-    preset,
+    preset: given.preset,
     criticalLayers: o.criticalLayers,
-    layers,
+    layers: given.layers,
     epochs: o.epochs,
     patience: o.patience,
     batchSize: o.batchSize,
@@ -462,7 +420,7 @@ function trainSettings(o: Record<string, any>, preset: PresetName, layers: numbe
     seed: o.seed,
     shuffle: o.shuffle,
     checkpoint: o.checkpoint,
-    ...(o.targetMode ? { targets: o.targetMode } : {}),
+    ...(given.targetMode ? { targets: given.targetMode } : {}),
     ...(o.assign ? { assign: o.assign } : {}),
     ...(o.loss === 'kl' ? { loss: 'kl' as const, finalNormed: Boolean(o.finalNormed) } : {}),
     ...(o.positionUnembed !== 'none' ? { positionUnembed: o.positionUnembed as PositionUnembedMode } : {}),
@@ -603,10 +561,14 @@ try {
 } catch (e) {
   const debug = Boolean(program.opts().debug);
   const err = e instanceof Error ? e : new Error(String(e));
-  const known = err instanceof InputError || err instanceof GpuError || err instanceof RangeError || err instanceof DivergedError;
+  const known = err instanceof InputError || err instanceof GpuError || err instanceof DivergedError;
   if (debug) process.stderr.write(`${err.stack ?? err.message}\n`);
   else if (known) process.stderr.write(`lensgpu: ${oneLine(err.message)}\n`);
-  else process.stderr.write(`lensgpu: internal error: ${oneLine(err.message)} (run again with --debug for the stack trace)\n`);
+  else {
+    // Anything else is a bug of ours (a broken invariant, or an error nobody anticipated).
+    process.stderr.write(`lensgpu: internal error: ${oneLine(err.message)}\n${err.stack ?? ''}\n`);
+    process.stderr.write('lensgpu: this is a bug in lensgpu; please report it with the command you ran and the lines above\n');
+  }
   process.exitCode = 1;
 }
 

@@ -7,7 +7,7 @@
 // chunk is empty has no target and is left out. Done once on the host, at load time.
 import { MAX_TARGETS } from '../shared/constants.ts';
 import { layersAndPositions, subset, type Dataset } from './dataset.ts';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 
 /** A position's weight: a decimal as typed (exact), or a number (its shortest decimal form). */
 export type Weight = number | string;
@@ -40,7 +40,7 @@ export function describeAssignment(a: Assignment): string {
 export function integerWeights(weights: readonly Weight[]): bigint[] {
   const parts = weights.map((w) => {
     const m = DECIMAL.exec(typeof w === 'number' ? String(w) : w.trim());
-    if (!m || typeof w === 'number' && !(w >= 0)) throw new RangeError(`not a non-negative decimal weight: ${w}`);
+    if (!m || typeof w === 'number' && !(w >= 0)) throw new InputError(`not a non-negative decimal weight: ${w}`);
     const fraction = m[2] ?? '';
     const scale = fraction.length - Number(m[3] ?? 0);
     const num = BigInt((m[1] ?? '') + fraction || '0');
@@ -125,7 +125,7 @@ export function assignTargets(ds: Dataset, a: Assignment, mode: TargetMode, P: n
     const ids = new Int32Array(keep.length * K).fill(-1);
     const weights = new Float32Array(keep.length * K);
     chunks.forEach((c, r) => c.forEach((t, k) => ((ids[r * K + k] = t), (weights[r * K + k] = 1 / c.length))));
-    multi = { K, ids, weights };
+    multi = { targetsPerRow: K, ids, weights };
   }
   return { data: { ...kept, target, multi, given: layersAndPositions(ds) }, dropped: ds.count - keep.length, ...(longest > K ? { longChunk: longest } : {}) };
 }

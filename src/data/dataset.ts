@@ -7,15 +7,15 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { NumpyTensors } from './numpy.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import type { TensorFile } from './tensorFile.ts';
 import { MAX_TARGETS } from '../shared/constants.ts';
 
-/** Several weighted targets a row: K a row, −1 padding last, weights normalised per row. */
+/** Several weighted targets a row: `targetsPerRow` (K) a row, −1 padding last, weights normalised per row. */
 export interface MultiTargets {
-  K: number;
+  targetsPerRow: number;
   ids: Int32Array;
   weights: Float32Array;
 }
@@ -165,11 +165,29 @@ function readMultiTargets(file: TensorFile, count: number): MultiTargets {
     if (!(sum > 0)) throw new InputError(`${path}: row ${r} of 'targets' has no target with a positive weight`);
     for (let k = 0; k < n; k++) weights[r * K + k] = weights[r * K + k]! / sum;
   }
-  return { K, ids, weights };
+  return { targetsPerRow: K, ids, weights };
+}
+
+/**
+ * The rows' targets as `targetsPerRow` ids and weights a row: the data's several targets
+ * padded (−1, weight 0), or (one target a row, or data without several) its `target` with
+ * weight 1. Data with more targets a row is an InputError.
+ */
+export function paddedTargets(ds: Dataset, targetsPerRow: number): MultiTargets {
+  if (ds.multi && ds.multi.targetsPerRow > targetsPerRow) throw new InputError(`${ds.source}: ${ds.multi.targetsPerRow} targets a row, the lens takes ${targetsPerRow}`);
+  const m = targetsPerRow > 1 && ds.multi ? ds.multi : { targetsPerRow: 1, ids: ds.target, weights: new Float32Array(ds.count).fill(1) };
+  if (m.targetsPerRow === targetsPerRow) return m;
+  const ids = new Int32Array(ds.count * targetsPerRow).fill(-1);
+  const weights = new Float32Array(ds.count * targetsPerRow);
+  for (let r = 0; r < ds.count; r++) {
+    ids.set(m.ids.subarray(r * m.targetsPerRow, (r + 1) * m.targetsPerRow), r * targetsPerRow);
+    weights.set(m.weights.subarray(r * m.targetsPerRow, (r + 1) * m.targetsPerRow), r * targetsPerRow);
+  }
+  return { targetsPerRow, ids, weights };
 }
 
 function firstTargets(m: MultiTargets): Int32Array {
-  return Int32Array.from({ length: m.ids.length / m.K }, (_, r) => m.ids[r * m.K]!);
+  return Int32Array.from({ length: m.ids.length / m.targetsPerRow }, (_, r) => m.ids[r * m.targetsPerRow]!);
 }
 
 function readCot(file: TensorFile): CotTokens {
@@ -239,7 +257,7 @@ export function checkAgainstHead(ds: Dataset, d: number, V: number, numLayers?: 
   if (max >= V) throw new InputError(`${ds.source}: target[${at}] = ${max} is outside the vocabulary (V = ${V})`);
   if (ds.multi) {
     const bad = ds.multi.ids.findIndex((t) => t >= V);
-    if (bad >= 0) throw new InputError(`${ds.source}: a targets entry of row ${Math.floor(bad / ds.multi.K)} is ${ds.multi.ids[bad]}, outside the vocabulary (V = ${V})`);
+    if (bad >= 0) throw new InputError(`${ds.source}: a targets entry of row ${Math.floor(bad / ds.multi.targetsPerRow)} is ${ds.multi.ids[bad]}, outside the vocabulary (V = ${V})`);
   }
   if (ds.cot) {
     const bad = ds.cot.tokens.findIndex((t) => t >= V);
@@ -280,7 +298,7 @@ export function subset(ds: Dataset, keep: number[]): Dataset {
     layer: pick(ds.layer),
     position: pick(ds.position),
     target: pick(ds.target),
-    multi: m && { K: m.K, ids: pick(m.ids, m.K), weights: rows(m.weights, m.K) },
+    multi: m && { targetsPerRow: m.targetsPerRow, ids: pick(m.ids, m.targetsPerRow), weights: rows(m.weights, m.targetsPerRow) },
     finalHidden: ds.finalHidden && rows(ds.finalHidden, ds.d),
     example: ds.example && pick(ds.example),
   };

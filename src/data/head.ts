@@ -2,7 +2,7 @@
 // head file (norm.weight, lm_head.weight, metadata norm_eps) or a Hugging Face model folder.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import { type HeadDtype } from '../shared/constants.ts';
 

@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, openSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { ITEM_BYTES, readAt, TensorFile, type TensorInfo } from './tensorFile.ts';
 
 /** NumPy dtype descriptors (little-endian or byte-free) by safetensors' name. */

@@ -4,7 +4,7 @@
 // tensor is read from disk only when asked for (a model folder holds gigabytes we do not need).
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { writeAtomic } from '../shared/files.ts';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { ITEM_BYTES, readAt, TensorFile, type TensorInfo } from './tensorFile.ts';
 
 const MAX_HEADER = 100 * 1024 * 1024;

@@ -3,7 +3,7 @@
 // safetensors' dtype names) and reads a tensor's bytes only when asked; the conversions to
 // what the trainer keeps (f32, f16 bits, i32) are shared here.
 import { readSync } from 'node:fs';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { f16Bits, f16ToF32 } from '../shared/f16.ts';
 
 export const ITEM_BYTES: Record<string, number> = {

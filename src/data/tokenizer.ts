@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { InputError } from './errors.ts';
+import { InputError } from '../shared/errors.ts';
 
 /** GPT-2's byte-level alphabet: the printable character standing for each byte. */
 function byteLevelAlphabet(): Map<string, number> {

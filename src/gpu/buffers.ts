@@ -1,7 +1,8 @@
-// Buffers: labelled creation, chunked upload and download, reusable scratch, and binding
-// windows, the pieces of a big buffer that each fit in one storage binding.
+// Buffers: labelled creation, chunked upload and download, an owner that frees what it
+// made, and binding windows, the pieces of a big buffer that each fit in one storage binding.
 import './device.ts'; // installs the WebGPU globals (GPUBufferUsage, …) used below
 import { fmtBytes } from '../shared/constants.ts';
+import { BugError, InputError } from '../shared/errors.ts';
 import type { Gpu } from './device.ts';
 
 const TRANSFER_CHUNK = 64 * 1024 * 1024; // bytes per writeBuffer / staging copy
@@ -12,7 +13,7 @@ export function createBuffer(gpu: Gpu, label: string, byteLength: number, usage 
   // WebGPU requires sizes that are multiples of 4 and rejects 0-byte bindings.
   const size = Math.max(16, Math.ceil(byteLength / 4) * 4);
   if (size > gpu.limits.maxBufferSize) {
-    throw new RangeError(
+    throw new InputError(
       `buffer '${label}' needs ${fmtBytes(size)}, more than this device's largest buffer (${fmtBytes(gpu.limits.maxBufferSize)})`,
     );
   }
@@ -41,14 +42,12 @@ export function upload(gpu: Gpu, label: string, data: ArrayBufferView, usage = S
   return buffer;
 }
 
-/** Read-back staging buffers up to this size are kept for the next read (one free list a device). */
+/** Read-back staging buffers up to this size are kept for the next read (the device's `staging`). */
 const POOLED_STAGING = 4 * 1024 * 1024;
-const freeStaging = new WeakMap<GPUDevice, GPUBuffer[]>();
 
 /** A MAP_READ staging buffer of at least `size` bytes: a pooled one where one is free. */
 function takeStaging(gpu: Gpu, size: number, label: string): GPUBuffer {
-  const pool = freeStaging.get(gpu.device) ?? [];
-  freeStaging.set(gpu.device, pool);
+  const pool = gpu.staging;
   // Sizes in powers of two from 4 KiB, so buffers serve reads of similar sizes.
   const classSize = size <= POOLED_STAGING ? Math.max(4096, 2 ** Math.ceil(Math.log2(size))) : size;
   const at = pool.findIndex((b) => b.size === classSize);
@@ -57,7 +56,7 @@ function takeStaging(gpu: Gpu, size: number, label: string): GPUBuffer {
 }
 
 function giveStaging(gpu: Gpu, staging: GPUBuffer): void {
-  if (staging.size <= POOLED_STAGING && staging.mapState === 'unmapped') freeStaging.get(gpu.device)!.push(staging);
+  if (staging.size <= POOLED_STAGING && staging.mapState === 'unmapped') gpu.staging.push(staging);
   else staging.destroy();
 }
 
@@ -98,32 +97,30 @@ export async function readU32(gpu: Gpu, buffer: GPUBuffer, count: number, offset
 }
 
 /**
- * Scratch buffers reused across calls: `get(label, bytes)` returns the buffer last made under
- * that label when it is large enough, else a new one (for one-off kernel calls: tests, the
- * bench; a lens owns its buffers).
+ * The one owner of a set of GPU objects (a lens, a data set, an evaluator): every buffer it
+ * makes, and every object given to it, is freed by its one destroy(), last made first freed.
  */
-export class ScratchPool {
-  private buffers = new Map<string, GPUBuffer>();
-  constructor(private gpu: Gpu) {}
+export class Owner {
+  private objects: { destroy(): void }[] = [];
 
-  get(label: string, byteLength: number, usage = STORAGE): GPUBuffer {
-    const have = this.buffers.get(label);
-    if (have && have.size >= byteLength && have.usage === usage) return have;
-    have?.destroy();
-    const buffer = createBuffer(this.gpu, label, byteLength, usage);
-    this.buffers.set(label, buffer);
-    return buffer;
+  constructor(readonly gpu: Gpu) {}
+
+  buffer(label: string, byteLength: number, usage = STORAGE): GPUBuffer {
+    return this.own(createBuffer(this.gpu, label, byteLength, usage));
   }
 
-  get bytes(): number {
-    let total = 0;
-    for (const b of this.buffers.values()) total += b.size;
-    return total;
+  upload(label: string, data: ArrayBufferView, usage = STORAGE): GPUBuffer {
+    return this.own(upload(this.gpu, label, data, usage));
+  }
+
+  /** Takes `object` (a buffer, step tables, an op with buffers of its own) into this owner's care. */
+  own<T extends { destroy(): void }>(object: T): T {
+    this.objects.push(object);
+    return object;
   }
 
   destroy(): void {
-    for (const b of this.buffers.values()) b.destroy();
-    this.buffers.clear();
+    for (const o of this.objects.splice(0).reverse()) o.destroy();
   }
 }
 
@@ -142,14 +139,14 @@ export interface Window {
  */
 export function bindingWindows(rows: number, rowBytes: number, maxBinding: number, align: number): Window[] {
   if (rowBytes > maxBinding) {
-    throw new RangeError(`one row of ${fmtBytes(rowBytes)} exceeds the binding limit of ${fmtBytes(maxBinding)}`);
+    throw new InputError(`one row of ${fmtBytes(rowBytes)} exceeds the binding limit of ${fmtBytes(maxBinding)}`);
   }
   // Rows per window: as many as fit, rounded down so each window's start stays aligned.
   const rowsPerAlign = align / gcd(rowBytes, align);
   let perWindow = Math.floor(maxBinding / rowBytes);
   if (perWindow < rows) perWindow -= perWindow % rowsPerAlign;
   if (perWindow <= 0) {
-    throw new RangeError(`cannot split rows of ${rowBytes} bytes into ${align}-byte aligned bindings`);
+    throw new BugError(`cannot split rows of ${rowBytes} bytes into ${align}-byte aligned bindings`);
   }
   const windows: Window[] = [];
   for (let first = 0; first < rows || (rows === 0 && windows.length === 0); first += perWindow) {

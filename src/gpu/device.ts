@@ -2,6 +2,7 @@
 // errors that name the kernel they came from, and a clean shutdown.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { create, globals } from 'webgpu';
+import { BugError } from '../shared/errors.ts';
 
 Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
 
@@ -38,6 +39,11 @@ export class Gpu {
    * invocations (they hand values between lanes 0–7).
    */
   readonly hasSubgroups: boolean;
+  /**
+   * Read-back staging buffers kept for the next read (buffers.ts takes and gives them); the
+   * device owns them and frees them in releaseStaging() or destroy().
+   */
+  readonly staging: GPUBuffer[] = [];
 
   private constructor(
     /**
@@ -101,7 +107,7 @@ export class Gpu {
    * an error naming `what` where the adapter has no subgroups of 8 or more.
    */
   requireSubgroups(what: string): number {
-    if (!this.hasSubgroups) throw new Error(`${what} needs an adapter with subgroups of 8 or more`);
+    if (!this.hasSubgroups) throw new BugError(`${what} needs an adapter with subgroups of 8 or more`);
     return this.adapter.subgroupMinSize!;
   }
 
@@ -168,7 +174,13 @@ export class Gpu {
     this.throwIfLost(what);
   }
 
+  /** Frees the pooled read-back staging buffers. */
+  releaseStaging(): void {
+    for (const b of this.staging.splice(0)) b.destroy();
+  }
+
   destroy(): void {
+    this.releaseStaging();
     this.device.destroy();
   }
 }

@@ -1,6 +1,7 @@
 // Counts what a stretch of host code makes and records on a device: buffers and bind groups
-// created, writeBuffer calls, buffer-to-buffer copies and dispatches. The bench reports them
-// per step; tests require zero objects per step after the first.
+// created, writeBuffer calls, buffer-to-buffer copies and dispatches, and the buffers it made
+// that are still alive (created minus destroyed). The bench reports them per step; tests
+// require zero objects per step after the first, and no live buffer once their owners are gone.
 import type { Gpu } from './device.ts';
 
 export interface ObjectCounts {
@@ -9,12 +10,14 @@ export interface ObjectCounts {
   writeBuffers: number;
   copies: number;
   dispatches: number;
+  /** Buffers created since counting began and not destroyed yet. */
+  live: number;
 }
 
 /** Counts from now until stop() (which also restores the device's own methods); `labels` of the buffers made. */
 export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]; stop(): void } {
   const labels: string[] = [];
-  const counts: ObjectCounts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0 };
+  const counts: ObjectCounts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0, live: 0 };
   type Methods = Record<string, (...a: unknown[]) => unknown>;
   const device = gpu.device as unknown as Methods;
   const queue = gpu.device.queue as unknown as Methods;
@@ -23,7 +26,20 @@ export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]
     const f = (o as Methods)[name]!;
     (o as Methods)[name] = (...a: unknown[]) => (count(), f.apply(o, a));
   };
-  device.createBuffer = (...a) => (counts.buffers++, labels.push(String((a[0] as GPUBufferDescriptor).label ?? '')), saved.createBuffer.apply(gpu.device, a));
+  device.createBuffer = (...a) => {
+    counts.buffers++;
+    counts.live++;
+    labels.push(String((a[0] as GPUBufferDescriptor).label ?? ''));
+    const buffer = saved.createBuffer.apply(gpu.device, a) as GPUBuffer;
+    const destroy = buffer.destroy.bind(buffer);
+    let destroyed = false;
+    buffer.destroy = () => {
+      if (!destroyed) counts.live--;
+      destroyed = true;
+      destroy();
+    };
+    return buffer;
+  };
   device.createBindGroup = (...a) => (counts.bindGroups++, saved.createBindGroup.apply(gpu.device, a));
   queue.writeBuffer = (...a) => (counts.writeBuffers++, saved.writeBuffer.apply(gpu.device.queue, a));
   device.createCommandEncoder = (...a) => {

@@ -2,14 +2,16 @@
 // final source (the pipeline cache), with compile errors that quote the offending WGSL line.
 //
 // A kernel file uses `${NAME}` for values and `#if ${FLAG}` … `#endif` for variants; the
-// host supplies every NAME in a Defines map. A kernel's uniform `struct Params` is read from
-// its final source, so the host fills it by field name (`paramsBuffer(gpu, pipe, { V, d })`),
+// host supplies every NAME in a Defines map. kernels/common.wgsl, what several kernels share,
+// is part of every kernel's source. A kernel's uniform `struct Params` is read from
+// its final source, so the host fills it by field name (`tables.writeParams(slot, pipe, { V, d })`),
 // checked against the struct: no positional lists to keep in step with the WGSL.
 // LENSGPU_PRINT_WGSL=1 prints each generated shader once (or =name to print only kernels
 // whose label contains `name`).
 import { readFileSync } from 'node:fs';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { GpuError, type Gpu } from './device.ts';
+import { BugError } from '../shared/errors.ts';
 
 export type Defines = Record<string, number | boolean | string>;
 
@@ -30,11 +32,27 @@ export function kernelSource(file: string, defines: Defines): string {
     if (i % 2 === 0) strings.push(parts[i]!);
     else {
       const name = parts[i]!;
-      if (!(name in defines)) throw new Error(`kernels/${file}.wgsl: no value given for \${${name}}`);
+      if (!(name in defines)) throw new BugError(`kernels/${file}.wgsl: no value given for \${${name}}`);
       values.push(defines[name]);
     }
   }
-  return wgsl(strings, ...values);
+  return withCommon(wgsl(strings, ...values));
+}
+
+/**
+ * kernels/common.wgsl (the AdamW element step, Range and Present, the workgroup tree sum)
+ * placed in a kernel's source after its `enable` directives, which must open a module.
+ */
+function withCommon(code: string): string {
+  const lines = code.split('\n');
+  const directive = (l: string) => /^\s*enable\s+[\w\s,]+;\s*$/.test(l);
+  return [...lines.filter(directive), commonSource(), ...lines.filter((l) => !directive(l))].join('\n');
+}
+
+function commonSource(): string {
+  let text = fileCache.get('common');
+  if (text === undefined) fileCache.set('common', (text = readFileSync(new URL('common.wgsl', KERNEL_DIR), 'utf8')));
+  return text;
 }
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
@@ -141,25 +159,9 @@ function paramsStruct(code: string): { name: string; type: FieldType }[] {
     .filter(Boolean)
     .map((f) => {
       const m = /^(\w+)\s*:\s*(u32|i32|f32)$/.exec(f);
-      if (!m) throw new Error(`struct Params field '${f}': only u32, i32 and f32 fields are supported`);
+      if (!m) throw new BugError(`struct Params field '${f}': only u32, i32 and f32 fields are supported`);
       return { name: m[1]!, type: m[2] as FieldType };
     });
-}
-
-/**
- * The uniform buffer of `pipe`'s `struct Params`, filled by field name. Every field must be
- * given (padding fields named pad… default to 0), and nothing else.
- */
-export function paramsBuffer(gpu: Gpu, pipe: GPUComputePipeline, values: Record<string, number>): GPUBuffer {
-  return uniform(gpu, pipe.label, packParams(pipe, values));
-}
-
-/** The bytes of `pipe`'s `struct Params` from named values (see paramsBuffer). */
-export function packParams(pipe: GPUComputePipeline, values: Record<string, number>): ArrayBuffer {
-  const fields = paramsStructs.get(pipe);
-  const buf = new ArrayBuffer((fields?.length ?? 0) * 4);
-  writeParams(pipe, values, new DataView(buf), 0);
-  return buf;
 }
 
 /**
@@ -168,39 +170,25 @@ export function packParams(pipe: GPUComputePipeline, values: Record<string, numb
  */
 export function writeParams(pipe: GPUComputePipeline, values: Record<string, number>, view: DataView, offset: number): number {
   const fields = paramsStructs.get(pipe);
-  if (!fields || fields.length === 0) throw new Error(`kernel ${pipe.label}: no struct Params to fill`);
+  if (!fields || fields.length === 0) throw new BugError(`kernel ${pipe.label}: no struct Params to fill`);
   let matched = 0;
   for (let i = 0; i < fields.length; i++) {
     const { name, type } = fields[i]!;
     let v = values[name];
     if (v === undefined) {
-      if (!name.startsWith('pad')) throw new Error(`kernel ${pipe.label}: struct Params field ${name} not given`);
+      if (!name.startsWith('pad')) throw new BugError(`kernel ${pipe.label}: struct Params field ${name} not given`);
       v = 0;
     } else matched++;
     const at = offset + i * 4;
     if (type === 'f32') view.setFloat32(at, v, true);
     else if (!Number.isInteger(v) || (type === 'u32' ? v < 0 || v > 0xffffffff : v < -0x80000000 || v > 0x7fffffff)) {
-      throw new RangeError(`kernel ${pipe.label}: ${name} = ${v} is not a ${type}`);
+      throw new BugError(`kernel ${pipe.label}: ${name} = ${v} is not a ${type}`);
     } else if (type === 'u32') view.setUint32(at, v, true);
     else view.setInt32(at, v, true);
   }
   if (matched !== Object.keys(values).length) {
     const extra = Object.keys(values).filter((k) => !fields.some((f) => f.name === k));
-    throw new Error(`kernel ${pipe.label}: struct Params has no field ${extra.join(', ')}`);
+    throw new BugError(`kernel ${pipe.label}: struct Params has no field ${extra.join(', ')}`);
   }
   return fields.length * 4;
-}
-
-/** A small uniform buffer holding `words` (u32/f32 bit patterns), labelled for its kernel. */
-function uniform(gpu: Gpu, label: string, words: ArrayBuffer): GPUBuffer {
-  const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
-  const buffer = gpu.device.createBuffer({
-    label: `${label} params`,
-    size,
-    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(words));
-  buffer.unmap();
-  return buffer;
 }

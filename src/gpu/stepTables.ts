@@ -10,6 +10,15 @@
 import { createBuffer } from './buffers.ts';
 import type { Gpu } from './device.ts';
 import { writeParams } from './pipelines.ts';
+import { BugError } from '../shared/errors.ts';
+
+/**
+ * A kernel call bound once to its buffers (an op's bind… methods return one): encode() fills
+ * its step-tables slots from `input` (a batch, or the update's present groups) and dispatches.
+ */
+export interface Bound<In> {
+  encode(pass: GPUComputePassEncoder, input: In): void;
+}
 
 export interface Slot {
   offset: number;
@@ -34,7 +43,7 @@ export class StepTables {
 
   /** A slot of `bytes` (rounded up to 16, uniform-struct size), before seal(). */
   reserve(bytes: number): Slot {
-    if (this.buffer) throw new Error(`${this.label}: reserve() after seal()`);
+    if (this.buffer) throw new BugError(`${this.label}: reserve() after seal()`);
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     const slot = { offset: this.used, size };
     this.used += Math.ceil(size / this.align) * this.align;
@@ -58,14 +67,14 @@ export class StepTables {
 
   /** The binding of a slot (after seal()). */
   binding(slot: Slot): GPUBufferBinding {
-    if (!this.buffer) throw new Error(`${this.label}: binding() before seal()`);
+    if (!this.buffer) throw new BugError(`${this.label}: binding() before seal()`);
     return { buffer: this.buffer, offset: slot.offset, size: slot.size };
   }
 
   /** Sets a slot's bytes (from its start) for the next flush. */
   write(slot: Slot, bytes: ArrayBuffer | ArrayBufferView): void {
     const src = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (src.byteLength > slot.size) throw new RangeError(`${this.label}: ${src.byteLength} bytes for a slot of ${slot.size}`);
+    if (src.byteLength > slot.size) throw new BugError(`${this.label}: ${src.byteLength} bytes for a slot of ${slot.size}`);
     new Uint8Array(this.mirror, slot.offset, src.byteLength).set(src);
     this.touch(slot.offset, slot.offset + Math.ceil(src.byteLength / 4) * 4);
   }
@@ -73,7 +82,7 @@ export class StepTables {
   /** Sets a params slot: `pipe`'s struct Params by field name, written straight into the mirror. */
   writeParams(slot: Slot, pipe: GPUComputePipeline, values: Record<string, number>): void {
     const bytes = writeParams(pipe, values, this.view, slot.offset);
-    if (bytes > slot.size) throw new RangeError(`${this.label}: ${bytes} bytes of params for a slot of ${slot.size}`);
+    if (bytes > slot.size) throw new BugError(`${this.label}: ${bytes} bytes of params for a slot of ${slot.size}`);
     this.touch(slot.offset, slot.offset + bytes);
   }
 
@@ -92,18 +101,4 @@ export class StepTables {
   destroy(): void {
     this.buffer?.destroy();
   }
-}
-
-/**
- * A bound kernel call for one use outside a step (tests, the bench's kernel timings): tables
- * of its own, sealed at once and flushed after the call.
- */
-export function once<A extends unknown[]>(gpu: Gpu, label: string, bind: (tables: StepTables) => (...args: A) => void): (...args: A) => void {
-  const tables = new StepTables(gpu, label);
-  const run = bind(tables);
-  tables.seal();
-  return (...args: A) => {
-    run(...args);
-    tables.flush();
-  };
 }

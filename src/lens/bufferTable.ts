@@ -1,37 +1,11 @@
 // Every GPU buffer a lens owns, declared once: its name, its role, its size as a function of
 // the lens's shape and the line of the memory plan it counts toward. The Lens allocates from
-// this table, the memory plan printed before a run sums it, and the bench reports it; a lens
-// for inference (eval, trajectory) leaves out what only training needs: gradients, AdamW
-// moments and the backward pass's activations. (llm.c's TensorSpec list is the model.)
-import { blockStride } from '../ops/groups.ts';
-import { positionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
+// this table (shape.ts gives the shape), the memory plan printed before a run sums it, and the
+// bench reports it; a lens for inference (eval, trajectory) leaves out what only training
+// needs: gradients, AdamW moments and the backward pass's activations. (llm.c's TensorSpec list is the model.)
 import { TOP_K } from '../ops/topk.ts';
 import { partialSumBytes, unembedWindows } from '../ops/unembed.ts';
-import type { HeadDtype } from '../shared/constants.ts';
-
-export interface LensShape {
-  d: number;
-  V: number;
-  headDtype: HeadDtype;
-  numGroups: number;
-  /** Rows of the largest batch (training or evaluation). */
-  maxBatch: number;
-  /** Targets a row. */
-  K: number;
-  /** The KL loss: the teacher's final hidden states, normed, and logits. */
-  teacher: boolean;
-  position?: { mode: PositionUnembedMode; positions: number };
-  /** A training lens (gradients, AdamW moments, backward activations) or an inference one. */
-  training: boolean;
-  /**
-   * The translators' update fused with their gradient (translator_sg.wgsl with ADAMW): dW is never
-   * stored, so a training lens has no translator gradient buffer.
-   */
-  fusedUpdate?: boolean;
-  /** The device's storage binding limit and offset alignment (windows over U and ΔU_p). */
-  maxBinding: number;
-  align: number;
-}
+import type { LensShape } from './shape.ts';
 
 export type BufferRole = 'parameters' | 'gradients' | 'optimizer state' | 'activations';
 
@@ -51,14 +25,14 @@ export interface BufferSpec {
 }
 
 export function lensBuffers(s: LensShape): BufferSpec[] {
-  const { d, V, maxBatch: B, K } = s;
-  const state = s.numGroups * blockStride(d) * 4;
+  const { d, V, maxBatch: B, targetsPerRow: K } = s;
+  const state = s.numGroups * s.stride * 4;
   const rows = B * d * 4;
   const out: BufferSpec[] = [];
   const add = (key: BufferKey, role: BufferRole, bytes: number, item: string, when = true) => {
     if (when) out.push({ key, role, bytes, item });
   };
-  const train = s.training;
+  const train = Boolean(s.adamw);
   add('params', 'parameters', state, 'translator parameters');
   add('grad', 'gradients', state, 'gradients', train && !s.fusedUpdate);
   add('m', 'optimizer state', state, 'AdamW moments (m, v)', train);
@@ -88,7 +62,7 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
     add('teacherLogits', 'activations', B * V * 4, item);
   }
   if (s.position) {
-    const bytes = s.position.positions * positionLayout(s.position.mode, V, d, s.maxBinding).stride * 4;
+    const bytes = s.position.positions * s.position.layout.stride * 4;
     const item = `position unembedding (${s.position.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}${train ? '; gradients, AdamW moments' : ''})`;
     add('positionParams', 'parameters', bytes, item);
     add('positionGrad', 'gradients', bytes, item, train);

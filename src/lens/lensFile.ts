@@ -2,7 +2,7 @@
 // `translators.{layer}.weight` [d, d] / `.bias` [d] for a shared translator and
 // `translators.{layer}.{position}.…` for a position-specific one. Metadata names the preset
 // (for people; reading needs only the tensor names).
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { SafetensorsFile, writeSafetensors, type TensorOut } from '../data/safetensors.ts';
 import { blockStride } from '../ops/groups.ts';
 import type { PositionParams, PositionUnembedMode } from '../ops/positionUnembed.ts';

@@ -10,9 +10,10 @@
 import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
-import { once, type StepTables } from '../gpu/stepTables.ts';
+import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
+import { invariant } from '../shared/errors.ts';
 import { ADAMW_CHUNK, TRANSLATOR_SUBGROUP_TILE } from './tiles.ts';
-import { blockStride, inGroupWindow, packRanges } from './groups.ts';
+import { inGroupWindow, packRanges } from './groups.ts';
 
 export interface AdamWConfig {
   lr: number;
@@ -50,15 +51,27 @@ export interface ParamSet {
 /** A set's buffers: the stored gradient, or for a fused translator set the batch's dy and x. */
 export type SetBuffers = { param: GPUBuffer; m: GPUBuffer; v: GPUBuffer } & ({ grad: GPUBuffer } | { dy: GPUBuffer; x: GPUBuffer });
 
-/** One parameter set's buffers and the groups present in this step. */
-export interface SetStep {
-  buf: SetBuffers;
-  present: PresentGroup[];
-}
-
 interface SetLayout extends ParamSet {
   chunks: number;
   windows: Window[];
+}
+
+/** A set's step-tables slots and, once sealed, its bind groups (one a window). */
+interface SetSlots {
+  present: Slot;
+  ranges: Slot | undefined;
+  sumsq: Slot[];
+  update: Slot[];
+  sumsqBindGroups: GPUBindGroup[];
+  updateBindGroups: GPUBindGroup[];
+}
+
+/** A set's present groups in this step, sorted, and each window's index range over them. */
+interface SetStep {
+  set: SetLayout;
+  at: SetSlots;
+  sorted: PresentGroup[];
+  slices: [number, number][];
 }
 
 export class AdamW {
@@ -86,13 +99,8 @@ export class AdamW {
     this.partial = createBuffer(gpu, 'adamw norm partials', this.sets.reduce((n, set) => n + set.numGroups * set.chunks, 0) * 4);
   }
 
-  /** AdamW over translator blocks of blockStride(d) (one parameter set). */
-  static create(gpu: Gpu, d: number, numGroups: number, config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
-    return AdamW.createSets(gpu, [{ stride: blockStride(d), numGroups }], config, maxBinding);
-  }
-
-  /** AdamW over several parameter sets whose gradients are clipped by one global norm. */
-  static async createSets(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
+  /** AdamW over parameter sets whose gradients are clipped by one global norm. */
+  static async create(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
     const fused = sets.some((set) => set.fusedTranslator);
     if (fused) gpu.requireSubgroups('the fused translator update');
     const [s, c, u, ghost, fusedUpdate] = await Promise.all([
@@ -105,119 +113,129 @@ export class AdamW {
     return new AdamW(gpu, sets, config, s, c, u, ghost && fusedUpdate && { ghost, update: fusedUpdate }, maxBinding);
   }
 
-  /** Clips the present groups' gradients by their global norm and applies one AdamW step to them. */
-  encode(pass: GPUComputePassEncoder, buf: SetBuffers, present: PresentGroup[]): void {
-    this.encodeSets(pass, [{ buf, present }]);
-  }
-
-  /** One step over every parameter set (steps[i] for set i): one global norm, then the updates. */
-  encodeSets(pass: GPUComputePassEncoder, steps: SetStep[]): void {
-    once(this.gpu, 'adamw tables', (t) => this.bind(t, steps.map((st) => st.buf)))(pass, steps.map((st) => st.present));
-  }
-
   /**
-   * The step bound to each set's buffers (bufs[i] for set i): each set's present-group table
-   * and every window's params live in step-tables slots, the bind groups are made once; a call
-   * with each set's present groups fills the slots and dispatches.
+   * Clip + AdamW bound to each set's buffers (bufs[i] for set i): each set's present-group
+   * table and every window's params live in step-tables slots, the bind groups are made once.
+   * Its input is each set's present groups with their step counts (present[i] for set i): one
+   * global norm over all of them, then the updates.
    */
-  bind(tables: StepTables, bufs: SetBuffers[]): (pass: GPUComputePassEncoder, present: PresentGroup[][]) => void {
-    if (bufs.length !== this.sets.length) throw new RangeError(`adamw: ${bufs.length} parameter sets given, ${this.sets.length} expected`);
+  bind(tables: StepTables, bufs: SetBuffers[]): Bound<PresentGroup[][]> {
+    invariant(bufs.length === this.sets.length, `adamw: ${bufs.length} parameter sets given, ${this.sets.length} expected`);
     this.sets.forEach((set, k) => {
-      if (Boolean(set.fusedTranslator) !== 'dy' in bufs[k]!) throw new RangeError(`adamw: set ${k} ${set.fusedTranslator ? 'is fused: give it dy and x' : 'takes its stored gradient'}`);
+      invariant(Boolean(set.fusedTranslator) === 'dy' in bufs[k]!, `adamw: set ${k} ${set.fusedTranslator ? 'is fused: give it dy and x' : 'takes its stored gradient'}`);
     });
-    const at = this.sets.map((set) => ({
+    const at: SetSlots[] = this.sets.map((set) => ({
       present: tables.reserve(set.numGroups * 16),
       ranges: set.fusedTranslator ? tables.reserve(set.numGroups * 16) : undefined,
       sumsq: set.windows.map(() => tables.reserve(48)),
       update: set.windows.map(() => tables.reserve(48)),
+      sumsqBindGroups: [],
+      updateBindGroups: [],
     }));
     const clipSlot = tables.reserve(16);
-    const sumsq: GPUBindGroup[][] = [];
-    const update: GPUBindGroup[][] = [];
     let clip: GPUBindGroup;
     tables.whenSealed(() => {
-      const bind = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
-      this.sets.forEach((set, k) => {
-        const buf = bufs[k]!;
-        const present = tables.binding(at[k]!.present);
-        if ('dy' in buf) {
-          const ranges = tables.binding(at[k]!.ranges!);
-          const { ghost, update: fused } = this.fusedPipes!;
-          sumsq[k] = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at[k]!.sumsq[i]!), ranges, buf.dy, buf.x, this.partial]));
-          update[k] = set.windows.map((w, i) =>
-            bindGroup(this.gpu, fused, [tables.binding(at[k]!.update[i]!), ranges, buf.dy, buf.x, present, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
-          );
-          return;
-        }
-        sumsq[k] = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at[k]!.sumsq[i]!), bind(buf.grad, w), present, this.partial]));
-        update[k] = set.windows.map((w, i) =>
-          bindGroup(this.gpu, this.updatePipe, [tables.binding(at[k]!.update[i]!), bind(buf.grad, w), present, this.clipState, bind(buf.param, w), bind(buf.m, w), bind(buf.v, w)]),
-        );
-      });
+      this.sets.forEach((set, k) => this.bindSet(tables, set, bufs[k]!, at[k]!));
       clip = bindGroup(this.gpu, this.clipPipe, [tables.binding(clipSlot), this.partial, this.clipState]);
     });
-    const { lr, weightDecay, beta1, beta2, eps, maxNorm } = this.config;
-    const moments = { decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps };
-    return (pass, present) => {
-      if (present.length !== this.sets.length) throw new RangeError(`adamw: ${present.length} parameter sets given, ${this.sets.length} expected`);
-      if (present.every((p) => p.length === 0)) return;
-      const prepared = this.sets.map((set, k) => {
-        const sorted = [...present[k]!].sort((a, b) => a.group - b.group);
-        // Per group, as torch.optim.AdamW computes them in Python floats.
-        const table = new ArrayBuffer(sorted.length * 16);
-        const view = new DataView(table);
-        sorted.forEach((p, i) => {
-          view.setUint32(i * 16, p.group, true);
-          view.setFloat32(i * 16 + 4, lr / (1 - beta1 ** p.step), true);
-          view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
-        });
-        tables.write(at[k]!.present, table);
-        if (set.fusedTranslator) {
-          tables.write(at[k]!.ranges!, packRanges(sorted.map((p) => {
-            if (p.first === undefined || p.count === undefined) throw new RangeError(`adamw: present group ${p.group} of a fused set has no slots`);
-            return { group: p.group, first: p.first, count: p.count };
-          })));
-        }
-        const slices = set.windows.map((w) => inGroupWindow(sorted, w.first, w.first + w.count));
-        return { set, sorted, slices };
-      });
-      // Each set's partial sums follow the previous set's present ones, so the clip sums one
-      // contiguous run of exactly this step's partials.
-      let partials = 0;
-      prepared.forEach(({ set, sorted, slices }, k) => {
-        set.windows.forEach((w, i) => {
-          const [lo, hi] = slices[i]!;
-          if (hi <= lo) return;
-          if (set.fusedTranslator) {
-            // One partial sum a present group: its ghost norm.
-            const ghost = this.fusedPipes!.ghost;
-            tables.writeParams(at[k]!.sumsq[i]!, ghost, { d: set.fusedTranslator.d, rangeBase: lo, partialBase: partials + lo });
-            dispatch(this.gpu, pass, ghost, sumsq[k]![i]!, hi - lo);
-            return;
-          }
-          tables.writeParams(at[k]!.sumsq[i]!, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
-          dispatch(this.gpu, pass, this.sumsqPipe, sumsq[k]![i]!, set.chunks, hi - lo);
-        });
-        partials += sorted.length * (set.fusedTranslator ? 1 : set.chunks);
-      });
-      tables.writeParams(clipSlot, this.clipPipe, { count: partials, maxNorm });
-      dispatch(this.gpu, pass, this.clipPipe, clip, 1);
-      prepared.forEach(({ set, slices }, k) => {
-        set.windows.forEach((w, i) => {
-          const [lo, hi] = slices[i]!;
-          if (hi <= lo) return;
-          if (set.fusedTranslator) {
-            const { d } = set.fusedTranslator;
-            const fused = this.fusedPipes!.update;
-            tables.writeParams(at[k]!.update[i]!, fused, { d, groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
-            dispatch(this.gpu, pass, fused, update[k]![i]!, Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.WG), Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.ROWS), hi - lo);
-            return;
-          }
-          tables.writeParams(at[k]!.update[i]!, this.updatePipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
-          dispatch(this.gpu, pass, this.updatePipe, update[k]![i]!, set.chunks, hi - lo);
-        });
-      });
+    return {
+      encode: (pass, present) => {
+        invariant(present.length === this.sets.length, `adamw: ${present.length} parameter sets given, ${this.sets.length} expected`);
+        if (present.every((p) => p.length === 0)) return;
+        const steps = this.sets.map((set, k) => this.writePresent(tables, set, at[k]!, present[k]!));
+        const partials = this.encodeNorms(pass, tables, steps);
+        tables.writeParams(clipSlot, this.clipPipe, { count: partials, maxNorm: this.config.maxNorm });
+        dispatch(this.gpu, pass, this.clipPipe, clip, 1);
+        this.encodeUpdates(pass, tables, steps);
+      },
     };
+  }
+
+  /** A set's bind groups, window by window: its norm's partial sums and its update. */
+  private bindSet(tables: StepTables, set: SetLayout, buf: SetBuffers, at: SetSlots): void {
+    const window = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
+    const present = tables.binding(at.present);
+    if ('dy' in buf) {
+      const ranges = tables.binding(at.ranges!);
+      const { ghost, update } = this.fusedPipes!;
+      at.sumsqBindGroups = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at.sumsq[i]!), ranges, buf.dy, buf.x, this.partial]));
+      at.updateBindGroups = set.windows.map((w, i) =>
+        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, buf.dy, buf.x, present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
+      );
+      return;
+    }
+    at.sumsqBindGroups = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at.sumsq[i]!), window(buf.grad, w), present, this.partial]));
+    at.updateBindGroups = set.windows.map((w, i) =>
+      bindGroup(this.gpu, this.updatePipe, [tables.binding(at.update[i]!), window(buf.grad, w), present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
+    );
+  }
+
+  /** Writes a set's present groups (sorted, with their bias corrections) and, fused, their slots. */
+  private writePresent(tables: StepTables, set: SetLayout, at: SetSlots, present: PresentGroup[]): SetStep {
+    const { lr, beta1, beta2 } = this.config;
+    const sorted = [...present].sort((a, b) => a.group - b.group);
+    // Per group, as torch.optim.AdamW computes them in Python floats.
+    const table = new ArrayBuffer(sorted.length * 16);
+    const view = new DataView(table);
+    sorted.forEach((p, i) => {
+      view.setUint32(i * 16, p.group, true);
+      view.setFloat32(i * 16 + 4, lr / (1 - beta1 ** p.step), true);
+      view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
+    });
+    tables.write(at.present, table);
+    if (set.fusedTranslator) {
+      tables.write(at.ranges!, packRanges(sorted.map((p) => {
+        invariant(p.first !== undefined && p.count !== undefined, `adamw: present group ${p.group} of a fused set has no slots`);
+        return { group: p.group, first: p.first, count: p.count };
+      })));
+    }
+    return { set, at, sorted, slices: set.windows.map((w) => inGroupWindow(sorted, w.first, w.first + w.count)) };
+  }
+
+  /**
+   * Each set's partial sums of squares (a present group's ghost norm, or its chunks' sums),
+   * following the previous set's, so the clip sums one contiguous run of exactly this step's
+   * partials; returns their count.
+   */
+  private encodeNorms(pass: GPUComputePassEncoder, tables: StepTables, steps: SetStep[]): number {
+    let partials = 0;
+    for (const { set, at, sorted, slices } of steps) {
+      set.windows.forEach((w, i) => {
+        const [lo, hi] = slices[i]!;
+        if (hi <= lo) return;
+        if (set.fusedTranslator) {
+          const ghost = this.fusedPipes!.ghost;
+          tables.writeParams(at.sumsq[i]!, ghost, { d: set.fusedTranslator.d, rangeBase: lo, partialBase: partials + lo });
+          dispatch(this.gpu, pass, ghost, at.sumsqBindGroups[i]!, hi - lo);
+          return;
+        }
+        tables.writeParams(at.sumsq[i]!, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
+        dispatch(this.gpu, pass, this.sumsqPipe, at.sumsqBindGroups[i]!, set.chunks, hi - lo);
+      });
+      partials += sorted.length * (set.fusedTranslator ? 1 : set.chunks);
+    }
+    return partials;
+  }
+
+  /** Each set's clipped AdamW update (fused: each gradient element rebuilt from dy and x). */
+  private encodeUpdates(pass: GPUComputePassEncoder, tables: StepTables, steps: SetStep[]): void {
+    const { lr, weightDecay, beta1, beta2, eps } = this.config;
+    const moments = { decay: 1 - lr * weightDecay, beta1, oneMinusBeta1: 1 - beta1, beta2, oneMinusBeta2: 1 - beta2, eps };
+    for (const { set, at, slices } of steps) {
+      set.windows.forEach((w, i) => {
+        const [lo, hi] = slices[i]!;
+        if (hi <= lo) return;
+        if (set.fusedTranslator) {
+          const { d } = set.fusedTranslator;
+          const fused = this.fusedPipes!.update;
+          tables.writeParams(at.update[i]!, fused, { d, groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
+          dispatch(this.gpu, pass, fused, at.updateBindGroups[i]!, Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.WG), Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.ROWS), hi - lo);
+          return;
+        }
+        tables.writeParams(at.update[i]!, this.updatePipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
+        dispatch(this.gpu, pass, this.updatePipe, at.updateBindGroups[i]!, set.chunks, hi - lo);
+      });
+    }
   }
 
   destroy(): void {

@@ -1,13 +1,15 @@
 // Softmax cross-entropy against a target distribution q, per row: loss and
-// dlogits = (softmax − q) / B. q is sparse (up to K weighted token ids a row, −1 pads; K = 1
-// with weight 1 is the one-hot cross-entropy) or dense (the softmax of teacher logits: the
+// dlogits = (softmax − q) / B. q is sparse (up to `targetsPerRow` weighted token ids a row, −1
+// pads; one with weight 1 is the one-hot cross-entropy) or dense (the softmax of teacher logits: the
 // loss is then the KL divergence to the teacher).
 import type { Gpu } from '../gpu/device.ts';
 import { MAX_TARGETS } from '../shared/constants.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
-import { once, type StepTables } from '../gpu/stepTables.ts';
+import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import { InputError, invariant } from '../shared/errors.ts';
+import type { Batch } from './groups.ts';
 
-/** logits, loss, dlogits [rows, …]; sparse: targets and weights [rows, K]; dense: teacher logits. */
+/** logits, loss, dlogits [rows, …]; sparse: targets and weights [rows, targetsPerRow]; dense: teacher logits. */
 export interface CrossEntropyBuffers {
   logits: GPUBuffer;
   targets?: GPUBuffer;
@@ -18,52 +20,50 @@ export interface CrossEntropyBuffers {
 }
 
 /**
- * Sparse: K targets a row; `first`: the loss reads only the first, with weight 1 (the rest
+ * Sparse: `targetsPerRow` targets a row; `first`: the loss reads only the first, with weight 1 (the rest
  * serve the any-k metrics). Teacher: dense q from teacher logits.
  */
-export type TargetKind = { kind: 'sparse'; K: number; first?: boolean } | { kind: 'teacher' };
+export type TargetKind = { kind: 'sparse'; targetsPerRow: number; first?: boolean } | { kind: 'teacher' };
 
 export class CrossEntropy {
   private constructor(
     private gpu: Gpu,
     private pipe: GPUComputePipeline,
+    readonly V: number,
     readonly target: TargetKind,
   ) {}
 
-  static async create(gpu: Gpu, target: TargetKind = { kind: 'sparse', K: 1 }): Promise<CrossEntropy> {
-    if (target.kind === 'sparse' && !(Number.isInteger(target.K) && target.K >= 1 && target.K <= MAX_TARGETS)) {
-      throw new RangeError(`cross-entropy: ${target.K} targets a row (1 to ${MAX_TARGETS})`);
+  static async create(gpu: Gpu, V: number, target: TargetKind = { kind: 'sparse', targetsPerRow: 1 }): Promise<CrossEntropy> {
+    if (target.kind === 'sparse' && !(Number.isInteger(target.targetsPerRow) && target.targetsPerRow >= 1 && target.targetsPerRow <= MAX_TARGETS)) {
+      throw new InputError(`cross-entropy: ${target.targetsPerRow} targets a row (1 to ${MAX_TARGETS})`);
     }
     const defines =
       target.kind === 'sparse'
-        ? { K: target.K, LOSS_K: target.first ? 1 : target.K, FIRST: Boolean(target.first), TEACHER: false }
+        ? { K: target.targetsPerRow, LOSS_K: target.first ? 1 : target.targetsPerRow, FIRST: Boolean(target.first), TEACHER: false }
         : { K: 1, LOSS_K: 1, FIRST: false, TEACHER: true };
-    return new CrossEntropy(gpu, await pipeline(gpu, 'cross_entropy', 'main', defines), target);
+    return new CrossEntropy(gpu, await pipeline(gpu, 'cross_entropy', 'main', defines), V, target);
   }
 
   /**
    * loss [rows] and dlogits [rows, V] from logits [rows, V] and, sparse, targets and weights
-   * [rows, K] (weights normalised per row), or, dense, teacher logits [rows, V].
-   * `count` is the number of real rows, the B of the mean.
+   * [rows, targetsPerRow] (weights normalised per row), or, dense, teacher logits [rows, V];
+   * bound once, its params in a step-tables slot. `count` is the B of the mean: the batch's
+   * rows unless given (a caller may leave padded rows out of it).
    */
-  encode(pass: GPUComputePassEncoder, buf: CrossEntropyBuffers, rows: number, V: number, count: number): void {
-    once(this.gpu, 'cross entropy params', (t) => this.bind(t, buf))(pass, rows, V, count);
-  }
-
-  /** Bound to its buffers once, its params in a step-tables slot: a call writes them and dispatches. */
-  bind(tables: StepTables, buf: CrossEntropyBuffers): (pass: GPUComputePassEncoder, rows: number, V: number, count: number) => void {
+  bind(tables: StepTables, buf: CrossEntropyBuffers, maxRows: number): Bound<Batch & { count?: number }> {
     const sparse = this.target.kind === 'sparse';
-    if (sparse ? !buf.targets || !buf.weights : !buf.teacher) {
-      throw new RangeError(`cross-entropy (${this.target.kind}): ${sparse ? 'targets and weights' : 'teacher logits'} needed`);
-    }
+    invariant(sparse ? buf.targets && buf.weights : buf.teacher, `cross-entropy (${this.target.kind}): ${sparse ? 'targets and weights' : 'teacher logits'} needed`);
     const slot = tables.reserve(8);
     let bg: GPUBindGroup;
     tables.whenSealed(() => {
       bg = bindGroup(this.gpu, this.pipe, [tables.binding(slot), buf.logits, sparse ? buf.targets : buf.teacher, sparse ? buf.weights : undefined, buf.loss, buf.dlogits]);
     });
-    return (pass, rows, V, count) => {
-      tables.writeParams(slot, this.pipe, { V, invCount: count > 0 ? 1 / count : 0 });
-      dispatch(this.gpu, pass, this.pipe, bg, rows);
+    return {
+      encode: (pass, { rows, count = rows.length }) => {
+        invariant(rows.length <= maxRows, `cross-entropy: ${rows.length} rows, bound for ${maxRows}`);
+        tables.writeParams(slot, this.pipe, { V: this.V, invCount: count > 0 ? 1 / count : 0 });
+        dispatch(this.gpu, pass, this.pipe, bg, rows.length);
+      },
     };
   }
 }

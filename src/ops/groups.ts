@@ -1,11 +1,43 @@
 // Batch bookkeeping shared by the grouped kernels: a batch's slots are sorted by group, and a
-// present group is one contiguous range of slots. Also the parameter block layout.
+// present group is one contiguous range of slots; with a position-specific unembedding the
+// batch also lists its slots by position. Also the parameter block layout.
+import { BugError } from '../shared/errors.ts';
 
 /** Slots [first, first + count) of the batch belong to `group`. */
 export interface GroupRange {
   group: number;
   first: number;
   count: number;
+}
+
+/**
+ * A batch as every bound kernel call reads it (lens/batch.ts makes one): the data row of each
+ * slot (slots sorted by group), each present group's range of slots, and, for the position
+ * unembedding, the slots ordered by position.
+ */
+export interface Batch {
+  rows: Uint32Array;
+  ranges: GroupRange[];
+  positions?: PositionBatch;
+}
+
+/** A batch's slots ordered by position and each present position's range over them. */
+export interface PositionBatch {
+  slots: Uint32Array;
+  ranges: GroupRange[];
+}
+
+/** The slots of a batch ordered by position (each slot's position index given), and each present position's range. */
+export function positionSlots(slotPosition: Int32Array): PositionBatch {
+  const order = Array.from(slotPosition.keys()).sort((a, b) => slotPosition[a]! - slotPosition[b]! || a - b);
+  const ranges: GroupRange[] = [];
+  order.forEach((slot, i) => {
+    const q = slotPosition[slot]!;
+    const last = ranges[ranges.length - 1];
+    if (last && last.group === q) last.count++;
+    else ranges.push({ group: q, first: i, count: 1 });
+  });
+  return { slots: Uint32Array.from(order), ranges };
 }
 
 /** f32 elements per group parameter block: W [d, d], b [d], padded to 64 (256-byte aligned). */
@@ -44,7 +76,7 @@ export function groupRanges(groupOfSlot: ArrayLike<number>): GroupRange[] {
     const last = ranges[ranges.length - 1];
     if (last && last.group === g) last.count++;
     else {
-      if (last && g < last.group) throw new Error('groupRanges: slots are not sorted by group');
+      if (last && g < last.group) throw new BugError('groupRanges: slots are not sorted by group');
       ranges.push({ group: g, first: s, count: 1 });
     }
   }

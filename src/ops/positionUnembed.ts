@@ -6,12 +6,15 @@
 // one position's c_p, or a window of ΔU_p's rows, never the whole set.
 import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, packParams, pipeline } from '../gpu/pipelines.ts';
-import { once, type StepTables } from '../gpu/stepTables.ts';
-import { POSITION_TILE } from './tiles.ts';
-import type { GroupRange } from './groups.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
+import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import type { PositionUnembedMode } from '../shared/constants.ts';
+import { invariant } from '../shared/errors.ts';
 
-export type PositionUnembedMode = 'bias' | 'full';
+export type { PositionUnembedMode };
+import { POSITION_TILE } from './tiles.ts';
+import type { Batch, PositionBatch } from './groups.ts';
+
 
 export interface PositionLayout {
   mode: PositionUnembedMode;
@@ -37,25 +40,6 @@ export function positionLayout(mode: PositionUnembedMode, V: number, d: number, 
   return { mode, V, d, deltaOffset, stride: subStride * subBlocks, subBlocks, subStride };
 }
 
-/** Each row's index into `positions` (the unembedding's block order), −1 where it has none. */
-export function positionIndexOf(positions: readonly number[], rowPositions: Int32Array): Int32Array {
-  const index = new Map(positions.map((p, q) => [p, q]));
-  return Int32Array.from(rowPositions, (p) => index.get(p) ?? -1);
-}
-
-/** The slots of a batch ordered by position, and each present position's range over them. */
-export function positionSlots(slotPosition: Int32Array): { slots: Uint32Array; ranges: GroupRange[] } {
-  const order = Array.from(slotPosition.keys()).sort((a, b) => slotPosition[a]! - slotPosition[b]! || a - b);
-  const ranges: GroupRange[] = [];
-  order.forEach((slot, i) => {
-    const q = slotPosition[slot]!;
-    const last = ranges[ranges.length - 1];
-    if (last && last.group === q) last.count++;
-    else ranges.push({ group: q, first: i, count: 1 });
-  });
-  return { slots: Uint32Array.from(order), ranges };
-}
-
 type Pipes = Record<'add' | 'biasGrad' | 'deltaLogits' | 'deltaDz' | 'deltaGrad', GPUComputePipeline>;
 
 export class PositionUnembed {
@@ -65,6 +49,8 @@ export class PositionUnembed {
   private constructor(
     private gpu: Gpu,
     readonly layout: PositionLayout,
+    /** Positions (blocks) in the parameter set. */
+    readonly positions: number,
     private pipes: Pipes,
     maxBinding: number,
   ) {
@@ -72,7 +58,7 @@ export class PositionUnembed {
   }
 
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
-  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, maxBinding = gpu.maxBinding): Promise<PositionUnembed> {
+  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, positions: number, maxBinding = gpu.maxBinding): Promise<PositionUnembed> {
     const flags = { ADD: false, BIAS_GRAD: false, DELTA_LOGITS: false, DELTA_DZ: false };
     const make = (entry: string, flag?: keyof typeof flags) => pipeline(gpu, 'position_unembed', entry, { ...POSITION_TILE, ...flags, ...(flag ? { [flag]: true } : {}) });
     const [add, biasGrad, deltaLogits, deltaDz, deltaGrad] = await Promise.all([
@@ -82,16 +68,11 @@ export class PositionUnembed {
       make('delta_dz', 'DELTA_DZ'),
       make('delta_grad'),
     ]);
-    return new PositionUnembed(gpu, positionLayout(mode, V, d, maxBinding), { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, maxBinding);
+    return new PositionUnembed(gpu, positionLayout(mode, V, d, maxBinding), positions, { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, maxBinding);
   }
 
   get stride(): number {
     return this.layout.stride;
-  }
-
-  /** The params of position range r over vocabulary rows [vBase, vBase + vCount) (the kernels share one struct). */
-  private params(r: GroupRange, vBase = 0, vCount = this.layout.V): ArrayBuffer {
-    return packParams(this.pipes.add, { V: this.layout.V, d: this.layout.d, first: r.first, count: r.count, vBase, vCount });
   }
 
   private bias(buf: GPUBuffer, q: number): GPUBufferBinding {
@@ -103,77 +84,71 @@ export class PositionUnembed {
   }
 
   /**
-   * Step-tables slots for a batch of up to `maxRows` slots over `positions` positions: the
-   * slot list, and per position the params of its bias kernels and of each ΔU_p window.
+   * Step-tables slots for a batch of up to `maxRows` slots: the slot list, and per position
+   * the params of its bias kernels and of each ΔU_p window (the kernels share one struct).
    */
-  private batchSlots(tables: StepTables, positions: number, maxRows: number) {
+  private batchSlots(tables: StepTables, maxRows: number) {
     const slots = tables.reserve(maxRows * 4);
-    const bias = Array.from({ length: positions }, () => tables.reserve(32));
-    const delta = Array.from({ length: positions }, () => this.deltaWindows.map(() => tables.reserve(32)));
+    const bias = Array.from({ length: this.positions }, () => tables.reserve(32));
+    const delta = Array.from({ length: this.positions }, () => this.deltaWindows.map(() => tables.reserve(32)));
+    const { V, d } = this.layout;
     return {
       slots,
       bias,
       delta,
-      /** Writes a batch's slot list and its present positions' params. */
-      write: (batch: PositionBatch) => {
-        if (batch.slots.length > maxRows) throw new RangeError(`position unembedding: ${batch.slots.length} slots, bound for ${maxRows}`);
-        tables.write(slots, batch.slots);
-        for (const r of batch.ranges) {
-          if (r.group >= positions) throw new RangeError(`position unembedding: position index ${r.group}, bound for ${positions}`);
-          tables.write(bias[r.group]!, this.params(r));
-          this.deltaWindows.forEach((w, i) => tables.write(delta[r.group]![i]!, this.params(r, w.first, w.count)));
+      /** Writes a batch's slot list and its present positions' params; the batch's positions. */
+      write: (batch: Batch): PositionBatch => {
+        const at = batch.positions;
+        invariant(at, 'position unembedding: the batch has no slots by position');
+        invariant(at.slots.length <= maxRows, `position unembedding: ${at.slots.length} slots, bound for ${maxRows}`);
+        tables.write(slots, at.slots);
+        for (const r of at.ranges) {
+          invariant(r.group < this.positions, `position unembedding: position index ${r.group}, bound for ${this.positions}`);
+          const range = { V, d, first: r.first, count: r.count };
+          tables.writeParams(bias[r.group]!, this.pipes.add, { ...range, vBase: 0, vCount: V });
+          this.deltaWindows.forEach((w, i) => tables.writeParams(delta[r.group]![i]!, this.pipes.add, { ...range, vBase: w.first, vCount: w.count }));
         }
+        return at;
       },
     };
   }
 
-  /** logits [rows, V] += ΔU_p z (full) + c_p for the slots of each present position. */
-  forward(pass: GPUComputePassEncoder, buf: PositionForwardBuffers, batch: PositionBatch): void {
-    const positions = batch.ranges.reduce((n, r) => Math.max(n, r.group + 1), 0);
-    once(this.gpu, 'position unembedding tables', (t) => this.bindForward(t, buf, positions, batch.slots.length))(pass, batch);
-  }
-
-  /** The forward bound to its buffers: every position's bind groups made once, as the step's tables. */
-  bindForward(tables: StepTables, buf: PositionForwardBuffers, positions: number, maxRows: number): (pass: GPUComputePassEncoder, batch: PositionBatch) => void {
-    const at = this.batchSlots(tables, positions, maxRows);
+  /** logits [rows, V] += ΔU_p z (full) + c_p for the slots of each present position, bound once. */
+  bindForward(tables: StepTables, buf: PositionForwardBuffers, maxRows: number): Bound<Batch> {
+    const at = this.batchSlots(tables, maxRows);
     const add: GPUBindGroup[] = [];
     const deltaLogits: GPUBindGroup[][] = [];
     tables.whenSealed(() => {
-      for (let q = 0; q < positions; q++) {
+      for (let q = 0; q < this.positions; q++) {
         add[q] = bindGroup(this.gpu, this.pipes.add, [tables.binding(at.bias[q]!), tables.binding(at.slots), this.bias(buf.params, q), buf.logits]);
         deltaLogits[q] = this.deltaWindows.map((w, i) =>
           bindGroup(this.gpu, this.pipes.deltaLogits, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.z, this.delta(buf.params, q, w), buf.logits]),
         );
       }
     });
-    return (pass, batch) => {
-      at.write(batch);
-      for (const r of batch.ranges) {
-        dispatch(this.gpu, pass, this.pipes.add, add[r.group]!, Math.ceil(this.layout.V / 256), r.count);
-        this.deltaWindows.forEach((w, i) => {
-          dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
-        });
-      }
+    return {
+      encode: (pass, batch) => {
+        for (const r of at.write(batch).ranges) {
+          dispatch(this.gpu, pass, this.pipes.add, add[r.group]!, Math.ceil(this.layout.V / 256), r.count);
+          this.deltaWindows.forEach((w, i) => {
+            dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
+          });
+        }
+      },
     };
   }
 
   /**
    * The present positions' gradient blocks ← (dc_p, dΔU_p) (others are left as they are),
-   * and in the full mode dz [rows, d] += ΔU_pᵀ dlogits (dz must hold U's part already).
+   * and in the full mode dz [rows, d] += ΔU_pᵀ dlogits (dz must hold U's part already); bound once.
    */
-  backward(pass: GPUComputePassEncoder, buf: PositionBackwardBuffers, batch: PositionBatch): void {
-    const positions = batch.ranges.reduce((n, r) => Math.max(n, r.group + 1), 0);
-    once(this.gpu, 'position unembedding tables', (t) => this.bindBackward(t, buf, positions, batch.slots.length))(pass, batch);
-  }
-
-  /** The backward bound to its buffers, as bindForward. */
-  bindBackward(tables: StepTables, buf: PositionBackwardBuffers, positions: number, maxRows: number): (pass: GPUComputePassEncoder, batch: PositionBatch) => void {
-    const at = this.batchSlots(tables, positions, maxRows);
+  bindBackward(tables: StepTables, buf: PositionBackwardBuffers, maxRows: number): Bound<Batch> {
+    const at = this.batchSlots(tables, maxRows);
     const biasGrad: GPUBindGroup[] = [];
     const deltaDz: GPUBindGroup[][] = [];
     const deltaGrad: GPUBindGroup[][] = [];
     tables.whenSealed(() => {
-      for (let q = 0; q < positions; q++) {
+      for (let q = 0; q < this.positions; q++) {
         biasGrad[q] = bindGroup(this.gpu, this.pipes.biasGrad, [tables.binding(at.bias[q]!), tables.binding(at.slots), buf.dlogits, this.bias(buf.grad, q)]);
         deltaDz[q] = this.deltaWindows.map((w, i) =>
           bindGroup(this.gpu, this.pipes.deltaDz, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, this.delta(buf.params, q, w), buf.dz]),
@@ -184,23 +159,18 @@ export class PositionUnembed {
       }
     });
     const { V, d } = this.layout;
-    return (pass, batch) => {
-      at.write(batch);
-      for (const r of batch.ranges) {
-        dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
-        this.deltaWindows.forEach((w, i) => {
-          dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
-          dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
-        });
-      }
+    return {
+      encode: (pass, batch) => {
+        for (const r of at.write(batch).ranges) {
+          dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
+          this.deltaWindows.forEach((w, i) => {
+            dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
+            dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
+          });
+        }
+      },
     };
   }
-}
-
-/** A batch's slots ordered by position and each present position's range over them (positionSlots). */
-export interface PositionBatch {
-  slots: Uint32Array;
-  ranges: GroupRange[];
 }
 
 /** params: the positions' blocks; z [rows, d]; logits [rows, V]. */

@@ -1,6 +1,9 @@
 // The frozen final RMSNorm z = y / sqrt(mean(y²) + eps) ⊙ γ and its gradient dz → dy.
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
+import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import { invariant } from '../shared/errors.ts';
+import type { Batch } from './groups.ts';
 
 export class RmsNorm {
   private constructor(
@@ -24,35 +27,45 @@ export class RmsNorm {
     return new RmsNorm(gpu, d, eps, f, b);
   }
 
-  private params(pipe: GPUComputePipeline): GPUBuffer {
-    return paramsBuffer(this.gpu, pipe, { d: this.d, eps: this.eps });
+  /** z [rows, d] and rstd [rows] from y, bound to its buffers: its params written once into its slot. */
+  bindForward(tables: StepTables, buf: RmsNormForwardBuffers, maxRows: number): Bound<Batch> {
+    return this.bind(tables, this.forwardPipe, [buf.y, buf.gamma, buf.z, buf.rstd], maxRows);
   }
 
-  /** The forward bound to its buffers: params and bind group made now; a call only dispatches. */
-  bindForward(buf: { y: GPUBuffer; gamma: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer }): (pass: GPUComputePassEncoder, rows: number) => void {
-    const bg = bindGroup(this.gpu, this.forwardPipe, [this.params(this.forwardPipe), buf.y, buf.gamma, buf.z, buf.rstd]);
-    return (pass, rows) => dispatch(this.gpu, pass, this.forwardPipe, bg, rows);
+  /** dy [rows, d] from dz, with y and the rstd saved by forward; bound as bindForward. */
+  bindBackward(tables: StepTables, buf: RmsNormBackwardBuffers, maxRows: number): Bound<Batch> {
+    return this.bind(tables, this.backwardPipe, [buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy], maxRows);
   }
 
-  /** The backward bound to its buffers, as bindForward. */
-  bindBackward(buf: { y: GPUBuffer; gamma: GPUBuffer; rstd: GPUBuffer; dz: GPUBuffer; dy: GPUBuffer }): (pass: GPUComputePassEncoder, rows: number) => void {
-    const bg = bindGroup(this.gpu, this.backwardPipe, [this.params(this.backwardPipe), buf.y, buf.gamma, buf.rstd, buf.dz, buf.dy]);
-    return (pass, rows) => dispatch(this.gpu, pass, this.backwardPipe, bg, rows);
+  private bind(tables: StepTables, pipe: GPUComputePipeline, buffers: GPUBuffer[], maxRows: number): Bound<Batch> {
+    const slot = tables.reserve(8);
+    let bg: GPUBindGroup;
+    tables.whenSealed(() => {
+      tables.writeParams(slot, pipe, { d: this.d, eps: this.eps });
+      bg = bindGroup(this.gpu, pipe, [tables.binding(slot), ...buffers]);
+    });
+    return {
+      encode: (pass, { rows }) => {
+        invariant(rows.length <= maxRows, `rmsnorm: ${rows.length} rows, bound for ${maxRows}`);
+        dispatch(this.gpu, pass, pipe, bg, rows.length);
+      },
+    };
   }
+}
 
-  /** z [rows, d] and rstd [rows] from y. */
-  forward(pass: GPUComputePassEncoder, buf: { y: GPUBuffer; gamma: GPUBuffer; z: GPUBuffer; rstd: GPUBuffer }, rows: number): void {
-    this.bindForward(buf)(pass, rows);
-  }
+export interface RmsNormForwardBuffers {
+  y: GPUBuffer;
+  gamma: GPUBuffer;
+  z: GPUBuffer;
+  rstd: GPUBuffer;
+}
 
-  /** dy [rows, d] from dz, with y and the rstd saved by forward. */
-  backward(
-    pass: GPUComputePassEncoder,
-    buf: { y: GPUBuffer; gamma: GPUBuffer; rstd: GPUBuffer; dz: GPUBuffer; dy: GPUBuffer },
-    rows: number,
-  ): void {
-    this.bindBackward(buf)(pass, rows);
-  }
+export interface RmsNormBackwardBuffers {
+  y: GPUBuffer;
+  gamma: GPUBuffer;
+  rstd: GPUBuffer;
+  dz: GPUBuffer;
+  dy: GPUBuffer;
 }
 
 // ---- Plain TypeScript reference (float64) ----

@@ -1,13 +1,16 @@
 // Top-k metrics: each row's first target's rank (logits strictly greater), the best rank of
 // its positive-weight targets (any-k), and its 10 best token ids.
 import type { Gpu } from '../gpu/device.ts';
-import { bindGroup, dispatch, paramsBuffer, pipeline } from '../gpu/pipelines.ts';
+import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
+import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import { InputError, invariant } from '../shared/errors.ts';
+import type { Batch } from './groups.ts';
 
 export const TOP_K = 10;
 /** Rank reported for a padding row (target −1). */
 export const NO_RANK = 0xffffffff;
 
-/** logits [rows, V]; targets, weights [rows, T]; rank, anyRank [rows]; ids [rows, 10]. */
+/** logits [rows, V]; targets, weights [rows, targetsPerRow]; rank, anyRank [rows]; ids [rows, 10]. */
 export interface TopKBuffers {
   logits: GPUBuffer;
   targets: GPUBuffer;
@@ -28,30 +31,35 @@ export class TopK {
   private constructor(
     private gpu: Gpu,
     private pipe: GPUComputePipeline,
-    /** Targets a row. */
-    readonly T: number,
+    readonly V: number,
+    readonly targetsPerRow: number,
     readonly variant: TopKVariant,
   ) {}
 
-  static async create(gpu: Gpu, T = 1, variant: TopKVariant = gpu.hasSubgroups ? 'subgroup' : 'workgroup'): Promise<TopK> {
+  static async create(gpu: Gpu, V: number, targetsPerRow = 1, variant: TopKVariant = gpu.hasSubgroups ? 'subgroup' : 'workgroup'): Promise<TopK> {
+    if (V < TOP_K) throw new InputError(`top-k needs a vocabulary of at least ${TOP_K} tokens (V = ${V})`);
     const sg = variant === 'subgroup';
-    const pipe = await pipeline(gpu, 'topk', 'main', { K: TOP_K, T, SUBGROUPS: sg, WG: sg ? gpu.requireSubgroups('the subgroup top-k') : 256 });
-    return new TopK(gpu, pipe, T, variant);
+    const pipe = await pipeline(gpu, 'topk', 'main', { K: TOP_K, T: targetsPerRow, SUBGROUPS: sg, WG: sg ? gpu.requireSubgroups('the subgroup top-k') : 256 });
+    return new TopK(gpu, pipe, V, targetsPerRow, variant);
   }
 
   /**
    * rank and anyRank [rows] u32 and ids [rows, 10] u32 from logits [rows, V] and the rows'
-   * targets and weights [rows, T].
+   * targets and weights [rows, targetsPerRow], bound to its buffers: params written once.
    */
-  encode(pass: GPUComputePassEncoder, buf: TopKBuffers, rows: number, V: number): void {
-    this.bind(buf, V)(pass, rows);
-  }
-
-  /** Bound to its buffers and V once: params and bind group made now; a call only dispatches. */
-  bind(buf: TopKBuffers, V: number): (pass: GPUComputePassEncoder, rows: number) => void {
-    if (V < TOP_K) throw new Error(`top-k needs a vocabulary of at least ${TOP_K} tokens (V = ${V})`);
-    const bg = bindGroup(this.gpu, this.pipe, [paramsBuffer(this.gpu, this.pipe, { V }), buf.logits, buf.targets, buf.weights, buf.rank, buf.ids, buf.anyRank]);
-    return (pass, rows) => dispatch(this.gpu, pass, this.pipe, bg, rows);
+  bind(tables: StepTables, buf: TopKBuffers, maxRows: number): Bound<Batch> {
+    const slot = tables.reserve(4);
+    let bg: GPUBindGroup;
+    tables.whenSealed(() => {
+      tables.writeParams(slot, this.pipe, { V: this.V });
+      bg = bindGroup(this.gpu, this.pipe, [tables.binding(slot), buf.logits, buf.targets, buf.weights, buf.rank, buf.ids, buf.anyRank]);
+    });
+    return {
+      encode: (pass, { rows }) => {
+        invariant(rows.length <= maxRows, `top-k: ${rows.length} rows, bound for ${maxRows}`);
+        dispatch(this.gpu, pass, this.pipe, bg, rows.length);
+      },
+    };
   }
 }
 

@@ -5,20 +5,29 @@
 import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
-import { once, type StepTables } from '../gpu/stepTables.ts';
+import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import { invariant } from '../shared/errors.ts';
 import { GEMV_TILE, GRAD_TILE, MATMUL_TILE, TRANSLATOR_SUBGROUP_TILE, TRANSLATOR_TILE_SLOTS } from './tiles.ts';
-import { blockStride, inGroupWindow, packRanges, tiles, type GroupRange } from './groups.ts';
+import { blockStride, inGroupWindow, packRanges, tiles, type Batch, type GroupRange } from './groups.ts';
 
 /**
  * Forward kernels: `subgroup` (translator_sg, one row of W an invocation, x handed between
  * lanes), `tiled` (matmul_nt, 16 slots a tile) or `gemv` (translator_gemv, W read once per
- * GEMV_TILE.SLOTS slots). `auto` takes subgroup where the adapter has subgroups; elsewhere gemv
- * when the present groups average at most GEMV_TILE.SLOTS slots (training batches of 32 over a
- * preset's groups), tiled otherwise (the evaluation's large batches).
+ * GEMV_TILE.SLOTS slots). The default is subgroup where the adapter has subgroups, else `auto`:
+ * gemv when the present groups average at most GEMV_TILE.SLOTS slots (training batches of 32
+ * over a preset's groups), tiled otherwise (the evaluation's large batches).
  */
 export type ForwardVariant = 'auto' | 'subgroup' | 'tiled' | 'gemv';
 /** Backward kernels: `subgroup` (translator_sg) where the adapter has subgroups, else `tiled` (translator_grad). */
 export type BackwardVariant = 'subgroup' | 'tiled';
+
+/** The translator's kernels: forward and backward variants (defaults: subgroups where the adapter has them). */
+export interface TranslatorOptions {
+  /** Overrides the device's binding limit (tests use it to force binding windows). */
+  maxBinding?: number;
+  forward?: ForwardVariant;
+  backward?: BackwardVariant;
+}
 
 export class Translator {
   readonly stride: number;
@@ -28,138 +37,118 @@ export class Translator {
     private gpu: Gpu,
     readonly d: number,
     readonly numGroups: number,
-    private forwardPipe: GPUComputePipeline,
-    private gemvPipe: GPUComputePipeline,
-    private gradPipe: GPUComputePipeline,
-    private sgForwardPipe: GPUComputePipeline | undefined,
-    private sgGradPipe: GPUComputePipeline | undefined,
+    readonly forwardVariant: ForwardVariant,
+    readonly backwardVariant: BackwardVariant,
+    private pipes: { tiled: GPUComputePipeline; gemv: GPUComputePipeline; grad: GPUComputePipeline; sgForward?: GPUComputePipeline; sgGrad?: GPUComputePipeline },
     maxBinding: number,
   ) {
     this.stride = blockStride(d);
     this.windows = bindingWindows(numGroups, this.stride * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
   }
 
-  /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
-  static async create(gpu: Gpu, d: number, numGroups: number, maxBinding = gpu.maxBinding): Promise<Translator> {
+  static async create(gpu: Gpu, d: number, numGroups: number, o: TranslatorOptions = {}): Promise<Translator> {
     const sg = gpu.hasSubgroups;
-    const [fwd, gemv, grad, sgForward, sgGrad] = await Promise.all([
+    const forward = o.forward ?? (sg ? 'subgroup' : 'auto');
+    const backward = o.backward ?? (sg ? 'subgroup' : 'tiled');
+    if (forward === 'subgroup' || backward === 'subgroup') gpu.requireSubgroups('the subgroup translator');
+    const [tiled, gemv, grad, sgForward, sgGrad] = await Promise.all([
       pipeline(gpu, 'matmul_nt', 'main', { TM: TRANSLATOR_TILE_SLOTS, ...MATMUL_TILE, B_F16: false, RESIDUAL_BIAS: true }),
       pipeline(gpu, 'translator_gemv', 'main', GEMV_TILE),
       pipeline(gpu, 'translator_grad', 'main', GRAD_TILE),
       sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: true, ADAMW: false }) : undefined,
       sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false, ADAMW: false }) : undefined,
     ]);
-    return new Translator(gpu, d, numGroups, fwd, gemv, grad, sgForward, sgGrad, maxBinding);
-  }
-
-  /** y [B, d] = x + W_g x + b_g for the slots of each range. */
-  forward(pass: GPUComputePassEncoder, buf: TranslatorForwardBuffers, ranges: GroupRange[], variant: ForwardVariant = 'auto'): void {
-    const rows = ranges.reduce((n, r) => n + r.count, 0);
-    once(this.gpu, 'translator forward tables', (t) => this.bindForward(t, buf, rows))(pass, ranges, variant);
+    return new Translator(gpu, d, numGroups, forward, backward, { tiled, gemv, grad, sgForward, sgGrad }, o.maxBinding ?? gpu.maxBinding);
   }
 
   /**
-   * The forward bound to its buffers for batches of up to `maxRows` slots: the batch's tiles
-   * or ranges and each window's params live in step-tables slots, the bind groups (both
-   * variants, every window) are made once; a call fills the slots and dispatches.
+   * y [B, d] = x + W_g x + b_g for the slots of each range, bound to its buffers for batches of
+   * up to `maxRows` slots: the batch's tiles or ranges and each window's params live in
+   * step-tables slots, the bind groups (every variant, every window) are made once.
    */
-  bindForward(
-    tables: StepTables,
-    buf: TranslatorForwardBuffers,
-    maxRows: number,
-  ): (pass: GPUComputePassEncoder, ranges: GroupRange[], variant?: ForwardVariant) => void {
+  bindForward(tables: StepTables, buf: TranslatorForwardBuffers, maxRows: number): Bound<Batch> {
     // A batch has at most one range, and one tile, per slot.
     const tileSlot = tables.reserve(maxRows * 16);
     const rangeSlot = tables.reserve(maxRows * 16);
     const tiledSlots = this.windows.map(() => tables.reserve(32));
     // The GEMV and the subgroup forward read the same ranges and the same params.
     const rangeParams = this.windows.map(() => tables.reserve(16));
+    const { tiled: tiledPipe, gemv: gemvPipe, sgForward } = this.pipes;
     const byRange = {
-      gemv: { pipe: this.gemvPipe, rowsPerWorkgroup: GEMV_TILE.ROWS, groups: [] as GPUBindGroup[] },
-      subgroup: this.sgForwardPipe && { pipe: this.sgForwardPipe, rowsPerWorkgroup: TRANSLATOR_SUBGROUP_TILE.WG, groups: [] as GPUBindGroup[] },
+      gemv: { pipe: gemvPipe, rowsPerWorkgroup: GEMV_TILE.ROWS, bindGroups: [] as GPUBindGroup[] },
+      subgroup: sgForward && { pipe: sgForward, rowsPerWorkgroup: TRANSLATOR_SUBGROUP_TILE.WG, bindGroups: [] as GPUBindGroup[] },
     };
     const tiled: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
         const params = { buffer: buf.params, offset: w.byteOffset, size: w.byteLength };
         const [ranges, p] = [tables.binding(rangeSlot), tables.binding(rangeParams[i]!)];
-        tiled[i] = bindGroup(this.gpu, this.forwardPipe, [tables.binding(tiledSlots[i]!), buf.x, params, tables.binding(tileSlot), buf.y]);
-        byRange.gemv.groups[i] = bindGroup(this.gpu, this.gemvPipe, [p, buf.x, params, ranges, buf.y]);
-        if (byRange.subgroup) byRange.subgroup.groups[i] = bindGroup(this.gpu, byRange.subgroup.pipe, [p, ranges, buf.x, params, buf.y]);
+        tiled[i] = bindGroup(this.gpu, tiledPipe, [tables.binding(tiledSlots[i]!), buf.x, params, tables.binding(tileSlot), buf.y]);
+        byRange.gemv.bindGroups[i] = bindGroup(this.gpu, gemvPipe, [p, buf.x, params, ranges, buf.y]);
+        if (byRange.subgroup) byRange.subgroup.bindGroups[i] = bindGroup(this.gpu, byRange.subgroup.pipe, [p, ranges, buf.x, params, buf.y]);
       }),
     );
-    return (pass, ranges, variant = 'auto') => {
-      const batch = ranges.reduce((n, r) => n + r.count, 0);
-      if (batch > maxRows) throw new RangeError(`translator forward: ${batch} slots, bound for ${maxRows}`);
-      if (variant === 'auto') variant = this.sgForwardPipe ? 'subgroup' : batch <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
-      if (variant !== 'tiled') {
-        if (variant === 'subgroup') this.gpu.requireSubgroups('the subgroup translator');
-        const { pipe, rowsPerWorkgroup, groups } = byRange[variant]!;
-        tables.write(rangeSlot, packRanges(ranges));
-        this.windows.forEach((w, i) => {
-          const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
-          if (hi === lo) return;
-          tables.writeParams(rangeParams[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-          dispatch(this.gpu, pass, pipe, groups[i]!, hi - lo, Math.ceil(this.d / rowsPerWorkgroup));
-        });
-        return;
-      }
+    const byRanges = (pass: GPUComputePassEncoder, ranges: GroupRange[], variant: 'gemv' | 'subgroup') => {
+      const { pipe, rowsPerWorkgroup, bindGroups } = byRange[variant]!;
+      tables.write(rangeSlot, packRanges(ranges));
+      this.windows.forEach((w, i) => {
+        const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
+        if (hi === lo) return;
+        tables.writeParams(rangeParams[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
+        dispatch(this.gpu, pass, pipe, bindGroups[i]!, hi - lo, Math.ceil(this.d / rowsPerWorkgroup));
+      });
+    };
+    const byTiles = (pass: GPUComputePassEncoder, ranges: GroupRange[], batch: number) => {
       const t = tiles(ranges, TRANSLATOR_TILE_SLOTS);
       tables.write(tileSlot, packRanges(t));
       this.windows.forEach((w, i) => {
         const [lo, hi] = inGroupWindow(t, w.first, w.first + w.count);
         if (hi === lo) return;
-        tables.writeParams(tiledSlots[i]!, this.forwardPipe, { M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo });
-        dispatch(this.gpu, pass, this.forwardPipe, tiled[i]!, hi - lo, Math.ceil(this.d / MATMUL_TILE.TN));
+        tables.writeParams(tiledSlots[i]!, tiledPipe, { M: batch, N: this.d, K: this.d, groupStride: this.stride, groupBase: w.first, nBase: 0, cStride: this.d, tileBase: lo });
+        dispatch(this.gpu, pass, tiledPipe, tiled[i]!, hi - lo, Math.ceil(this.d / MATMUL_TILE.TN));
       });
+    };
+    return {
+      encode: (pass, { rows, ranges }) => {
+        invariant(rows.length <= maxRows, `translator forward: ${rows.length} slots, bound for ${maxRows}`);
+        let variant = this.forwardVariant;
+        if (variant === 'auto') variant = rows.length <= GEMV_TILE.SLOTS * ranges.length ? 'gemv' : 'tiled';
+        if (variant === 'tiled') byTiles(pass, ranges, rows.length);
+        else byRanges(pass, ranges, variant);
+      },
     };
   }
 
-  /** grad blocks of the present groups ← (dW_g, db_g); other blocks are left as they are. */
-  backward(pass: GPUComputePassEncoder, buf: TranslatorBackwardBuffers, ranges: GroupRange[], variant = this.backwardVariant): void {
-    const rows = ranges.reduce((n, r) => n + r.count, 0);
-    once(this.gpu, 'translator backward tables', (t) => this.bindBackward(t, buf, rows, variant))(pass, ranges);
-  }
-
-  /** The backward this adapter runs by default: subgroups where it has them. */
-  get backwardVariant(): BackwardVariant {
-    return this.sgGradPipe ? 'subgroup' : 'tiled';
-  }
-
-  /** The backward bound to its buffers for batches of up to `maxRows` slots, as bindForward. */
-  bindBackward(
-    tables: StepTables,
-    buf: TranslatorBackwardBuffers,
-    maxRows: number,
-    variant = this.backwardVariant,
-  ): (pass: GPUComputePassEncoder, ranges: GroupRange[]) => void {
-    if (variant === 'subgroup') this.gpu.requireSubgroups('the subgroup translator');
-    const pipe = variant === 'subgroup' ? this.sgGradPipe! : this.gradPipe;
+  /** grad blocks of the present groups ← (dW_g, db_g), other blocks left as they are; bound as bindForward. */
+  bindBackward(tables: StepTables, buf: TranslatorBackwardBuffers, maxRows: number): Bound<Batch> {
+    const subgroup = this.backwardVariant === 'subgroup';
+    const pipe = subgroup ? this.pipes.sgGrad! : this.pipes.grad;
     const rangeSlot = tables.reserve(maxRows * 16);
     const paramSlots = this.windows.map(() => tables.reserve(16));
-    const groups: GPUBindGroup[] = [];
+    const bindGroups: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
         const grad = { buffer: buf.grad, offset: w.byteOffset, size: w.byteLength };
         const ranges = tables.binding(rangeSlot);
-        groups[i] = bindGroup(this.gpu, pipe, variant === 'subgroup'
+        bindGroups[i] = bindGroup(this.gpu, pipe, subgroup
           ? [tables.binding(paramSlots[i]!), ranges, buf.dy, buf.x, grad]
           : [tables.binding(paramSlots[i]!), buf.dy, buf.x, ranges, grad]);
       }),
     );
-    const grid: [number, number] = variant === 'subgroup'
+    const grid: [number, number] = subgroup
       ? [Math.ceil(this.d / TRANSLATOR_SUBGROUP_TILE.WG), Math.ceil(this.d / TRANSLATOR_SUBGROUP_TILE.ROWS)]
       : [Math.ceil(this.d / GRAD_TILE.T), Math.ceil(this.d / GRAD_TILE.T)];
-    return (pass, ranges) => {
-      const batch = ranges.reduce((k, r) => k + r.count, 0);
-      if (batch > maxRows) throw new RangeError(`translator backward: ${batch} slots, bound for ${maxRows}`);
-      tables.write(rangeSlot, packRanges(ranges));
-      this.windows.forEach((w, i) => {
-        const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
-        if (hi === lo) return;
-        tables.writeParams(paramSlots[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
-        dispatch(this.gpu, pass, pipe, groups[i]!, grid[0], grid[1], hi - lo);
-      });
+    return {
+      encode: (pass, { rows, ranges }) => {
+        invariant(rows.length <= maxRows, `translator backward: ${rows.length} slots, bound for ${maxRows}`);
+        tables.write(rangeSlot, packRanges(ranges));
+        this.windows.forEach((w, i) => {
+          const [lo, hi] = inGroupWindow(ranges, w.first, w.first + w.count);
+          if (hi === lo) return;
+          tables.writeParams(paramSlots[i]!, pipe, { d: this.d, groupStride: this.stride, groupBase: w.first, rangeBase: lo });
+          dispatch(this.gpu, pass, pipe, bindGroups[i]!, grid[0], grid[1], hi - lo);
+        });
+      },
     };
   }
 }

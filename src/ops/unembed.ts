@@ -1,13 +1,14 @@
 // The frozen unembedding: logits = z Uᵀ (matmul_nt) and dz = dlogits · U (unembed_grad),
 // U stored [V, d] as f32, or as f16 packed two per u32. U is bound in vocabulary windows that
 // each fit one storage binding (V 32,000 × d 2,048 in f32 is 262 MB; lavapipe binds 128 MiB).
-import { bindingWindows, ScratchPool, type Window } from '../gpu/buffers.ts';
+import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { HeadDtype } from '../shared/constants.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
-import { once, type StepTables } from '../gpu/stepTables.ts';
+import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import { InputError, invariant } from '../shared/errors.ts';
 import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_SUBGROUP_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
-import { packRanges } from './groups.ts';
+import { packRanges, type Batch } from './groups.ts';
 
 /** U's vocabulary windows, each within one storage binding (f32 or f16 rows of d). */
 export function unembedWindows(V: number, d: number, dtype: HeadDtype, maxBinding: number, align: number): Window[] {
@@ -39,7 +40,6 @@ export function defaultUnembedVariant(gpu: Gpu): UnembedVariant {
 
 export class Unembed {
   readonly windows: Window[];
-  private scratch: ScratchPool;
 
   private constructor(
     private gpu: Gpu,
@@ -53,7 +53,6 @@ export class Unembed {
     maxBinding: number,
   ) {
     this.windows = unembedWindows(V, d, dtype, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
-    this.scratch = new ScratchPool(gpu);
   }
 
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
@@ -65,7 +64,7 @@ export class Unembed {
     maxBinding = gpu.maxBinding,
     variant: UnembedVariant = defaultUnembedVariant(gpu),
   ): Promise<Unembed> {
-    if (dtype === 'f16' && d % 2) throw new Error(`an f16 head needs an even hidden size (d = ${d})`);
+    if (dtype === 'f16' && d % 2) throw new InputError(`an f16 head needs an even hidden size (d = ${d})`);
     if (variant === 'subgroup') gpu.requireSubgroups('the subgroup unembedding');
     const f16 = dtype === 'f16';
     const sg = variant === 'subgroup';
@@ -84,95 +83,98 @@ export class Unembed {
     return { buffer: U, offset: w.byteOffset, size: w.byteLength };
   }
 
-  /** logits [M, V] = z [M, d] · Uᵀ. */
-  logits(pass: GPUComputePassEncoder, buf: { z: GPUBuffer; U: GPUBuffer; logits: GPUBuffer }, M: number): void {
-    once(this.gpu, 'unembed logits tables', (t) => this.bindLogits(t, buf, M))(pass, M);
-  }
-
   /**
-   * logits bound to its buffers for up to `maxRows` rows: each window's params (and for the
-   * tiled variant the row tiles) live in step-tables slots, the bind groups are made once; a
-   * call fills the slots.
+   * logits [M, V] = z [M, d] · Uᵀ for batches of up to `maxRows` rows: each window's params
+   * (and for the tiled variant the row tiles) live in step-tables slots, the bind groups are
+   * made once.
    */
-  bindLogits(tables: StepTables, buf: { z: GPUBuffer; U: GPUBuffer; logits: GPUBuffer }, maxRows: number): (pass: GPUComputePassEncoder, M: number) => void {
+  bindForward(tables: StepTables, buf: UnembedForwardBuffers, maxRows: number): Bound<Batch> {
     const paramSlots = this.windows.map(() => tables.reserve(32));
-    const groups: GPUBindGroup[] = [];
-    const checkRows = (M: number) => {
-      if (M > maxRows) throw new RangeError(`unembed logits: ${M} rows, bound for ${maxRows}`);
-    };
+    const bindGroups: GPUBindGroup[] = [];
+    const checkRows = (M: number) => invariant(M <= maxRows, `unembed logits: ${M} rows, bound for ${maxRows}`);
     if (this.variant === 'subgroup') {
       tables.whenSealed(() =>
         this.windows.forEach((w, i) => {
-          groups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), buf.logits]);
+          bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), buf.logits]);
         }),
       );
-      return (pass, M) => {
-        checkRows(M);
-        this.windows.forEach((w, i) => {
-          tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, vBase: w.first, cStride: this.V });
-          dispatch(this.gpu, pass, this.logitsPipe, groups[i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
-        });
+      return {
+        encode: (pass, { rows: { length: M } }) => {
+          checkRows(M);
+          this.windows.forEach((w, i) => {
+            tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, vBase: w.first, cStride: this.V });
+            dispatch(this.gpu, pass, this.logitsPipe, bindGroups[i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
+          });
+        },
       };
     }
     const tileSlot = tables.reserve(Math.ceil(maxRows / UNEMBED_TILE_SLOTS) * 16);
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
-        groups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), tables.binding(tileSlot), buf.logits]);
+        bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), tables.binding(tileSlot), buf.logits]);
       }),
     );
-    return (pass, M) => {
-      checkRows(M);
-      const tileList = [];
-      for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
-      tables.write(tileSlot, packRanges(tileList));
-      this.windows.forEach((w, i) => {
-        tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 });
-        dispatch(this.gpu, pass, this.logitsPipe, groups[i]!, tileList.length, Math.ceil(w.count / MATMUL_TILE.TN));
-      });
+    return {
+      encode: (pass, { rows: { length: M } }) => {
+        checkRows(M);
+        const tileList = [];
+        for (let first = 0; first < M; first += UNEMBED_TILE_SLOTS) tileList.push({ group: 0, first, count: Math.min(UNEMBED_TILE_SLOTS, M - first) });
+        tables.write(tileSlot, packRanges(tileList));
+        this.windows.forEach((w, i) => {
+          tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, groupStride: 0, groupBase: 0, nBase: w.first, cStride: this.V, tileBase: 0 });
+          dispatch(this.gpu, pass, this.logitsPipe, bindGroups[i]!, tileList.length, Math.ceil(w.count / MATMUL_TILE.TN));
+        });
+      },
     };
   }
 
-  /** dz [M, d] = dlogits [M, V] · U, through split-K partial sums and a fixed-order reduce. */
-  backward(pass: GPUComputePassEncoder, buf: { dlogits: GPUBuffer; U: GPUBuffer; dz: GPUBuffer }, M: number): void {
-    const partial = this.scratch.get('unembed partial sums', partialSumBytes(this.windows, M, this.d));
-    once(this.gpu, 'unembed backward tables', (t) => this.bindBackward(t, { ...buf, partial }, M))(pass, M);
-  }
-
-  /** backward bound to its buffers (and `partial`, of partialSumBytes for maxRows), as bindLogits. */
-  bindBackward(
-    tables: StepTables,
-    buf: { dlogits: GPUBuffer; U: GPUBuffer; dz: GPUBuffer; partial: GPUBuffer },
-    maxRows: number,
-  ): (pass: GPUComputePassEncoder, M: number) => void {
+  /**
+   * dz [M, d] = dlogits [M, V] · U through split-K partial sums (`partial`, of partialSumBytes
+   * for maxRows) and a fixed-order reduce; bound as bindForward.
+   */
+  bindBackward(tables: StepTables, buf: UnembedBackwardBuffers, maxRows: number): Bound<Batch> {
     const totalSplits = splitCount(this.windows);
     const paramSlots = this.windows.map(() => tables.reserve(32));
     const reduceSlot = tables.reserve(32);
-    const groups: GPUBindGroup[] = [];
+    const bindGroups: GPUBindGroup[] = [];
     let reduce: GPUBindGroup;
     tables.whenSealed(() => {
       this.windows.forEach((w, i) => {
-        groups[i] = bindGroup(this.gpu, this.partialsPipe, [tables.binding(paramSlots[i]!), buf.dlogits, this.window(buf.U, w), buf.partial]);
+        bindGroups[i] = bindGroup(this.gpu, this.partialsPipe, [tables.binding(paramSlots[i]!), buf.dlogits, this.window(buf.U, w), buf.partial]);
       });
       reduce = bindGroup(this.gpu, this.reducePipe, [tables.binding(reduceSlot), buf.partial, buf.dz]);
     });
-    return (pass, M) => {
-      if (M > maxRows) throw new RangeError(`unembed backward: ${M} rows, bound for ${maxRows}`);
-      let splitBase = 0;
-      this.windows.forEach((w, i) => {
-        const splits = Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
-        tables.writeParams(paramSlots[i]!, this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits });
-        if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_SUBGROUP_TILE.WG), 1, splits);
-        else dispatch(this.gpu, pass, this.partialsPipe, groups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
-        splitBase += splits;
-      });
-      tables.writeParams(reduceSlot, this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits });
-      dispatch(this.gpu, pass, this.reducePipe, reduce, Math.ceil((M * this.d) / 256));
+    return {
+      encode: (pass, { rows: { length: M } }) => {
+        invariant(M <= maxRows, `unembed backward: ${M} rows, bound for ${maxRows}`);
+        let splitBase = 0;
+        this.windows.forEach((w, i) => {
+          const splits = Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
+          tables.writeParams(paramSlots[i]!, this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits });
+          if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.partialsPipe, bindGroups[i]!, Math.ceil(this.d / UNEMBED_SUBGROUP_TILE.WG), 1, splits);
+          else dispatch(this.gpu, pass, this.partialsPipe, bindGroups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
+          splitBase += splits;
+        });
+        tables.writeParams(reduceSlot, this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits });
+        dispatch(this.gpu, pass, this.reducePipe, reduce, Math.ceil((M * this.d) / 256));
+      },
     };
   }
+}
 
-  destroy(): void {
-    this.scratch.destroy();
-  }
+/** z [M, d]; U [V, d] (f32, or f16 two per u32); logits [M, V]. */
+export interface UnembedForwardBuffers {
+  z: GPUBuffer;
+  U: GPUBuffer;
+  logits: GPUBuffer;
+}
+
+/** dlogits [M, V]; U; dz [M, d]; partial: the split-K partial sums (partialSumBytes). */
+export interface UnembedBackwardBuffers {
+  dlogits: GPUBuffer;
+  U: GPUBuffer;
+  dz: GPUBuffer;
+  partial: GPUBuffer;
 }
 
 // ---- Plain TypeScript reference (float64 accumulation) ----

@@ -2,7 +2,7 @@
 // reports, `compare` and `sweep` read runs only through this, never the GPU.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 
 /** any1/5/10: with several targets a sample, any of its targets ranks below k. */
 interface AnyK {

@@ -7,6 +7,9 @@ export const MAX_TARGETS = 64;
 /** How the unembedding U is kept on the GPU: f32, or f16 packed two per u32. */
 export type HeadDtype = 'f32' | 'f16';
 
+/** A position-specific unembedding: c_p a position (`bias`), or ΔU_p and c_p (`full`). */
+export type PositionUnembedMode = 'bias' | 'full';
+
 /** Bytes for people: 1.5 KiB, 54.7 MiB, 3.37 GiB. */
 export function fmtBytes(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;

@@ -4,19 +4,19 @@
 // the epoch history and early-stopping state as JSON metadata. The shuffle needs no state:
 // each epoch's order is a function of (seed, epoch). A run stopped inside an epoch also keeps
 // how many steps of it are done and their per-sample losses, so it resumes at the next step.
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 import { SafetensorsFile, writeSafetensors } from '../data/safetensors.ts';
-import type { EpochRow as EpochRecord } from '../report/run.ts';
+import type { EpochRow } from '../report/run.ts';
 
 export interface RunState {
   epochsDone: number;
-  history: EpochRecord[];
+  history: EpochRow[];
   bestEpoch: number;
   bestValLoss: number;
   sinceBest: number;
   stoppedEarly: boolean;
   /** Validation metrics of the untrained lens (identity translators), "epoch 0". */
-  untrained: Omit<EpochRecord, 'epoch' | 'train_loss'> | undefined;
+  untrained: Omit<EpochRow, 'epoch' | 'train_loss'> | undefined;
   /** Set when the run stopped inside an epoch: `steps` of epoch `epoch` are done. */
   partial?: { epoch: number; steps: number };
 }

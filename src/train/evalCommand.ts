@@ -2,14 +2,13 @@
 // the same metrics and breakdowns as training reports: overall, per layer, per position and
 // per (layer, position), as tables, JSON and a heatmap.
 import { layersAndPositions, type Dataset } from '../data/dataset.ts';
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 import type { Head } from '../data/head.ts';
 import { basename } from 'node:path';
 import { heatmapSvg } from '../report/heatmap.ts';
-import type { Gpu } from '../gpu/device.ts';
-import { writeBuffer } from '../gpu/buffers.ts';
-import { Evaluator, teacherArgmax } from './evaluate.ts';
-import { savedLensOnGpu } from './savedLens.ts';
+import type { Gpu } from '../lens/device.ts';
+import { Evaluator, teacherArgmax } from '../lens/evaluate.ts';
+import { savedLensOnGpu } from '../lens/savedLens.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Scores } from './metrics.ts';
 import { predictionsTable } from '../report/markdown.ts';
 import type { TokenText } from '../data/tokenizer.ts';
@@ -32,18 +31,15 @@ export async function evaluateLensFile(
   const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
   const saved = await savedLensOnGpu(gpu, head, lensPath, test, {
     maxBatch: batch,
-    K: test.multi?.K ?? 1,
+    targetsPerRow: test.multi?.targetsPerRow ?? 1,
     firstTarget: loss.firstTarget,
     print,
     teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
   });
-  const { lens, data, groupOf, table } = saved;
-  const evaluator = new Evaluator(gpu, data, groupOf, batch);
+  const { lens, data, index, table } = saved;
+  const evaluator = new Evaluator(gpu, data, index, batch);
   try {
-    if (test.targetsFromTeacher) {
-      const ids = await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, groupOf, batch));
-      writeBuffer(gpu, data.targets, ids);
-    }
+    if (test.targetsFromTeacher) await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, index, batch));
     const r = await gpu.checked('evaluation', () => evaluator.run(lens));
     // Layers and positions of the data as given: those --assign emptied show as empty.
     const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, layersAndPositions(test));

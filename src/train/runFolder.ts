@@ -3,7 +3,7 @@
 // session of a resumed run recorded.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 
 export const METRICS_FILE = 'metrics.json';
 /** The files that make a run; an output folder holding any of them holds a run. */

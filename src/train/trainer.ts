@@ -13,29 +13,28 @@
 // (files are written to a temporary name, synced, then renamed).
 import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { createBuffer, readF32, writeBuffer } from '../gpu/buffers.ts';
-import { GpuError, type Gpu } from '../gpu/device.ts';
 import { layersAndPositions, type Dataset } from '../data/dataset.ts';
-import { DivergedError, InputError } from '../data/errors.ts';
+import { DivergedError, InputError } from '../shared/errors.ts';
 import type { Head } from '../data/head.ts';
 import { hash32 } from '../data/counterRng.ts';
-import { makeBatch, rowRange } from '../lens/batch.ts';
-import { defaultTranslatorUpdate, Lens, uploadData, uploadHead, type LensParams } from '../lens/lens.ts';
-import { writeLensFile } from '../lens/lensFile.ts';
-import { groupTable, parameterCount, type GroupTable, type PresetName } from '../lens/preset.ts';
-import { blockStride } from '../ops/groups.ts';
-import { positionIndexOf, positionLayout, unpackPositionBlocks, type PositionUnembedMode } from '../ops/positionUnembed.ts';
-import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
 import type { TokenText } from '../data/tokenizer.ts';
-import { Evaluator, teacherArgmax, type SampleResults } from './evaluate.ts';
+import { makeBatch, positionIndexOf, rowRange, type RowIndex } from '../lens/batch.ts';
+import { GpuError, Owner, type Gpu } from '../lens/device.ts';
+import { EpochLosses, Evaluator, teacherArgmax, type SampleResults } from '../lens/evaluate.ts';
+import { Lens, type LensParams } from '../lens/lens.ts';
+import { writeLensFile } from '../lens/lensFile.ts';
+import { DataOnGpu, HeadOnGpu } from '../lens/onGpu.ts';
+import { memoryBudget, memoryPlan, planLine, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanItem } from '../lens/plan.ts';
+import { groupTable, type GroupTable, type PresetName } from '../lens/preset.ts';
+import { deviceTraits, lensShape, type LensOptions, type LensShape } from '../lens/shape.ts';
+import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
-import { memoryBudget, memoryPlan, planLine, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanInputs } from './plan.ts';
 import { Progress } from './progress.ts';
 import { checkRunFolder, METRICS_FILE, prepareRunFolder, previousTrainSeconds, RESULT_FILES } from './runFolder.ts';
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
 import { writeFileAtomic } from '../shared/files.ts';
-import { fmtBytes } from '../shared/constants.ts';
+import { fmtBytes, type PositionUnembedMode } from '../shared/constants.ts';
 
 export interface TrainSettings {
   preset: PresetName;
@@ -77,9 +76,6 @@ export const SEED_SETTINGS: Omit<TrainSettings, 'preset' | 'criticalLayers'> = {
   checkpoint: true,
 };
 
-/** One epoch's row of metrics.json (as report/ reads it). */
-export type EpochRecord = EpochRow;
-
 export interface RunInputs {
   gpu: Gpu;
   head: Head;
@@ -110,7 +106,7 @@ export interface RunInputs {
 export interface RunResult {
   params: number;
   bestEpoch: number;
-  history: EpochRecord[];
+  history: EpochRow[];
   best: Breakdown | undefined;
   stoppedEarly: boolean;
   /** The signal that stopped the run before it finished (a checkpoint was written). */
@@ -120,259 +116,294 @@ export interface RunResult {
 /** Steps submitted between waits; their losses are then checked and shown. */
 const STEPS_IN_FLIGHT = 16;
 
+/** The training loop as the seed writes it: epochs of steps, a validation after each, the best epoch kept, early stop. */
 export async function trainLens(inputs: RunInputs): Promise<RunResult> {
-  const { gpu, head, train, test, settings: s, out } = inputs;
-  const print = inputs.print ?? ((line: string) => console.log(line));
-  const { d, V } = head;
-  if (s.batchSize < 1) throw new InputError(`--batch-size must be at least 1`);
-  // The groups of the data as given: a group whose samples --assign left out keeps its
-  // zero translator, so the lens's tensors do not depend on the assignment rule.
-  const [given, givenTest] = [layersAndPositions(train), layersAndPositions(test)];
-  const table = groupTable(s.preset, [...given.layers, ...givenTest.layers], [...given.positions, ...givenTest.positions], s.criticalLayers);
-  const cover = { layers: table.layers, positions: table.positions };
-  const G = table.groups.length;
-  const groupOfTrain = groupsOf(train, table);
-  const groupOfTest = groupsOf(test, table);
-  const pu = s.positionUnembed ? { mode: s.positionUnembed, positions: table.positions.length } : undefined;
-  const layout = pu && positionLayout(pu.mode, V, d, gpu.maxBinding);
-  const positionSize = pu && layout ? pu.positions * layout.stride : 0;
-  const params = parameterCount(G, d) + (s.positionUnembed ? table.positions.length * V * (s.positionUnembed === 'full' ? d + 1 : 1) : 0);
-  // Targets a sample: 1, or the most any row of either set carries.
-  const K = Math.max(train.multi?.K ?? 1, test.multi?.K ?? 1);
-  const kl = s.loss === 'kl';
-  for (const ds of [train, test]) {
-    if (kl && !ds.finalHidden) throw new InputError(`${ds.source}: --loss kl needs 'final_hidden' [N, d], the model's last hidden state of each sample`);
-    if (!kl && ds.targetsFromTeacher) throw new InputError(`${ds.source}: no 'target' or 'targets'; with only 'final_hidden', train with --loss kl`);
-  }
-
-  // Resume or start fresh; never overwrite another run's results unless asked to.
-  let state: RunState = { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
-  const fingerprint = runFingerprint(inputs, table);
-  const checkpointPath = join(out, 'checkpoint.safetensors');
-  checkRunFolder(out, inputs);
-  let restored: Awaited<ReturnType<typeof readCheckpoint>> | undefined;
-  if (inputs.resume) {
-    restored = readCheckpoint(checkpointPath, fingerprint, G * blockStride(d), train.count, test.count, positionSize);
-    state = restored.state;
-  }
-
-  // Say what the run allocates, and refuse a run that cannot fit, before allocating anything.
-  const evalBatch = Math.max(s.batchSize, Math.min(256, Math.floor(gpu.maxBinding / (V * 4))));
-  if (evalBatch * V * 4 > gpu.maxBinding) {
-    throw new InputError(`a batch of ${evalBatch} rows × V ${V} logits (${fmtBytes(evalBatch * V * 4)}) exceeds this device's binding limit of ${fmtBytes(gpu.maxBinding)}: use a smaller --batch-size (at most ${Math.floor(gpu.maxBinding / (V * 4))})`);
-  }
-  const planInputs: PlanInputs = { d, V, numGroups: G, headDtype: head.dtype, trainCount: train.count, testCount: test.count, maxBatch: evalBatch, K, teacher: kl, positionUnembed: pu, fusedUpdate: defaultTranslatorUpdate(gpu) === 'fused', maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment };
-  const plan = memoryPlan(planInputs);
-  print(`lens: ${s.preset} preset, ${G} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${d}, V ${V}`);
-  print(`trainable parameters: ${params.toLocaleString('en-US')}`);
-  print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
-  print(planLine(plan, gpu.adapter.name));
-  const alternatives = smallerRuns(planInputs, inputs, table);
-  const problem = planProblem(plan, gpu.limits.maxBufferSize, memoryBudget(gpu.adapter, inputs.gpuMemoryGiB), alternatives);
-  if (problem) throw new InputError(problem);
-
-  prepareRunFolder(out, inputs);
-  // Where the device's memory is not known, Dawn's out-of-memory error is the check.
-  const { headGpu, trainGpu, testGpu, lens, trainLoss } = await gpu
-    .checked('allocating the run', async () => {
-      const headGpu = uploadHead(gpu, head);
-      const trainGpu = uploadData(gpu, 'train', train, K, kl);
-      const testGpu = uploadData(gpu, 'test', test, K, kl);
-      if (pu) {
-        trainGpu.positionIndex = positionIndexOf(table.positions, train.position);
-        testGpu.positionIndex = positionIndexOf(table.positions, test.position);
-      }
-      const lens = await Lens.create(gpu, headGpu, {
-        numGroups: G,
-        maxBatch: evalBatch,
-        K,
-        firstTarget: s.targets === 'first',
-        teacher: kl ? { normed: Boolean(s.finalNormed) } : undefined,
-        positionUnembed: pu,
-        adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
+  const run = await Run.setup(inputs);
+  try {
+    for (let epoch = run.state.epochsDone + 1; run.continues(epoch); epoch++) {
+      const started = performance.now();
+      await run.guarded(`epoch ${epoch}`, async () => {
+        const trainLosses = await run.epoch(epoch);
+        if (!trainLosses) return; // stopped mid-epoch, with a checkpoint
+        const { results, record } = await run.validate(epoch, trainLosses);
+        await run.keepBest(epoch, record, results, started);
       });
-      // The gathers from both data sets are bound now, with the lens's other kernel calls.
-      lens.attach(trainGpu);
-      lens.attach(testGpu);
-      const trainLoss = createBuffer(gpu, 'epoch train losses', train.count * 4);
-      return { headGpu, trainGpu, testGpu, lens, trainLoss };
-    })
-    .catch((e) => {
-      if (e instanceof GpuError && /out.of.memory/i.test(e.message)) {
-        throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(plan))}; ${shrinkAdvice(plan, alternatives)}`);
-      }
+    }
+    return run.finish();
+  } finally {
+    run.destroy();
+  }
+}
+
+/** What a run decides before it touches the GPU: its groups, its lens's shape and its memory plan. */
+interface RunPlan {
+  table: GroupTable;
+  /** Each train and test row's translator (and position index, with a position unembedding). */
+  trainIndex: RowIndex;
+  testIndex: RowIndex;
+  shape: LensShape;
+  plan: PlanItem[];
+}
+
+/** The GPU objects of a run: head, data, lens, the epoch's losses and the evaluator, and their owner. */
+interface RunOnGpu {
+  owner: Owner;
+  head: HeadOnGpu;
+  train: DataOnGpu;
+  test: DataOnGpu;
+  lens: Lens;
+  losses: EpochLosses;
+  evaluator: Evaluator;
+}
+
+/** One training run: set up (plan, upload, restore), its epochs, validations and early stop, then its summary. */
+class Run {
+  /** The best epoch's per-sample validation results. */
+  private best: SampleResults | undefined;
+  private checkpointedAt = '';
+  private interrupted: NodeJS.Signals | undefined;
+  /** Wall-clock time of the run's epochs, over every session (a resumed run adds to it). */
+  private trainSeconds = 0;
+  private readonly s: TrainSettings;
+  private readonly print: (line: string) => void;
+  private readonly checkpointPath: string;
+
+  private constructor(
+    private readonly inputs: RunInputs,
+    private readonly p: RunPlan,
+    readonly state: RunState,
+    private readonly fingerprint: string,
+    private readonly gpu: RunOnGpu,
+  ) {
+    this.s = inputs.settings;
+    this.print = inputs.print ?? ((line: string) => console.log(line));
+    this.checkpointPath = join(inputs.out, 'checkpoint.safetensors');
+  }
+
+  /** Plans the run and says what it allocates, refuses one that cannot fit, then uploads, restores a checkpoint and validates the untrained lens. */
+  static async setup(inputs: RunInputs): Promise<Run> {
+    const p = planRun(inputs);
+    const fingerprint = runFingerprint(inputs, p.table);
+    checkRunFolder(inputs.out, inputs);
+    const restored = inputs.resume ? readCheckpoint(join(inputs.out, 'checkpoint.safetensors'), fingerprint, p.shape.numGroups * p.shape.stride, inputs.train.count, inputs.test.count, positionFloats(p.shape)) : undefined;
+    describePlan(inputs, p);
+    prepareRunFolder(inputs.out, inputs);
+    const onGpu = await allocate(inputs, p);
+    const state: RunState = restored?.state ?? { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
+    const run = new Run(inputs, p, state, fingerprint, onGpu);
+    try {
+      if (restored) run.restore(restored);
+      await run.targetsFromTeacher();
+      await run.baseline();
+      printHeader(run.print, state);
+      if (state.stoppedEarly || state.epochsDone >= inputs.settings.epochs) run.print(`the run had already finished after epoch ${state.epochsDone}`);
+    } catch (e) {
+      run.destroy();
+      throw e;
+    }
+    return run;
+  }
+
+  /** Puts a checkpoint's parameters, moments, best results and partial epoch back. */
+  private restore(restored: ReturnType<typeof readCheckpoint>): void {
+    const { lens, losses } = this.gpu;
+    const state = this.state;
+    lens.setParams({ params: restored.params, positions: restored.position?.params });
+    lens.loadTrainingState({ m: restored.m, v: restored.v, steps: restored.steps, position: restored.position });
+    if (state.bestEpoch) this.best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank, top1: restored.bestTop1 };
+    if (restored.partialLosses) losses.restore(restored.partialLosses);
+    this.trainSeconds = previousTrainSeconds(this.inputs.out);
+    this.checkpointedAt = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `after epoch ${state.epochsDone}`;
+    const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
+    const sofar = state.bestEpoch ? `best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)}` : 'no epoch finished yet';
+    this.print(`resuming after ${where} (${sofar})`);
+  }
+
+  /** Without targets in the data, top-k is scored against the teacher's argmax. */
+  private async targetsFromTeacher(): Promise<void> {
+    const { train, test } = this.inputs;
+    const sets = [[train, this.gpu.train, this.p.trainIndex], [test, this.gpu.test, this.p.testIndex]] as const;
+    for (const [ds, data, index] of sets) {
+      if (!ds.targetsFromTeacher) continue;
+      const ids = await this.inputs.gpu.checked(`the teacher's argmax on ${ds.source}`, () => teacherArgmax(this.inputs.gpu, this.gpu.lens, data, index, this.p.shape.maxBatch));
+      ds.target.set(ids);
+    }
+  }
+
+  /** Epoch 0: the untrained lens (identity translators), the baseline training improves on. */
+  private async baseline(): Promise<void> {
+    if (this.state.untrained) return;
+    const { evaluator, lens } = this.gpu;
+    const bar = new Progress('validation of the untrained lens', evaluator.batchCount, process.stderr, this.inputs.quiet, 'batches');
+    const results = await this.inputs.gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens, (done) => bar.update(done)));
+    bar.end();
+    const { loss, count: _count, ...accuracy } = this.scoresOf(results).overall;
+    this.state.untrained = { val_loss: loss, ...accuracy };
+  }
+
+  private scoresOf(r: SampleResults): Breakdown {
+    const { test } = this.inputs;
+    return breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, { layers: this.p.table.layers, positions: this.p.table.positions });
+  }
+
+  /** Whether epoch `epoch` runs: within --epochs, not stopped early, not interrupted. */
+  continues(epoch: number): boolean {
+    return epoch <= this.s.epochs && !this.state.stoppedEarly && !this.interrupted;
+  }
+
+  /** Runs `work` under the device's error scopes; a lost device says what is safe on disk. */
+  async guarded(what: string, work: () => Promise<void>): Promise<void> {
+    const gpu = this.inputs.gpu;
+    await gpu.checked(what, work).catch((e) => {
+      if (e instanceof GpuError && gpu.lostReason !== undefined) throw new GpuError(`${e.message}; ${this.lastCheckpoint()}`);
       throw e;
     });
-  const owned: { destroy(): void }[] = [headGpu.gamma, headGpu.U, trainGpu.hidden, trainGpu.targets, testGpu.hidden, testGpu.targets, trainLoss];
-  for (const b of [trainGpu.weights, testGpu.weights, trainGpu.finalHidden, testGpu.finalHidden]) if (b) owned.push(b);
+  }
 
-  try {
-    /** The best epoch's per-sample validation results. */
-    let best: SampleResults | undefined;
-    const scoresOf = (r: SampleResults) => breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, cover);
-    if (restored) {
-      lens.setParams({ params: restored.params, positions: restored.position?.params });
-      lens.loadTrainingState({ m: restored.m, v: restored.v, steps: restored.steps, position: restored.position });
-      if (state.bestEpoch) best = { loss: restored.bestLoss, rank: restored.bestRank, anyRank: restored.bestAnyRank, top1: restored.bestTop1 };
-      if (restored.partialLosses) writeBuffer(gpu, trainLoss, restored.partialLosses);
-      const where = state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `epoch ${state.epochsDone}`;
-      const sofar = state.bestEpoch ? `best so far: epoch ${state.bestEpoch}, val loss ${state.bestValLoss.toFixed(4)}` : 'no epoch finished yet';
-      print(`resuming after ${where} (${sofar})`);
-    }
-    /** Where the last checkpoint on disk leaves the run, for messages about faults. */
-    const lastCheckpoint = () =>
-      !s.checkpoint && !existsSync(checkpointPath)
-        ? 'no checkpoint was written (--no-checkpoint)'
-        : existsSync(checkpointPath)
-          ? `the last checkpoint, ${checkpointPath} (${checkpointedAt}), is intact: continue with --resume`
-          : 'no checkpoint had been written yet';
-    let checkpointedAt = restored ? (state.partial ? `epoch ${state.partial.epoch}, step ${state.partial.steps}` : `after epoch ${state.epochsDone}`) : '';
-    // `read`: the blocks an improving epoch already read for lens.safetensors (read once).
-    const saveCheckpoint = async (partial?: { epoch: number; steps: number }, read?: LensParams) => {
-      read ??= await lens.readParams();
-      const training = await lens.readTrainingState();
-      writeCheckpoint(checkpointPath, fingerprint, { ...state, partial }, {
-        params: read.params,
-        position: training.position && { ...training.position, params: read.positions! },
-        m: training.m,
-        v: training.v,
-        steps: training.steps,
-        bestLoss: best?.loss ?? new Float32Array(test.count),
-        bestRank: best?.rank ?? new Uint32Array(test.count),
-        bestAnyRank: best?.anyRank,
-        bestTop1: best?.top1 ?? new Int32Array(test.count),
-        partialLosses: partial ? await readF32(gpu, trainLoss, train.count) : undefined,
-      });
-      checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${state.epochsDone}`;
-    };
+  private stopRequested(): NodeJS.Signals | undefined {
+    return (this.interrupted = this.inputs.stop?.signal);
+  }
 
-    // Without targets in the data, top-k is scored against the teacher's argmax.
-    for (const [ds, data, groupOf] of [[train, trainGpu, groupOfTrain], [test, testGpu, groupOfTest]] as const) {
-      if (ds.targetsFromTeacher) {
-        const ids = await gpu.checked(`the teacher's argmax on ${ds.source}`, () => teacherArgmax(gpu, lens, data, groupOf, evalBatch));
-        writeBuffer(gpu, data.targets, ids);
-        ds.target.set(ids);
-      }
-    }
-    const evaluator = new Evaluator(gpu, testGpu, groupOfTest, evalBatch);
-    owned.push(evaluator);
+  /** One epoch's AdamW steps; its per-sample losses, or undefined when a stop request ended it (with a checkpoint). */
+  async epoch(epoch: number): Promise<Float32Array | undefined> {
+    const { train } = this.inputs;
+    const s = this.s;
     const steps = Math.ceil(train.count / s.batchSize);
-    if (!state.untrained) {
-      // Epoch 0: the untrained lens (identity translators), the baseline training improves on.
-      const bar = new Progress('validation of the untrained lens', evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
-      const results = await gpu.checked('evaluation of the untrained lens', () => evaluator.run(lens, (done) => bar.update(done)));
-      bar.end();
-      const { loss, count: _count, ...accuracy } = scoresOf(results).overall;
-      state.untrained = { val_loss: loss, ...accuracy };
+    const order = s.shuffle ? shuffled(train.count, s.seed, epoch) : rowRange(0, train.count);
+    const firstStep = this.state.partial?.epoch === epoch ? this.state.partial.steps : 0;
+    this.state.partial = undefined;
+    const progress = new Progress(`epoch ${epoch}/${s.epochs}`, steps, process.stderr, this.inputs.quiet);
+    let checkedUpTo = firstStep * s.batchSize; // losses before this sample are known finite
+    for (let step = firstStep; step < steps; step++) {
+      const at = step * s.batchSize;
+      const rows = order.subarray(at, Math.min(train.count, at + s.batchSize));
+      this.gpu.losses.step(this.gpu.lens, this.gpu.train, makeBatch(rows, this.p.trainIndex), at);
+      this.inputs.afterStep?.(epoch, step);
+      const stopping = Boolean(this.stopRequested());
+      if ((step - firstStep) % STEPS_IN_FLIGHT === STEPS_IN_FLIGHT - 1 || step === steps - 1 || stopping) {
+        const end = at + rows.length;
+        const recent = await this.checkLosses(epoch, checkedUpTo, end, steps);
+        checkedUpTo = end;
+        progress.update(step + 1, mean(recent.subarray(Math.max(0, recent.length - STEPS_IN_FLIGHT * s.batchSize))));
+      }
+      if (stopping) {
+        progress.end();
+        if (s.checkpoint) await this.saveCheckpoint({ epoch, steps: step + 1 });
+        return undefined;
+      }
     }
-    printHeader(print, state);
-    if (state.stoppedEarly || state.epochsDone >= s.epochs) print(`the run had already finished after epoch ${state.epochsDone}`);
-    let interrupted: NodeJS.Signals | undefined;
-    // Wall-clock time of the run's epochs, over every session (a resumed run adds to it).
-    let trainSeconds = restored ? previousTrainSeconds(out) : 0;
-    const stopRequested = () => (interrupted = inputs.stop?.signal);
+    progress.end();
+    return this.gpu.losses.read();
+  }
 
-    /** One epoch's AdamW steps; its per-sample losses, or undefined when a stop request ended it. */
-    const trainEpoch = async (epoch: number): Promise<Float32Array | undefined> => {
-      const order = s.shuffle ? shuffled(train.count, s.seed, epoch) : rowRange(0, train.count);
-      const firstStep = state.partial?.epoch === epoch ? state.partial.steps : 0;
-      state.partial = undefined;
-      const progress = new Progress(`epoch ${epoch}/${s.epochs}`, steps, process.stderr, inputs.quiet);
-      let checkedUpTo = firstStep * s.batchSize; // losses before this sample are known finite
-      for (let step = firstStep; step < steps; step++) {
-        const at = step * s.batchSize;
-        const rows = order.subarray(at, Math.min(train.count, at + s.batchSize));
-        const batch = makeBatch(rows, groupOfTrain);
-        const enc = gpu.device.createCommandEncoder({ label: `train step ${step}` });
-        lens.encodeTrainStep(enc, trainGpu, batch);
-        enc.copyBufferToBuffer(lens.loss, 0, trainLoss, at * 4, rows.length * 4);
-        gpu.device.queue.submit([enc.finish()]);
-        inputs.afterStep?.(epoch, step);
-        const stopping = Boolean(stopRequested());
-        if ((step - firstStep) % STEPS_IN_FLIGHT === STEPS_IN_FLIGHT - 1 || step === steps - 1 || stopping) {
-          // Bound the work in flight; check the new losses (a diverged run stops here, before
-          // anything of it is written) and show their mean.
-          await gpu.device.queue.onSubmittedWorkDone();
-          gpu.throwIfLost('training');
-          const end = at + rows.length;
-          const recent = await readF32(gpu, trainLoss, end - checkedUpTo, checkedUpTo);
-          const bad = recent.findIndex((v) => !Number.isFinite(v));
-          if (bad >= 0) {
-            const badStep = Math.floor((checkedUpTo + bad) / s.batchSize) + 1;
-            throw new DivergedError(`epoch ${epoch}, step ${badStep}/${steps}: the training loss is ${recent[bad]} (try a lower --lr); ${lastCheckpoint()}`);
-          }
-          checkedUpTo = end;
-          progress.update(step + 1, mean(recent.subarray(Math.max(0, recent.length - STEPS_IN_FLIGHT * s.batchSize))));
-        }
-        if (stopping) {
-          progress.end();
-          if (s.checkpoint) await saveCheckpoint({ epoch, steps: step + 1 });
-          return undefined;
-        }
-      }
-      progress.end();
-      return readF32(gpu, trainLoss, train.count);
-    };
+  /**
+   * Bounds the work in flight and checks the new losses [from, to): a diverged run stops here,
+   * before anything of it is written. Returns them.
+   */
+  private async checkLosses(epoch: number, from: number, to: number, steps: number): Promise<Float32Array> {
+    const recent = await this.gpu.losses.read(from, to);
+    const bad = recent.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      const badStep = Math.floor((from + bad) / this.s.batchSize) + 1;
+      throw new DivergedError(`epoch ${epoch}, step ${badStep}/${steps}: the training loss is ${recent[bad]} (try a lower --lr); ${this.lastCheckpoint()}`);
+    }
+    return recent;
+  }
 
-    /** The validation of an epoch: per-sample results and the epoch's row of metrics. */
-    const validate = async (epoch: number, trainLosses: Float32Array): Promise<{ results: SampleResults; record: EpochRecord }> => {
-      const bar = new Progress(`validation ${epoch}/${s.epochs}`, evaluator.batchCount, process.stderr, inputs.quiet, 'batches');
-      const results = await evaluator.run(lens, (done) => bar.update(done));
-      bar.end();
-      const scores = scoresOf(results).overall;
-      if (!Number.isFinite(scores.loss)) {
-        throw new DivergedError(`epoch ${epoch}: the validation loss is ${scores.loss} (try a lower --lr); ${lastCheckpoint()}`);
-      }
-      const { loss: valLoss, count: _count, ...accuracy } = scores;
-      return { results, record: { epoch, train_loss: mean(trainLosses), val_loss: valLoss, ...accuracy } };
-    };
+  /** The validation of an epoch: per-sample results and the epoch's row of metrics. */
+  async validate(epoch: number, trainLosses: Float32Array): Promise<{ results: SampleResults; record: EpochRow }> {
+    const { evaluator, lens } = this.gpu;
+    const bar = new Progress(`validation ${epoch}/${this.s.epochs}`, evaluator.batchCount, process.stderr, this.inputs.quiet, 'batches');
+    const results = await evaluator.run(lens, (done) => bar.update(done));
+    bar.end();
+    const scores = this.scoresOf(results).overall;
+    if (!Number.isFinite(scores.loss)) {
+      throw new DivergedError(`epoch ${epoch}: the validation loss is ${scores.loss} (try a lower --lr); ${this.lastCheckpoint()}`);
+    }
+    const { loss: valLoss, count: _count, ...accuracy } = scores;
+    return { results, record: { epoch, train_loss: mean(trainLosses), val_loss: valLoss, ...accuracy } };
+  }
 
-    /** Early stopping: an improving epoch's lens is written; `patience` epochs without one stop the run. */
-    const keepBest = async (epoch: number, record: EpochRecord, results: SampleResults): Promise<{ note: string; read?: LensParams }> => {
-      state.history.push(record);
-      state.epochsDone = epoch;
-      if (record.val_loss < state.bestValLoss) {
-        Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
-        best = results;
-        const read = await lens.readParams();
-        const unembed = layout && unpackPositionBlocks(read.positions!, layout, table.positions);
-        writeLensFile(join(out, 'lens.safetensors'), table, d, read.params, { best_epoch: String(epoch), val_loss: String(record.val_loss) }, unembed);
-        return { note: 'best', read };
-      }
+  /**
+   * Early stopping: an improving epoch's lens is written; `patience` epochs without one stop
+   * the run. Then the epoch's row, the results, the report and the checkpoint.
+   */
+  async keepBest(epoch: number, record: EpochRow, results: SampleResults, started: number): Promise<void> {
+    const state = this.state;
+    state.history.push(record);
+    state.epochsDone = epoch;
+    let note: string;
+    let read: LensParams | undefined;
+    if (record.val_loss < state.bestValLoss) {
+      Object.assign(state, { bestValLoss: record.val_loss, bestEpoch: epoch, sinceBest: 0 });
+      this.best = results;
+      read = await this.writeLens(epoch, record.val_loss);
+      note = 'best';
+    } else {
       state.sinceBest++;
-      if (state.sinceBest < s.patience) return { note: `no improvement (${state.sinceBest}/${s.patience})` };
-      state.stoppedEarly = true;
-      return { note: `no improvement (${state.sinceBest}/${s.patience}), early stop` };
-    };
-
-    // The loop: epochs of steps, a validation after each, the best epoch kept, early stop.
-    for (let epoch = state.epochsDone + 1; epoch <= s.epochs && !state.stoppedEarly && !interrupted; epoch++) {
-      const epochStarted = performance.now();
-      await gpu.checked(`epoch ${epoch}`, async () => {
-        const trainLosses = await trainEpoch(epoch);
-        if (!trainLosses) return; // stopped mid-epoch, with a checkpoint
-        const { results, record } = await validate(epoch, trainLosses);
-        const { note, read } = await keepBest(epoch, record, results);
-        printRow(print, record, note);
-        trainSeconds += (performance.now() - epochStarted) / 1000;
-        writeResults(out, inputs, table, params, state, scoresOf(best!), trainSeconds, predictionStats(best!.top1, test.target, test.position));
-        if (s.checkpoint) await saveCheckpoint(undefined, read);
-        stopRequested();
-      }).catch((e) => {
-        // A lost device fails whatever touches the GPU next; say what is safe on disk.
-        if (e instanceof GpuError && gpu.lostReason !== undefined) throw new GpuError(`${e.message}; ${lastCheckpoint()}`);
-        throw e;
-      });
+      state.stoppedEarly = state.sinceBest >= this.s.patience;
+      note = `no improvement (${state.sinceBest}/${this.s.patience})${state.stoppedEarly ? ', early stop' : ''}`;
     }
-    if (interrupted) {
+    printRow(this.print, record, note);
+    this.trainSeconds += (performance.now() - started) / 1000;
+    const { inputs, p } = this;
+    writeResults(inputs.out, inputs, p.table, p.shape.parameters, state, this.scoresOf(this.best!), this.trainSeconds, predictionStats(this.best!.top1, inputs.test.target, inputs.test.position));
+    if (this.s.checkpoint) await this.saveCheckpoint(undefined, read);
+    this.stopRequested();
+  }
+
+  /** lens.safetensors of the current parameters; returns the blocks read (a checkpoint reuses them). */
+  private async writeLens(epoch: number, valLoss: number): Promise<LensParams> {
+    const { lens } = this.gpu;
+    const read = await lens.readParams();
+    const meta = { best_epoch: String(epoch), val_loss: String(valLoss) };
+    writeLensFile(join(this.inputs.out, 'lens.safetensors'), this.p.table, this.inputs.head.d, read.params, meta, lens.positionTensors(read, this.p.table.positions));
+    return read;
+  }
+
+  /** checkpoint.safetensors; `read`: the blocks an improving epoch already read for lens.safetensors. */
+  private async saveCheckpoint(partial?: { epoch: number; steps: number }, read?: LensParams): Promise<void> {
+    const { lens, losses } = this.gpu;
+    read ??= await lens.readParams();
+    const training = await lens.readTrainingState();
+    const best = this.best;
+    const testCount = this.inputs.test.count;
+    writeCheckpoint(this.checkpointPath, this.fingerprint, { ...this.state, partial }, {
+      params: read.params,
+      position: training.position && { ...training.position, params: read.positions! },
+      m: training.m,
+      v: training.v,
+      steps: training.steps,
+      bestLoss: best?.loss ?? new Float32Array(testCount),
+      bestRank: best?.rank ?? new Uint32Array(testCount),
+      bestAnyRank: best?.anyRank,
+      bestTop1: best?.top1 ?? new Int32Array(testCount),
+      partialLosses: partial ? await losses.read() : undefined,
+    });
+    this.checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${this.state.epochsDone}`;
+  }
+
+  /** Where the last checkpoint on disk leaves the run, for messages about faults. */
+  private lastCheckpoint(): string {
+    const path = this.checkpointPath;
+    if (!this.s.checkpoint && !existsSync(path)) return 'no checkpoint was written (--no-checkpoint)';
+    if (existsSync(path)) return `the last checkpoint, ${path} (${this.checkpointedAt}), is intact: continue with --resume`;
+    return 'no checkpoint had been written yet';
+  }
+
+  /** The run's end: the stop, or the best epoch and where its files are. */
+  finish(): RunResult {
+    const { state, s, print } = this;
+    const params = this.p.shape.parameters;
+    if (this.interrupted) {
       print(
         s.checkpoint
-          ? `stopped by ${interrupted}; checkpoint (${checkpointedAt}) written to ${checkpointPath}: continue with --resume`
-          : `stopped by ${interrupted}; no checkpoint (--no-checkpoint), the run cannot be resumed`,
+          ? `stopped by ${this.interrupted}; checkpoint (${this.checkpointedAt}) written to ${this.checkpointPath}: continue with --resume`
+          : `stopped by ${this.interrupted}; no checkpoint (--no-checkpoint), the run cannot be resumed`,
       );
-      return { params, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted };
+      return { params, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted: this.interrupted };
     }
-    if (!best) throw new InputError('no epoch was run (--epochs 0?)');
+    if (!this.best) throw new InputError('no epoch was run (--epochs 0?)');
     const b = state.history[state.bestEpoch - 1]!;
     print(
       `best epoch ${state.bestEpoch}: val loss ${b.val_loss.toFixed(4)}, top-1/5/10 ${percent(b.top1)} / ${percent(b.top5)} / ${percent(b.top10)}` +
@@ -381,16 +412,94 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
     if (state.untrained && b.val_loss > state.untrained.val_loss) {
       print(`warning: the best epoch's val loss ${b.val_loss.toFixed(4)} is worse than the untrained lens's ${state.untrained.val_loss.toFixed(4)}: training did not help (try a lower --lr or more training data)`);
     }
-    print(`wrote ${RESULT_FILES.map((f) => join(out, f)).join(', ')}`);
-    return { params, bestEpoch: state.bestEpoch, history: state.history, best: scoresOf(best), stoppedEarly: state.stoppedEarly };
-  } finally {
-    lens.destroy();
-    for (const b of owned) b.destroy();
+    print(`wrote ${RESULT_FILES.map((f) => join(this.inputs.out, f)).join(', ')}`);
+    return { params, bestEpoch: state.bestEpoch, history: state.history, best: this.scoresOf(this.best), stoppedEarly: state.stoppedEarly };
+  }
+
+  destroy(): void {
+    this.gpu.owner.destroy();
   }
 }
 
-function groupsOf(ds: Dataset, table: GroupTable): Int32Array {
-  return Int32Array.from(ds.layer, (l, i) => table.groupOf(l, ds.position[i]!));
+/** The run's groups, rows, lens shape and memory plan, from its data and settings (no GPU yet). */
+function planRun(inputs: RunInputs): RunPlan {
+  const { gpu, head, train, test, settings: s } = inputs;
+  if (s.batchSize < 1) throw new InputError(`--batch-size must be at least 1`);
+  const kl = s.loss === 'kl';
+  for (const ds of [train, test]) {
+    if (kl && !ds.finalHidden) throw new InputError(`${ds.source}: --loss kl needs 'final_hidden' [N, d], the model's last hidden state of each sample`);
+    if (!kl && ds.targetsFromTeacher) throw new InputError(`${ds.source}: no 'target' or 'targets'; with only 'final_hidden', train with --loss kl`);
+  }
+  // The groups of the data as given: a group whose samples --assign left out keeps its
+  // zero translator, so the lens's tensors do not depend on the assignment rule.
+  const [given, givenTest] = [layersAndPositions(train), layersAndPositions(test)];
+  const table = groupTable(s.preset, [...given.layers, ...givenTest.layers], [...given.positions, ...givenTest.positions], s.criticalLayers);
+  const shape = lensShape(deviceTraits(gpu), head, lensOptions(inputs, table));
+  const indexOf = (ds: Dataset): RowIndex => ({
+    group: Int32Array.from(ds.layer, (l, i) => table.groupOf(l, ds.position[i]!)),
+    position: shape.position && positionIndexOf(table.positions, ds.position),
+  });
+  return { table, trainIndex: indexOf(train), testIndex: indexOf(test), shape, plan: memoryPlan({ lens: shape, trainCount: train.count, testCount: test.count }) };
+}
+
+/** The lens a run trains: its groups, a batch as large as training's or the evaluation's, the loss, AdamW. */
+function lensOptions(inputs: RunInputs, table: GroupTable): LensOptions {
+  const { gpu, head, train, test, settings: s } = inputs;
+  const pu = s.positionUnembed;
+  return {
+    numGroups: table.groups.length,
+    // The evaluation's batches are as large as fit one binding, up to 256 rows.
+    maxBatch: Math.max(s.batchSize, Math.min(256, Math.floor(gpu.maxBinding / (head.V * 4)))),
+    // Targets a sample: 1, or the most any row of either set carries.
+    targetsPerRow: Math.max(train.multi?.targetsPerRow ?? 1, test.multi?.targetsPerRow ?? 1),
+    firstTarget: s.targets === 'first',
+    teacher: s.loss === 'kl' ? { normed: Boolean(s.finalNormed) } : undefined,
+    positionUnembed: pu && { mode: pu, positions: table.positions.length },
+    adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
+  };
+}
+
+/** f32 of the position unembedding's blocks (0 without one). */
+function positionFloats(shape: LensShape): number {
+  return shape.position ? shape.position.positions * shape.position.layout.stride : 0;
+}
+
+/** Says what the run trains and allocates, and refuses a run that cannot fit, before allocating anything. */
+function describePlan(inputs: RunInputs, p: RunPlan): void {
+  const { gpu, head, train, test, settings: s } = inputs;
+  const print = inputs.print ?? ((line: string) => console.log(line));
+  const { table, shape } = p;
+  print(`lens: ${s.preset} preset, ${table.groups.length} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${head.d}, V ${head.V}`);
+  print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);
+  print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
+  print(planLine(p.plan, gpu.adapter.name));
+  const problem = planProblem(p.plan, gpu.limits.maxBufferSize, memoryBudget(gpu.adapter, inputs.gpuMemoryGiB), smallerRuns(inputs, table));
+  if (problem) throw new InputError(problem);
+}
+
+/** The head, both data sets, the lens and the run's buffers; where the device's memory is not known, Dawn's out-of-memory error is the check. */
+async function allocate(inputs: RunInputs, p: RunPlan): Promise<RunOnGpu> {
+  const { gpu, train, test } = inputs;
+  const kl = Boolean(p.shape.teacher);
+  const owner = new Owner(gpu);
+  try {
+    return await gpu.checked('allocating the run', async () => {
+      const head = owner.own(new HeadOnGpu(gpu, inputs.head));
+      const trainGpu = owner.own(new DataOnGpu(gpu, 'train', train, p.shape.targetsPerRow, kl));
+      const testGpu = owner.own(new DataOnGpu(gpu, 'test', test, p.shape.targetsPerRow, kl));
+      // The gathers from both data sets are bound with the lens's other kernel calls.
+      const lens = owner.own(await Lens.create(gpu, head, p.shape, [trainGpu, testGpu]));
+      const losses = owner.own(new EpochLosses(gpu, train.count));
+      const evaluator = owner.own(new Evaluator(gpu, testGpu, p.testIndex, p.shape.maxBatch));
+      return { owner, head, train: trainGpu, test: testGpu, lens, losses, evaluator };
+    });
+  } catch (e) {
+    owner.destroy();
+    if (e instanceof GpuError && /out.of.memory/i.test(e.message)) {
+      throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(p.plan))}; ${shrinkAdvice(p.plan, smallerRuns(inputs, p.table))}`);
+    }
+    throw e;
+  }
 }
 
 /** A seeded permutation of 0..n−1 for one epoch (Fisher–Yates on a counter-based stream). */
@@ -419,7 +528,7 @@ function printHeader(print: (l: string) => void, state: RunState): void {
   for (const r of state.history) printRow(print, r, r.epoch === state.bestEpoch ? 'best (before resume)' : '');
 }
 
-function printRow(print: (l: string) => void, r: EpochRecord, note: string): void {
+function printRow(print: (l: string) => void, r: EpochRow, note: string): void {
   print(
     `${String(r.epoch).padStart(5)} | ${(Number.isNaN(r.train_loss) ? '–' : r.train_loss.toFixed(4)).padStart(10)} | ${r.val_loss.toFixed(4).padStart(8)} | ` +
       `${percent(r.top1).padStart(7)} | ${percent(r.top5).padStart(7)} | ${percent(r.top10).padStart(7)} | ${note}`,
@@ -479,20 +588,26 @@ function writeResults(
 }
 
 /** Settings that shrink the run, for the message when it does not fit. */
-function smallerRuns(p: PlanInputs, inputs: RunInputs, table: GroupTable): Alternative[] {
-  const s = inputs.settings;
+function smallerRuns(inputs: RunInputs, table: GroupTable): Alternative[] {
+  const { gpu, head, train, test, settings: s } = inputs;
+  const options = lensOptions(inputs, table);
+  const plan = (change: Partial<LensOptions>, dtype = head.dtype) => ({
+    lens: lensShape(deviceTraits(gpu), { ...head, dtype }, { ...options, ...change }),
+    trainCount: train.count,
+    testCount: test.count,
+  });
   const out: Alternative[] = [];
-  if (p.headDtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: { ...p, headDtype: 'f16' } });
+  if (head.dtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: plan({}, 'f16') });
   const P = table.positions.length;
-  if (s.preset === 'full') out.push({ flag: '--preset lite', inputs: { ...p, numGroups: groupTable('lite', table.layers, table.positions, s.criticalLayers).groups.length } });
-  if (s.preset !== 'baseline') out.push({ flag: '--preset baseline', inputs: { ...p, numGroups: table.layers.length } });
+  if (s.preset === 'full') out.push({ flag: '--preset lite', inputs: plan({ numGroups: groupTable('lite', table.layers, table.positions, s.criticalLayers).groups.length }) });
+  if (s.preset !== 'baseline') out.push({ flag: '--preset baseline', inputs: plan({ numGroups: table.layers.length }) });
   const critical = s.criticalLayers.filter((l) => table.layers.includes(l));
   if (s.preset === 'lite' && critical.length > 1) {
     const fewer = critical.slice(Math.ceil(critical.length / 2));
-    out.push({ flag: `--critical-layers ${fewer.join(',')}`, inputs: { ...p, numGroups: p.numGroups - (critical.length - fewer.length) * (P - 1) } });
+    out.push({ flag: `--critical-layers ${fewer.join(',')}`, inputs: plan({ numGroups: options.numGroups - (critical.length - fewer.length) * (P - 1) }) });
   }
-  if (p.positionUnembed?.mode === 'full') out.push({ flag: '--position-unembed bias', inputs: { ...p, positionUnembed: { ...p.positionUnembed, mode: 'bias' } } });
+  if (options.positionUnembed?.mode === 'full') out.push({ flag: '--position-unembed bias', inputs: plan({ positionUnembed: { ...options.positionUnembed, mode: 'bias' } }) });
   // The lens is sized for the larger of the training batch and the evaluation's (≤ 256 rows).
-  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: { ...p, maxBatch: Math.max(s.batchSize >> 1, 256) } });
+  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: plan({ maxBatch: Math.max(s.batchSize >> 1, 256) }) });
   return out;
 }

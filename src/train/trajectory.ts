@@ -4,13 +4,12 @@
 // the target's rank. With `noLens`, the plain logit lens: the frozen head on the raw hidden
 // state (identity translators).
 import type { Dataset } from '../data/dataset.ts';
-import { InputError } from '../data/errors.ts';
+import { InputError } from '../shared/errors.ts';
 import type { Head } from '../data/head.ts';
-import { readF32 } from '../gpu/buffers.ts';
-import type { Gpu } from '../gpu/device.ts';
 import { makeBatch } from '../lens/batch.ts';
+import type { Gpu } from '../lens/device.ts';
+import { savedLensOnGpu } from '../lens/savedLens.ts';
 import type { Trajectory, TrajectoryCell } from '../report/trajectory.ts';
-import { savedLensOnGpu } from './savedLens.ts';
 
 /** Softmax summary of one row of logits (float64). */
 export function summarise(logits: Float32Array, target: number | undefined): Omit<TrajectoryCell, 'layer' | 'position'> {
@@ -51,16 +50,9 @@ export async function trajectory(
   // Targets only serve the ranks here: a file without any (KL data) gets placeholders.
   const forGpu = { ...data, multi: undefined, target: Int32Array.from(data.target, (t) => Math.max(0, t)) };
   const saved = await savedLensOnGpu(gpu, head, lensPath, forGpu, { maxBatch: rows.length, rows });
-  const { lens, groupOf } = saved;
-  const gpuData = saved.data;
   try {
-    const batch = makeBatch(rows, groupOf);
-    const logits = await gpu.checked('trajectory', async () => {
-      const enc = gpu.device.createCommandEncoder({ label: 'trajectory' });
-      lens.encodeEvalStep(enc, gpuData, batch);
-      await gpu.submitAndWait('trajectory', [enc.finish()]);
-      return readF32(gpu, lens.logits, rows.length * head.V);
-    });
+    const batch = makeBatch(rows, saved.index);
+    const logits = await saved.lens.logitsOf(saved.data, batch);
     const cells: TrajectoryCell[] = [];
     batch.rows.forEach((row, slot) => {
       const t = data.targetsFromTeacher ? undefined : data.target[row];

@@ -80,7 +80,7 @@ test('uniform, all: every token of each chunk, equally weighted; empty chunks le
   assert.is(dropped, 1);
   assert.equal(Array.from(data.position), [0, 1, 2, 0, 2]);
   assert.equal(Array.from(data.target), [100, 102, 105, 200, 201]);
-  assert.is(data.multi!.K, 3);
+  assert.is(data.multi!.targetsPerRow, 3);
   assert.equal(Array.from(data.multi!.ids), [100, 101, -1, 102, 103, 104, 105, 106, -1, 200, -1, -1, 201, -1, -1]);
   assert.equal(Array.from(data.multi!.weights).map((w) => +w.toFixed(4)), [0.5, 0.5, 0, 0.3333, 0.3333, 0.3333, 0.5, 0.5, 0, 1, 0, 0, 1, 0, 0]);
   assert.equal(Array.from(data.hidden.subarray(6, 10)), [6, 7, 10, 11]); // rows 3 and 5 keep their hidden states
@@ -94,19 +94,19 @@ test('weights, first: the chunk’s first token; a zero weight empties its posit
   assert.is(dropped, 2);
   assert.equal(Array.from(data.target), [100, 104, 200, 201]);
   // The chunks stay whole for any-k; the loss reads the first (the lens's `firstTarget`).
-  assert.is(data.multi!.K, 4);
+  assert.is(data.multi!.targetsPerRow, 4);
   assert.equal(Array.from(data.multi!.ids.subarray(0, 4)), [100, 101, 102, 103]);
   assert.equal(chunkStats(ds, parseAssignment('weights:0,1,1'), 3).map((c) => [c.min, c.max, c.empty]), [[0, 0, 2], [1, 4, 0], [1, 3, 0]]);
 });
 
 test("--targets first keeps a data set's extra targets (for any-k) and says so; all keeps them too", () => {
-  const ds: Dataset = { ...tiny(), cot: undefined, multi: { K: 2, ids: Int32Array.from([1, 2, 3, -1, 4, 5, 6, 7, 8, -1, 9, 9]), weights: new Float32Array(12).fill(0.5) } };
+  const ds: Dataset = { ...tiny(), cot: undefined, multi: { targetsPerRow: 2, ids: Int32Array.from([1, 2, 3, -1, 4, 5, 6, 7, 8, -1, 9, 9]), weights: new Float32Array(12).fill(0.5) } };
   const first = prepareTargets(ds, ds, { targets: 'first' });
   assert.is(first.mode, 'first');
-  assert.is(first.train.multi!.K, 2);
+  assert.is(first.train.multi!.targetsPerRow, 2);
   const all = prepareTargets(ds, ds, {});
   assert.is(all.mode, 'all');
-  assert.is(all.train.multi!.K, 2);
+  assert.is(all.train.multi!.targetsPerRow, 2);
   assert.throws(() => prepareTargets({ ...ds, multi: undefined }, { ...ds, multi: undefined }, { targets: 'all' }), /--targets all: the data has one target a sample/);
 });
 

@@ -6,10 +6,12 @@ import * as assert from 'uvu/assert';
 import { loadDataset } from '../../src/data/dataset.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { countObjects } from '../../src/gpu/objectCounter.ts';
-import { Lens, uploadHead } from '../../src/lens/lens.ts';
+import { Lens } from '../../src/lens/lens.ts';
+import { HeadOnGpu } from '../../src/lens/onGpu.ts';
+import { memoryPlan } from '../../src/lens/plan.ts';
+import { savedLensOnGpu } from '../../src/lens/savedLens.ts';
+import { deviceTraits, lensShape } from '../../src/lens/shape.ts';
 import { SEED_ADAMW } from '../../src/ops/adamw.ts';
-import { memoryPlan } from '../../src/train/plan.ts';
-import { savedLensOnGpu } from '../../src/train/savedLens.ts';
 import { cli } from '../helpers/cli.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
@@ -19,17 +21,15 @@ const head = loadHeadFile(join(DATA, 'head.safetensors'), 'f32');
 
 test('a lens allocates its table, and the memory plan sums the same table', async () => {
   const gpu = await testGpu();
-  const headGpu = uploadHead(gpu, head);
+  const headGpu = new HeadOnGpu(gpu, head);
   const runs = [{ adamw: SEED_ADAMW, update: 'unfused' as const }, { adamw: SEED_ADAMW, update: 'fused' as const }, { adamw: undefined, update: undefined }];
   for (const { adamw, update } of runs) {
-    const options = { numGroups: 36, maxBatch: 40, K: 4, teacher: { normed: false }, positionUnembed: { mode: 'full' as const, positions: 6 }, adamw, update };
+    const options = { numGroups: 36, maxBatch: 40, targetsPerRow: 4, teacher: { normed: false }, positionUnembed: { mode: 'full' as const, positions: 6 }, adamw, update };
+    const shape = lensShape(deviceTraits(gpu), head, options);
     const { counts, labels, stop } = countObjects(gpu);
-    const lens = await Lens.create(gpu, headGpu, options);
+    const lens = await Lens.create(gpu, headGpu, shape, []);
     stop();
-    const plan = memoryPlan({
-      d: head.d, V: head.V, numGroups: 36, headDtype: 'f32', trainCount: 0, testCount: 0, maxBatch: 40, K: 4, teacher: true,
-      positionUnembed: options.positionUnembed, training: Boolean(adamw), fusedUpdate: update === 'fused', maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment,
-    });
+    const plan = memoryPlan({ lens: shape, trainCount: 0, testCount: 0 });
     const lensPart = plan.filter((it) => !/^(data|head)/.test(it.name)).reduce((n, it) => n + it.bytes, 0);
     assert.is(lens.bytes, lensPart, 'the plan counts what the lens allocates');
     for (const spec of lens.table) assert.ok(labels.includes(`lens ${spec.key}`), `lens ${spec.key} allocated`);
@@ -44,8 +44,7 @@ test('a lens allocates its table, and the memory plan sums the same table', asyn
     assert.ok(counts.buffers >= lens.table.length);
     lens.destroy();
   }
-  headGpu.gamma.destroy();
-  headGpu.U.destroy();
+  headGpu.destroy();
 });
 
 test('eval and trajectory set up a lens for inference: no optimizer state, and the memory line says so', async () => {

@@ -36,8 +36,8 @@ test('group names follow the lens file layout; uncovered pairs have no group', (
 });
 
 test('makeBatch sorts stably by group; contiguous rows become one copy', () => {
-  const groupOfRow = [2, 0, 2, 1, 0, 2];
-  const b = makeBatch([5, 4, 0, 1, 2, 3], groupOfRow);
+  const groupOfRow = Int32Array.from([2, 0, 2, 1, 0, 2]);
+  const b = makeBatch([5, 4, 0, 1, 2, 3], { group: groupOfRow });
   assert.equal([...b.rows], [4, 1, 3, 5, 0, 2]);
   assert.equal([...b.groups], [0, 0, 1, 2, 2, 2]);
   assert.equal(b.ranges, [
@@ -45,7 +45,19 @@ test('makeBatch sorts stably by group; contiguous rows become one copy', () => {
     { group: 1, first: 2, count: 1 },
     { group: 2, first: 3, count: 3 },
   ]);
-  assert.throws(() => makeBatch([0], [-1]), /no group/);
+  assert.is(b.positions, undefined);
+  assert.throws(() => makeBatch([0], { group: Int32Array.from([-1]) }), /no group/);
+});
+
+test('a batch carries its slots by position where the rows have positions', () => {
+  const b = makeBatch([5, 4, 0, 1, 2, 3], { group: Int32Array.from([2, 0, 2, 1, 0, 2]), position: Int32Array.from([1, 0, 1, 2, 0, 0]) });
+  // Slots (rows 4, 1, 3, 5, 0, 2) at positions 0, 0, 2, 0, 1, 1: ordered by position, stably.
+  assert.equal([...b.positions!.slots], [0, 1, 3, 4, 5, 2]);
+  assert.equal(b.positions!.ranges, [
+    { group: 0, first: 0, count: 3 },
+    { group: 1, first: 3, count: 2 },
+    { group: 2, first: 5, count: 1 },
+  ]);
 });
 
 test.run();

@@ -5,24 +5,27 @@ import * as assert from 'uvu/assert';
 import { readF32 } from '../../src/gpu/buffers.ts';
 import type { Gpu } from '../../src/gpu/device.ts';
 import { makeBatch, type Batch } from '../../src/lens/batch.ts';
-import { Lens, type DataOnGpu, type TranslatorUpdate } from '../../src/lens/lens.ts';
+import { Lens } from '../../src/lens/lens.ts';
+import { DataOnGpu, HeadOnGpu } from '../../src/lens/onGpu.ts';
+import { deviceTraits, lensShape } from '../../src/lens/shape.ts';
 import { SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride, unpackBlocks } from '../../src/ops/groups.ts';
 import { expectClose } from '../helpers/close.ts';
 import { fixture, type Fixture } from '../helpers/fixtures.ts';
-import { buf, testGpu } from '../helpers/gpu.ts';
+import { testGpu } from '../helpers/gpu.ts';
 
 const test = suite('lens step');
 const range = (lo: number, hi: number) => Array.from({ length: hi - lo }, (_, i) => lo + i);
 
-async function setUp(fx: Fixture, update: TranslatorUpdate = 'unfused') {
+async function setUp(fx: Fixture, update: 'fused' | 'unfused' = 'unfused') {
   const gpu = await testGpu();
   const { d, V, N, eps, groups: G, lr, weight_decay: weightDecay, max_norm: maxNorm } = fx.meta;
-  const data: DataOnGpu = { hidden: buf(gpu, 'hidden', fx.f32('x')), targets: buf(gpu, 'target', fx.i32('target')), K: 1, count: N };
-  const head = { d, V, eps, dtype: 'f32' as const, gamma: buf(gpu, 'gamma', fx.f32('gamma')), U: buf(gpu, 'U', fx.f32('U')) };
-  const lens = await Lens.create(gpu, head, { numGroups: G, maxBatch: 33, adamw: { ...SEED_ADAMW, lr, weightDecay, maxNorm }, update });
+  const zeros = new Int32Array(N);
+  const data = new DataOnGpu(gpu, 'step', { source: 'step_lite', count: N, d, hidden: fx.f32('x'), layer: zeros, position: zeros, target: fx.i32('target') });
+  const head = new HeadOnGpu(gpu, { d, V, eps, dtype: 'f32', gamma: fx.f32('gamma'), U: fx.f32('U') });
+  const lens = await Lens.create(gpu, head, lensShape(deviceTraits(gpu), head, { numGroups: G, maxBatch: 33, adamw: { ...SEED_ADAMW, lr, weightDecay, maxNorm }, update }), [data]);
   const group = fx.i32('group');
-  const batches: Batch[] = fx.meta.batches.map(([lo, hi]: [number, number]) => makeBatch(range(lo, hi), group));
+  const batches: Batch[] = fx.meta.batches.map(([lo, hi]: [number, number]) => makeBatch(range(lo, hi), { group }));
   return { gpu, lens, data, batches, d, G, stride: blockStride(d) };
 }
 

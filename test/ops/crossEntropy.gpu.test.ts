@@ -7,7 +7,8 @@ import { uniformF32 } from '../../src/data/counterRng.ts';
 import { crossEntropyRef, CrossEntropy, klRef, normaliseWeights } from '../../src/ops/crossEntropy.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { extremeLogits, fixture } from '../helpers/fixtures.ts';
-import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
+import { rowsBatch, runOne } from '../helpers/bound.ts';
+import { buf, f32, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('cross-entropy: soft targets and teacher');
 
@@ -41,7 +42,7 @@ async function sparseCase(name: string) {
   const targets = fx.i32('targets');
   const { weights, badRow } = normaliseWeights(targets, fx.f32('weights'), K);
   assert.is(badRow, -1);
-  const op = await CrossEntropy.create(gpu, { kind: 'sparse', K });
+  const op = await CrossEntropy.create(gpu, V, { kind: 'sparse', targetsPerRow: K });
   const b = {
     logits: buf(gpu, 'logits', logits),
     targets: buf(gpu, 'targets', targets),
@@ -49,7 +50,7 @@ async function sparseCase(name: string) {
     loss: buf(gpu, 'loss', new Float32Array(B)),
     dlogits: buf(gpu, 'dlogits', new Float32Array(B * V)),
   };
-  await run(gpu, name, (pass) => op.encode(pass, b, B, V, count));
+  await runOne(gpu, name, (t) => op.bind(t, b, B), { ...rowsBatch(B), count });
   const loss = await f32(gpu, b.loss, B);
   const g = await f32(gpu, b.dlogits, B * V);
   expectClose(`${name} loss`, loss, fx.f32('loss'), LOSS_TOL);
@@ -75,14 +76,14 @@ async function teacherCase(name: string) {
   const { V, B, count, seed } = fx.meta;
   const logits = fx.has('logits') ? fx.f32('logits') : extremeLogits(V, B, seed);
   const teacher = fx.has('teacher') ? fx.f32('teacher') : teacherLogits(V, B, seed, logits);
-  const op = await CrossEntropy.create(gpu, { kind: 'teacher' });
+  const op = await CrossEntropy.create(gpu, V, { kind: 'teacher' });
   const b = {
     logits: buf(gpu, 'logits', logits),
     teacher: buf(gpu, 'teacher', teacher),
     loss: buf(gpu, 'loss', new Float32Array(B)),
     dlogits: buf(gpu, 'dlogits', new Float32Array(B * V)),
   };
-  await run(gpu, name, (pass) => op.encode(pass, b, B, V, count));
+  await runOne(gpu, name, (t) => op.bind(t, b, B), { ...rowsBatch(B), count });
   const loss = await f32(gpu, b.loss, B);
   expectClose(`${name} KL`, loss, fx.f32('loss'), LOSS_TOL);
   checkGrad(name, await f32(gpu, b.dlogits, B * V), fx, B, V);
@@ -109,9 +110,9 @@ test('K = 1 is bit for bit a K = 4 kernel whose rows hold one target', async () 
     fourWeights[4 * s] = t >= 0 ? 1 : 0;
   });
   const out = async (K: number, targets: Int32Array, weights: Float32Array) => {
-    const op = await CrossEntropy.create(gpu, { kind: 'sparse', K });
+    const op = await CrossEntropy.create(gpu, V, { kind: 'sparse', targetsPerRow: K });
     const b = { logits, targets: buf(gpu, 't', targets), weights: buf(gpu, 'w', weights), loss: buf(gpu, 'l', new Float32Array(B)), dlogits: buf(gpu, 'g', new Float32Array(B * V)) };
-    await run(gpu, `K ${K}`, (pass) => op.encode(pass, b, B, V, count));
+    await runOne(gpu, `K ${K}`, (t) => op.bind(t, b, B), { ...rowsBatch(B), count });
     return [await f32(gpu, b.loss, B), await f32(gpu, b.dlogits, B * V)] as const;
   };
   const [l1, g1] = await out(1, one, new Float32Array(B).fill(1));
@@ -130,9 +131,9 @@ test("`first` reads only each row's first target, weight 1: bit for bit the K = 
   const { weights } = normaliseWeights(targets, fx.f32('weights'), K);
   const firsts = Int32Array.from({ length: B }, (_, s) => targets[s * K]!);
   const out = async (kind: { kind: 'sparse'; K: number; first?: boolean }, t: Int32Array, w: Float32Array) => {
-    const op = await CrossEntropy.create(gpu, kind);
+    const op = await CrossEntropy.create(gpu, V, { kind: 'sparse', targetsPerRow: kind.K, first: kind.first });
     const b = { logits, targets: buf(gpu, 't', t), weights: buf(gpu, 'w', w), loss: buf(gpu, 'l', new Float32Array(B)), dlogits: buf(gpu, 'g', new Float32Array(B * V)) };
-    await run(gpu, `K ${kind.K}${kind.first ? ' first' : ''}`, (pass) => op.encode(pass, b, B, V, count));
+    await runOne(gpu, `K ${kind.K}${kind.first ? ' first' : ''}`, (t) => op.bind(t, b, B), { ...rowsBatch(B), count });
     return [await f32(gpu, b.loss, B), await f32(gpu, b.dlogits, B * V)] as const;
   };
   const [lf, gf] = await out({ kind: 'sparse', K, first: true }, targets, weights);

@@ -5,16 +5,18 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32, uniformInt } from '../../src/data/counterRng.ts';
 import { Gather, gatherRef } from '../../src/ops/gather.ts';
-import { buf, run, testGpu, u32 } from '../helpers/gpu.ts';
+import { runOne } from '../helpers/bound.ts';
+import { buf, testGpu, u32 } from '../helpers/gpu.ts';
 
 const test = suite('gather');
 
 async function gatherCase(rows: number, width: number, rowIds: Uint32Array, maxBinding?: number) {
   const gpu = await testGpu();
-  const op = await Gather.create(gpu);
+  const op = await Gather.create(gpu, maxBinding);
   const src = uniformF32(31 + width, rows * width, 3);
   const b = { src: buf(gpu, 'src', src), dst: buf(gpu, 'dst', new Float32Array(rowIds.length * width).fill(-7)) };
-  await run(gpu, `gather ${rows}×${width}`, (pass) => op.encode(pass, b, rowIds, rows, width, maxBinding));
+  const sources = [{ src: b.src, dst: b.dst, width }];
+  await runOne(gpu, `gather ${rows}×${width}`, (t) => op.bind(t, { rows, sources }, rowIds.length), { rows: rowIds, ranges: [] });
   const got = await u32(gpu, b.dst, rowIds.length * width);
   assert.equal(Array.from(got), Array.from(gatherRef(src, rowIds, width)));
 }

@@ -2,16 +2,17 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
+import { partialSumBytes, Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
 import { TopK, TOP_K, topkRef, type TopKVariant } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { adamwInputs, extremeLogits, fixture } from '../helpers/fixtures.ts';
-import { buf, f32, run, testGpu, u32 } from '../helpers/gpu.ts';
+import { rowsBatch, runBound, runOne } from '../helpers/bound.ts';
+import { buf, f32, testGpu, u32 } from '../helpers/gpu.ts';
 import { packF16 } from '../../src/shared/f16.ts';
-import { packParams, pipeline } from '../../src/gpu/pipelines.ts';
+import { pipeline, writeParams } from '../../src/gpu/pipelines.ts';
 import { ADAMW_CHUNK } from '../../src/ops/tiles.ts';
 
 const test = suite('kernels');
@@ -32,10 +33,14 @@ async function unembedCase(name: string, maxBinding?: number, variant: UnembedVa
     logits: buf(gpu, 'logits', new Float32Array(M * V)),
     dlogits: buf(gpu, 'dlogits', dl),
     dz: buf(gpu, 'dz', new Float32Array(M * d)),
+    partial: buf(gpu, 'partial', new Float32Array(partialSumBytes(op.windows, M, d) / 4)),
   };
-  await run(gpu, `unembed ${name}`, (pass) => {
-    op.logits(pass, b, M);
-    op.backward(pass, b, M);
+  await runBound(gpu, `unembed ${name}`, (t) => {
+    const [forward, backward] = [op.bindForward(t, b, M), op.bindBackward(t, b, M)];
+    return (pass) => {
+      forward.encode(pass, rowsBatch(M));
+      backward.encode(pass, rowsBatch(M));
+    };
   });
   const logits = await f32(gpu, b.logits, M * V);
   const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
@@ -47,22 +52,23 @@ async function unembedCase(name: string, maxBinding?: number, variant: UnembedVa
     expectClose(`${name} logits row Σ²`, sumsq, fx.f32('logits_row_sumsq'), { atol: 0, rtol: 1e-5 });
   }
   expectClose(`${name} dz`, await f32(gpu, b.dz, M * d), fx.f32('dz'), { atol: 1e-3 * 2e-6 * Math.sqrt(V), rtol: 1e-5 });
-  op.destroy();
 }
 
 test("a kernel's params are filled by the field names of its WGSL struct, checked", async () => {
   const gpu = await testGpu();
   const adam = await pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true });
   const given = { groupStride: 7, groupBase: 1, rangeBase: 2, decay: 0.5, beta1: 0.9, oneMinusBeta1: 0.1, beta2: 0.999, oneMinusBeta2: 0.001, eps: 1e-8 };
-  const view = new DataView(packParams(adam, given));
+  const view = new DataView(new ArrayBuffer(64));
+  const pack = (values: Record<string, number>) => writeParams(adam, values, view, 0);
+  assert.is(pack(given), 40);
   // struct Params { groupStride, groupBase, rangeBase, pad: u32, decay, beta1, … : f32 }
   assert.equal([view.getUint32(0, true), view.getUint32(4, true), view.getUint32(8, true), view.getUint32(12, true)], [7, 1, 2, 0]);
   assert.is(view.getFloat32(16, true), 0.5);
   assert.is(view.getFloat32(36, true), Math.fround(1e-8));
   const { eps: _eps, ...missing } = given;
-  assert.throws(() => packParams(adam, missing), /struct Params field eps not given/);
-  assert.throws(() => packParams(adam, { ...given, lr: 1 }), /struct Params has no field lr/);
-  assert.throws(() => packParams(adam, { ...given, groupBase: -1 }), /groupBase = -1 is not a u32/);
+  assert.throws(() => pack(missing), /struct Params field eps not given/);
+  assert.throws(() => pack({ ...given, lr: 1 }), /struct Params has no field lr/);
+  assert.throws(() => pack({ ...given, groupBase: -1 }), /groupBase = -1 is not a u32/);
 });
 
 for (const variant of ['tiled', 'subgroup'] as const) {
@@ -92,7 +98,7 @@ async function ceCase(name: string) {
   const fx = fixture(name);
   const { V, B, count } = fx.meta;
   const targets = fx.i32('targets');
-  const op = await CrossEntropy.create(gpu);
+  const op = await CrossEntropy.create(gpu, V);
   const b = {
     logits: buf(gpu, 'logits', logitsFor(fx)),
     targets: buf(gpu, 'targets', targets),
@@ -100,7 +106,7 @@ async function ceCase(name: string) {
     loss: buf(gpu, 'loss', new Float32Array(B)),
     dlogits: buf(gpu, 'dlogits', new Float32Array(B * V)),
   };
-  await run(gpu, `cross entropy ${name}`, (pass) => op.encode(pass, b, B, V, count));
+  await runOne(gpu, `cross entropy ${name}`, (t) => op.bind(t, b, B), { ...rowsBatch(B), count });
   expectClose(`${name} loss`, await f32(gpu, b.loss, B), fx.f32('loss'), { atol: 2e-5, rtol: 2e-6 });
   const g = await f32(gpu, b.dlogits, B * V);
   const gtol = { atol: 1e-9, rtol: 2e-5 };
@@ -124,7 +130,7 @@ async function topkCase(name: string, variant: TopKVariant) {
   const gpu = await testGpu();
   const fx = fixture(name);
   const { V, B } = fx.meta;
-  const op = await TopK.create(gpu, 1, variant);
+  const op = await TopK.create(gpu, V, 1, variant);
   assert.is(op.variant, variant);
   const b = {
     logits: buf(gpu, 'logits', logitsFor(fx)),
@@ -134,7 +140,7 @@ async function topkCase(name: string, variant: TopKVariant) {
     anyRank: buf(gpu, 'any rank', new Uint32Array(B)),
     ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
   };
-  await run(gpu, `topk ${name}`, (pass) => op.encode(pass, b, B, V));
+  await runOne(gpu, `topk ${name}`, (t) => op.bind(t, b, B), rowsBatch(B));
   assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), `${name} rank`);
   assert.equal(Array.from(await u32(gpu, b.anyRank, B)), Array.from(fx.u32('rank')), `${name} any rank (one target a row)`);
   assert.equal(Array.from(await u32(gpu, b.ids, B * TOP_K)), Array.from(fx.u32('ids')), `${name} ids`);
@@ -148,7 +154,7 @@ for (const variant of ['workgroup', 'subgroup'] as const) {
     const gpu = await testGpu();
     const fx = fixture('topk_any_v509');
     const { V, B, K } = fx.meta;
-    const op = await TopK.create(gpu, K, variant);
+    const op = await TopK.create(gpu, V, K, variant);
     const b = {
       logits: buf(gpu, 'logits', fx.f32('logits')),
       targets: buf(gpu, 'targets', fx.i32('targets')),
@@ -157,7 +163,7 @@ for (const variant of ['workgroup', 'subgroup'] as const) {
       anyRank: buf(gpu, 'any rank', new Uint32Array(B)),
       ids: buf(gpu, 'ids', new Uint32Array(B * TOP_K)),
     };
-    await run(gpu, 'topk any', (pass) => op.encode(pass, b, B, V));
+    await runOne(gpu, 'topk any', (t) => op.bind(t, b, B), rowsBatch(B));
     assert.equal(Array.from(await u32(gpu, b.rank, B)), Array.from(fx.u32('rank')), 'first-target rank');
     assert.equal(Array.from(await u32(gpu, b.anyRank, B)), Array.from(fx.u32('any_rank')), 'any-target rank');
     const ref = topkRef(fx.f32('logits'), fx.i32('targets'), B, V, fx.f32('weights'));
@@ -171,9 +177,9 @@ async function adamwCase(name: string, maxBinding?: number) {
   const { d, groups: G, present, prior_steps: prior } = fx.meta;
   const stride = blockStride(d);
   const init = adamwInputs(fx, stride);
-  const op = await AdamW.create(gpu, d, G, { ...SEED_ADAMW, maxNorm: fx.meta.max_norm }, maxBinding);
+  const op = await AdamW.create(gpu, [{ stride, numGroups: G }], { ...SEED_ADAMW, maxNorm: fx.meta.max_norm }, maxBinding);
   const b = { param: buf(gpu, 'param', init.param), grad: buf(gpu, 'grad', init.grad), m: buf(gpu, 'm', init.m), v: buf(gpu, 'v', init.v) };
-  await run(gpu, `adamw ${name}`, (pass) => op.encode(pass, b, present.map((g: number) => ({ group: g, step: prior[g] + 1 }))));
+  await runOne(gpu, `adamw ${name}`, (t) => op.bind(t, [b]), [present.map((g: number) => ({ group: g, step: prior[g] + 1 }))]);
   const norm = await f32(gpu, op.clipState, 1);
   expectClose(`${name} norm`, norm, fx.f32('norm'), { atol: 0, rtol: 2e-6 });
   const out = { param: await f32(gpu, b.param, G * stride), m: await f32(gpu, b.m, G * stride), v: await f32(gpu, b.v, G * stride) };

@@ -4,10 +4,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { packPositionBlocks, PositionUnembed, positionBackwardRef, positionForwardRef, positionLayout, positionSlots, unpackPositionBlocks } from '../../src/ops/positionUnembed.ts';
+import { positionSlots } from '../../src/ops/groups.ts';
+import { packPositionBlocks, PositionUnembed, positionBackwardRef, positionForwardRef, positionLayout, unpackPositionBlocks } from '../../src/ops/positionUnembed.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
-import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
+import { runBound } from '../helpers/bound.ts';
+import { buf, f32, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('position unembedding');
 const SENTINEL = 777.25;
@@ -17,7 +19,7 @@ async function runCase(name: string, maxBinding?: number) {
   const fx = fixture(name);
   const { V, B, P, d, seed, full } = fx.meta;
   const mode = full ? 'full' : 'bias';
-  const op = await PositionUnembed.create(gpu, mode, V, d, maxBinding);
+  const op = await PositionUnembed.create(gpu, mode, V, d, P, maxBinding);
   const c = fx.f32('c');
   const delta = full ? uniformF32(seed + 5, P * V * d, 0.05) : undefined;
   const positions = Array.from({ length: P }, (_, q) => q);
@@ -35,9 +37,13 @@ async function runCase(name: string, maxBinding?: number) {
     dlogits: buf(gpu, 'dlogits', fx.f32('dlogits')),
     dz: buf(gpu, 'dz', dzBefore),
   };
-  await run(gpu, name, (pass) => {
-    op.forward(pass, b, { slots, ranges });
-    op.backward(pass, b, { slots, ranges });
+  const batch = { rows: new Uint32Array(B), ranges: [], positions: { slots, ranges } };
+  await runBound(gpu, name, (t) => {
+    const [forward, backward] = [op.bindForward(t, b, B), op.bindBackward(t, b, B)];
+    return (pass) => {
+      forward.encode(pass, batch);
+      backward.encode(pass, batch);
+    };
   });
   const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
   expectClose(`${name} logits`, await f32(gpu, b.logits, B * V), fx.f32('out'), tol);
@@ -69,7 +75,7 @@ test('full with ΔU_p in vocabulary windows of 128 rows and blocks in sub-blocks
   const layout = positionLayout('full', 509, 48, maxBinding);
   assert.ok(layout.subBlocks > 1 && layout.subStride * 4 <= maxBinding, `sub-blocks ${layout.subBlocks} of ${layout.subStride}`);
   const gpu = await testGpu();
-  assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, maxBinding)).deltaWindows.length, 4);
+  assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, 6, maxBinding)).deltaWindows.length, 4);
   await runCase('position_full_v509', maxBinding);
 });
 

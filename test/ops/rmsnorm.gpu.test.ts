@@ -4,7 +4,8 @@ import { uniformF32 } from '../../src/data/counterRng.ts';
 import { RmsNorm, rmsnormBackwardRef } from '../../src/ops/rmsnorm.ts';
 import { expectClose } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
-import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
+import { rowsBatch, runBound } from '../helpers/bound.ts';
+import { buf, f32, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('rmsnorm');
 
@@ -23,9 +24,12 @@ async function runCase(name: string, subgroups: boolean) {
     dz: buf(gpu, 'dz', dz),
     dy: buf(gpu, 'dy', new Float32Array(rows * d)),
   };
-  await run(gpu, `rmsnorm ${name}`, (pass) => {
-    norm.forward(pass, b, rows);
-    norm.backward(pass, b, rows);
+  await runBound(gpu, `rmsnorm ${name}`, (t) => {
+    const [forward, backward] = [norm.bindForward(t, b, rows), norm.bindBackward(t, b, rows)];
+    return (pass) => {
+      forward.encode(pass, rowsBatch(rows));
+      backward.encode(pass, rowsBatch(rows));
+    };
   });
   expectClose(`${name} z`, await f32(gpu, b.z, rows * d), fx.f32('z'), { atol: 1e-6, rtol: 2e-6 });
   // dy scales as 1/rms: tiny hidden states have large gradients

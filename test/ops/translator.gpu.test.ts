@@ -6,7 +6,8 @@ import { blockStride, groupRanges, packBlocks } from '../../src/ops/groups.ts';
 import { Translator } from '../../src/ops/translator.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
-import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
+import { runBound } from '../helpers/bound.ts';
+import { buf, f32, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('translator');
 const SENTINEL = 12345.5; // blocks of absent groups must keep it
@@ -24,16 +25,21 @@ async function runCase(name: string, maxBinding?: number) {
   const dy = stored ? fx.f32('dy') : uniformF32(seed + 3, B * d, 1);
   const groupOf = fx.i32('group_of_slot');
   const ranges = groupRanges(groupOf);
-  const tr = await Translator.create(gpu, d, G, maxBinding);
+  const forward = await Promise.all(VARIANTS.map((v) => Translator.create(gpu, d, G, { maxBinding, forward: v })));
+  const backward = await Promise.all(BACKWARD.map((v) => Translator.create(gpu, d, G, { maxBinding, backward: v })));
+  const batch = { rows: new Uint32Array(B), ranges };
   const stride = blockStride(d);
   const xBuf = buf(gpu, 'x', x);
   const pBuf = buf(gpu, 'params', packBlocks(W, b, G, d));
   const yBufs = VARIANTS.map((v) => buf(gpu, `y ${v}`, new Float32Array(B * d)));
   const dyBuf = buf(gpu, 'dy', dy);
   const gBufs = BACKWARD.map((v) => buf(gpu, `grad ${v}`, new Float32Array(G * stride).fill(SENTINEL)));
-  await run(gpu, `translator ${name}`, (pass) => {
-    VARIANTS.forEach((v, i) => tr.forward(pass, { x: xBuf, params: pBuf, y: yBufs[i]! }, ranges, v));
-    BACKWARD.forEach((v, i) => tr.backward(pass, { dy: dyBuf, x: xBuf, grad: gBufs[i]! }, ranges, v));
+  await runBound(gpu, `translator ${name}`, (t) => {
+    const calls = [
+      ...forward.map((tr, i) => tr.bindForward(t, { x: xBuf, params: pBuf, y: yBufs[i]! }, B)),
+      ...backward.map((tr, i) => tr.bindBackward(t, { dy: dyBuf, x: xBuf, grad: gBufs[i]! }, B)),
+    ];
+    return (pass) => calls.forEach((c) => c.encode(pass, batch));
   });
   const tol = { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 };
   for (const [i, v] of VARIANTS.entries()) expectClose(`${name} y (${v})`, await f32(gpu, yBufs[i]!, B * d), fx.f32('y'), tol);
@@ -89,7 +95,7 @@ test('d 2048, batch 33, an empty group between two present ones', () => runCase(
 test('d 48 with parameters split over binding windows of two groups', async () => {
   const gpu = await testGpu();
   const twoGroups = 2 * blockStride(48) * 4;
-  const tr = await Translator.create(gpu, 48, 5, twoGroups);
+  const tr = await Translator.create(gpu, 48, 5, { maxBinding: twoGroups });
   assert.is(tr.windows.length, 3);
   await runCase('translator_d48', twoGroups);
 });

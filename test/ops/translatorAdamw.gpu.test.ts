@@ -10,7 +10,9 @@ import { AdamW, SEED_ADAMW, type PresentGroup } from '../../src/ops/adamw.ts';
 import { blockStride, groupRanges } from '../../src/ops/groups.ts';
 import { Translator } from '../../src/ops/translator.ts';
 import { expectClose } from '../helpers/close.ts';
-import { buf, f32, run, testGpu } from '../helpers/gpu.ts';
+import { StepTables } from '../../src/gpu/stepTables.ts';
+import { runBound, runOne } from '../helpers/bound.ts';
+import { buf, f32, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('fused translator update');
 
@@ -31,19 +33,22 @@ async function fusedCase(counts: number[], d: number, scale: number, maxNorm: nu
   const config = { ...SEED_ADAMW, maxNorm };
   const present: PresentGroup[] = ranges.map((r, i) => ({ group: r.group, step: 1 + 3 * i, first: r.first, count: r.count }));
 
-  const tr = await Translator.create(gpu, d, G, maxBinding);
-  const unfused = await AdamW.createSets(gpu, [{ stride, numGroups: G }], config, maxBinding);
-  const fused = await AdamW.createSets(gpu, [{ stride, numGroups: G, fusedTranslator: { d } }], config, maxBinding);
+  const tr = await Translator.create(gpu, d, G, { maxBinding, backward: 'subgroup' });
+  const unfused = await AdamW.create(gpu, [{ stride, numGroups: G }], config, maxBinding);
+  const fused = await AdamW.create(gpu, [{ stride, numGroups: G, fusedTranslator: { d } }], config, maxBinding);
   const xBuf = buf(gpu, 'x', x);
   const dyBuf = buf(gpu, 'dy', dy);
   const grad = buf(gpu, 'grad', new Float32Array(G * stride));
   const a = { param: buf(gpu, 'param a', param), m: buf(gpu, 'm a', m), v: buf(gpu, 'v a', v) };
   const b = { param: buf(gpu, 'param b', param), m: buf(gpu, 'm b', m), v: buf(gpu, 'v b', v) };
-  await run(gpu, 'unfused', (pass) => {
-    tr.backward(pass, { dy: dyBuf, x: xBuf, grad }, ranges, 'subgroup');
-    unfused.encode(pass, { ...a, grad }, present);
+  await runBound(gpu, 'unfused', (t) => {
+    const [backward, update] = [tr.bindBackward(t, { dy: dyBuf, x: xBuf, grad }, B), unfused.bind(t, [{ ...a, grad }])];
+    return (pass) => {
+      backward.encode(pass, { rows: new Uint32Array(B), ranges });
+      update.encode(pass, [present]);
+    };
   });
-  await run(gpu, 'fused', (pass) => fused.encode(pass, { ...b, dy: dyBuf, x: xBuf }, present));
+  await runOne(gpu, 'fused', (t) => fused.bind(t, [{ ...b, dy: dyBuf, x: xBuf }]), [present]);
 
   // The ghost norm against the stored gradient's norm, summed in float64.
   const dW = await f32(gpu, grad, G * stride);
@@ -77,16 +82,16 @@ test('d 2048, groups of 3, 1 and 2 slots (a training batch at the seed width)', 
 test('parameters over binding windows of two groups', async () => {
   const gpu = await testGpu();
   const twoGroups = 2 * blockStride(50) * 4;
-  const tr = await Translator.create(gpu, 50, 5, twoGroups);
+  const tr = await Translator.create(gpu, 50, 5, { maxBinding: twoGroups });
   assert.is(tr.windows.length, 3);
   await fusedCase([1, 2, 40, 0, 3], 50, 1, 1, twoGroups);
 });
 test('a fused set needs dy and x, an unfused one its gradient', async () => {
   const gpu = await testGpu();
   const stride = blockStride(8);
-  const fused = await AdamW.createSets(gpu, [{ stride, numGroups: 1, fusedTranslator: { d: 8 } }], SEED_ADAMW);
+  const fused = await AdamW.create(gpu, [{ stride, numGroups: 1, fusedTranslator: { d: 8 } }], SEED_ADAMW);
   const b = buf(gpu, 'b', new Float32Array(stride));
-  assert.throws(() => fused.encode({} as GPUComputePassEncoder, { param: b, m: b, v: b, grad: b }, []), /set 0 is fused: give it dy and x/);
+  assert.throws(() => fused.bind(new StepTables(gpu, 'never sealed'), [{ param: b, m: b, v: b, grad: b }]), /set 0 is fused: give it dy and x/);
   fused.destroy();
 });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadDataset } from '../../src/data/dataset.ts';
-import { DivergedError } from '../../src/data/errors.ts';
+import { DivergedError } from '../../src/shared/errors.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { Gpu, GpuError } from '../../src/gpu/device.ts';
 import { blockStride } from '../../src/ops/groups.ts';

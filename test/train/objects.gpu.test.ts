@@ -1,7 +1,8 @@
 // A step creates nothing: after the first epoch, training steps and validation batches make
 // no GPU buffer and no bind group (a count, not a timing), write their tables with at most 2
 // writeBuffer calls and record at most 4 buffer copies each. Covers the plain lite step, the KL loss, several targets a
-// row and the full position-specific unembedding.
+// row and the full position-specific unembedding. And every buffer has an owner: after a run,
+// an eval and a trajectory, none is left alive.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,9 @@ import { prepareTargets } from '../../src/data/assign.ts';
 import { loadDataset } from '../../src/data/dataset.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { countObjects, type ObjectCounts } from '../../src/gpu/objectCounter.ts';
+import { evaluateLensFile } from '../../src/train/evalCommand.ts';
 import { SEED_SETTINGS, trainLens, type TrainSettings } from '../../src/train/trainer.ts';
+import { trajectory } from '../../src/train/trajectory.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 const test = suite('objects per step');
@@ -60,6 +63,35 @@ for (const [label, suffix, settings] of cases) {
     assert.ok(c.copies <= 4 * batches, `${c.copies} buffer copies for ${batches} steps and batches`);
   });
 }
+
+test('a whole run, an eval and a trajectory leave no live buffer once their lenses, data and evaluators are destroyed', async () => {
+  const gpu = await testGpu();
+  const { train, test: testSet } = prepareTargets(loadDataset(join(DATA, 'train_ext.safetensors')), loadDataset(join(DATA, 'test_ext.safetensors')), { targets: 'all' });
+  const { counts, labels, stop } = countObjects(gpu);
+  try {
+    await trainLens({
+      gpu,
+      head,
+      train,
+      test: testSet,
+      out: join(tmp, 'live'),
+      resume: false,
+      quiet: true,
+      print: () => {},
+      provenance: {},
+      settings: { ...SEED_SETTINGS, preset: 'lite', criticalLayers: [6, 9, 14, 15], epochs: 2, batchSize: 24, targets: 'all', positionUnembed: 'full' },
+    });
+    const lens = join(tmp, 'live', 'lens.safetensors');
+    await evaluateLensFile(gpu, head, lens, testSet, 64, {}, () => {}, { kl: false, finalNormed: false });
+    await trajectory(gpu, head, testSet, testSet.example![0]!, lens);
+    // The device's own pool of read-back staging buffers is the device's to free.
+    gpu.releaseStaging();
+  } finally {
+    stop();
+  }
+  assert.ok(counts.buffers > 0);
+  assert.is(counts.live, 0, `${counts.live} of ${counts.buffers} buffers still alive (${labels.length} made)`);
+});
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 test.run();

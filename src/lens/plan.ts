@@ -4,32 +4,15 @@
 // --gpu-memory). When it does not fit, the message says which settings would make it fit.
 import { totalmem } from 'node:os';
 import type { AdapterSummary } from '../gpu/device.ts';
-import { lensBuffers } from '../lens/bufferTable.ts';
-import type { PositionUnembedMode } from '../ops/positionUnembed.ts';
-import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
+import { fmtBytes } from '../shared/constants.ts';
+import { lensBuffers } from './bufferTable.ts';
+import type { LensShape } from './shape.ts';
 
+/** What a run allocates: its lens's shape, and its data sets' samples (train 0 for eval and trajectory). */
 export interface PlanInputs {
-  d: number;
-  V: number;
-  numGroups: number;
-  headDtype: HeadDtype;
+  lens: LensShape;
   trainCount: number;
   testCount: number;
-  /** Rows of the largest batch the lens is sized for (training or evaluation). */
-  maxBatch: number;
-  /** Targets a sample (1 unless the data has several). */
-  K?: number;
-  /** The KL loss: final hidden states on the GPU and the teacher's logits. */
-  teacher?: boolean;
-  /** A position-specific unembedding over `positions` positions. */
-  positionUnembed?: { mode: PositionUnembedMode; positions: number };
-  /** false for eval and trajectory: no gradients, no AdamW moments (default true). */
-  training?: boolean;
-  /** Training with the translators' update fused with their gradient: no gradient buffer. */
-  fusedUpdate?: boolean;
-  /** The device's storage binding limit and offset alignment (default: WebGPU's 128 MiB, 256). */
-  maxBinding?: number;
-  align?: number;
 }
 
 export interface PlanItem {
@@ -40,33 +23,18 @@ export interface PlanItem {
 }
 
 export function memoryPlan(p: PlanInputs): PlanItem[] {
-  const { d, V } = p;
-  const headU = V * d * (p.headDtype === 'f16' ? 2 : 4);
-  const K = p.K ?? 1;
+  const { d, V, headDtype, targetsPerRow: K } = p.lens;
+  const headU = V * d * (headDtype === 'f16' ? 2 : 4);
   // Per sample: hidden [d] (and final hidden [d] with the KL loss), K targets (and K weights
   // when K > 1); train: its loss of the epoch; test: its loss and ranks.
-  const perSample = (d * (p.teacher ? 2 : 1) + K * (K > 1 ? 2 : 1)) * 4;
+  const perSample = (d * (p.lens.teacher ? 2 : 1) + K * (K > 1 ? 2 : 1)) * 4;
   const items: PlanItem[] = [
     ...(p.trainCount ? [{ name: 'train set', bytes: p.trainCount * (perSample + 4), largest: p.trainCount * d * 4 }] : []),
     { name: p.trainCount ? 'test set' : 'data', bytes: p.testCount * (perSample + (K > 1 ? 12 : 8)), largest: p.testCount * d * 4 },
-    { name: `head (U ${p.headDtype})`, bytes: headU + d * 4, largest: headU },
+    { name: `head (U ${headDtype})`, bytes: headU + d * 4, largest: headU },
   ];
   // The lens's own buffers, from its buffer table, one line per item.
-  const table = lensBuffers({
-    d,
-    V,
-    headDtype: p.headDtype,
-    numGroups: p.numGroups,
-    maxBatch: p.maxBatch,
-    K,
-    teacher: Boolean(p.teacher),
-    position: p.positionUnembed,
-    training: p.training ?? true,
-    fusedUpdate: p.fusedUpdate,
-    maxBinding: p.maxBinding ?? 128 * 2 ** 20,
-    align: p.align ?? 256,
-  });
-  for (const spec of table) {
+  for (const spec of lensBuffers(p.lens)) {
     let item = items.find((it) => it.name === spec.item);
     if (!item) items.push((item = { name: spec.item, bytes: 0, largest: 0 }));
     item.bytes += spec.bytes;

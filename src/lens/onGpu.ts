@@ -1,0 +1,66 @@
+// The frozen head and the data sets on the GPU, each the one owner of its buffers: uploaded
+// once for a run, freed by its destroy().
+import { paddedTargets, type Dataset } from '../data/dataset.ts';
+import type { Head } from '../data/head.ts';
+import { Owner, writeBuffer } from '../gpu/buffers.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { InputError } from '../shared/errors.ts';
+import type { HeadDtype } from '../shared/constants.ts';
+
+/** The frozen final norm and unembedding, resident on the GPU. */
+export class HeadOnGpu {
+  readonly d: number;
+  readonly V: number;
+  readonly eps: number;
+  readonly dtype: HeadDtype;
+  /** γ [d] f32. */
+  readonly gamma: GPUBuffer;
+  /** U [V, d], f32 or f16 (two per u32). */
+  readonly U: GPUBuffer;
+  private owner: Owner;
+
+  constructor(gpu: Gpu, head: Pick<Head, 'd' | 'V' | 'eps' | 'dtype' | 'gamma' | 'U'>) {
+    ({ d: this.d, V: this.V, eps: this.eps, dtype: this.dtype } = head);
+    this.owner = new Owner(gpu);
+    this.gamma = this.owner.upload('head gamma', head.gamma);
+    this.U = this.owner.upload(`head U (${head.dtype})`, head.U);
+  }
+
+  destroy(): void {
+    this.owner.destroy();
+  }
+}
+
+/**
+ * A dataset resident on the GPU: hidden [N, d] f32 and `targetsPerRow` targets a row
+ * [N, targetsPerRow] i32 with their weights [N, targetsPerRow] f32 (absent for one target a
+ * row: weight 1), and with the KL loss the model's last hidden state [N, d].
+ */
+export class DataOnGpu {
+  readonly count: number;
+  readonly hidden: GPUBuffer;
+  readonly targets: GPUBuffer;
+  readonly weights: GPUBuffer | undefined;
+  readonly finalHidden: GPUBuffer | undefined;
+  private owner: Owner;
+
+  constructor(gpu: Gpu, name: string, ds: Dataset, readonly targetsPerRow = 1, withFinalHidden = false) {
+    if (withFinalHidden && !ds.finalHidden) throw new InputError(`${ds.source}: no final_hidden to upload`);
+    const owner = (this.owner = new Owner(gpu));
+    this.count = ds.count;
+    this.hidden = owner.upload(`${name} hidden`, ds.hidden);
+    this.finalHidden = withFinalHidden ? owner.upload(`${name} final hidden`, ds.finalHidden!) : undefined;
+    const t = paddedTargets(ds, targetsPerRow);
+    this.targets = owner.upload(`${name} targets`, t.ids);
+    this.weights = targetsPerRow > 1 ? owner.upload(`${name} target weights`, t.weights) : undefined;
+  }
+
+  /** Replaces each row's first target (one target a row): the teacher's argmax where the data has none. */
+  setTargets(ids: Int32Array): void {
+    writeBuffer(this.owner.gpu, this.targets, ids);
+  }
+
+  destroy(): void {
+    this.owner.destroy();
+  }
+}
