@@ -297,7 +297,8 @@ export class Lens {
    * then only writes its row ids.
    */
   private attach(data: DataOnGpu): void {
-    const { targetsPerRow: K, teacher, d } = { ...this.shape, d: this.head.d };
+    const { targetsPerRow: K, teacher } = this.shape;
+    const { d } = this.head;
     invariant(data.targetsPerRow === K, `the data has ${data.targetsPerRow} targets a row, the lens takes ${K}`);
     if (teacher && !data.finalHidden) throw new InputError("the KL loss needs the data set's final hidden states");
     const b = this.buf as Record<BufferKey, GPUBuffer>;

@@ -176,7 +176,7 @@ class Run {
     private readonly gpu: RunOnGpu,
   ) {
     this.s = inputs.settings;
-    this.print = inputs.print ?? ((line: string) => console.log(line));
+    this.print = printerOf(inputs);
     this.checkpointPath = join(inputs.out, 'checkpoint.safetensors');
   }
 
@@ -421,6 +421,11 @@ class Run {
   }
 }
 
+/** Where a run's table rows and messages go: the caller's printer, else stdout. */
+function printerOf(inputs: RunInputs): (line: string) => void {
+  return inputs.print ?? ((line: string) => console.log(line));
+}
+
 /** The run's groups, rows, lens shape and memory plan, from its data and settings (no GPU yet). */
 function planRun(inputs: RunInputs): RunPlan {
   const { gpu, head, train, test, settings: s } = inputs;
@@ -467,7 +472,7 @@ function positionFloats(shape: LensShape): number {
 /** Says what the run trains and allocates, and refuses a run that cannot fit, before allocating anything. */
 function describePlan(inputs: RunInputs, p: RunPlan): void {
   const { gpu, head, train, test, settings: s } = inputs;
-  const print = inputs.print ?? ((line: string) => console.log(line));
+  const print = printerOf(inputs);
   const { table, shape } = p;
   print(`lens: ${s.preset} preset, ${table.groups.length} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${head.d}, V ${head.V}`);
   print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);

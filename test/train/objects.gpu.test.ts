@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { prepareTargets } from '../../src/data/assign.ts';
-import { loadDataset } from '../../src/data/dataset.ts';
+import { loadDataset, type Dataset } from '../../src/data/dataset.ts';
+import type { Gpu } from '../../src/gpu/device.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { countObjects, type ObjectCounts } from '../../src/gpu/objectCounter.ts';
 import { evaluateLensFile } from '../../src/train/evalCommand.ts';
-import { SEED_SETTINGS, trainLens, type TrainSettings } from '../../src/train/trainer.ts';
+import { SEED_SETTINGS, trainLens, type RunInputs, type TrainSettings } from '../../src/train/trainer.ts';
 import { trajectory } from '../../src/train/trajectory.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
@@ -28,6 +29,22 @@ const cases: [string, string, Partial<TrainSettings>][] = [
   ['4 targets a row and a full position unembedding', '_ext', { targets: 'all', positionUnembed: 'full', preset: 'baseline' }],
 ];
 
+/** A quiet lite run on the parity data into tmp/`name`, with `settings` over the seed's. */
+function runInputs(gpu: Gpu, name: string, data: { train: Dataset; test: Dataset }, settings: Partial<TrainSettings>, afterStep?: RunInputs['afterStep']): RunInputs {
+  return {
+    gpu,
+    head,
+    ...data,
+    out: join(tmp, name.replace(/\W+/g, '-')),
+    resume: false,
+    quiet: true,
+    print: () => {},
+    provenance: {},
+    settings: { ...SEED_SETTINGS, preset: 'lite', criticalLayers: [6, 9, 14, 15], batchSize: 24, ...settings },
+    afterStep,
+  };
+}
+
 for (const [label, suffix, settings] of cases) {
   test(`${label}: epochs 2 and 3 create no buffer and no bind group`, async () => {
     const gpu = await testGpu();
@@ -35,22 +52,10 @@ for (const [label, suffix, settings] of cases) {
     let counter: { counts: ObjectCounts; stop(): void } | undefined;
     let steps = 0;
     try {
-      await trainLens({
-        gpu,
-        head,
-        train,
-        test: testSet,
-        out: join(tmp, label.replace(/\W+/g, '-')),
-        resume: false,
-        quiet: true,
-        print: () => {},
-        provenance: {},
-        settings: { ...SEED_SETTINGS, preset: 'lite', criticalLayers: [6, 9, 14, 15], epochs: 3, patience: 5, batchSize: 24, checkpoint: false, ...settings },
-        afterStep: (epoch) => {
-          if (epoch >= 2) steps++;
-          if (epoch === 2 && !counter) counter = countObjects(gpu);
-        },
-      });
+      await trainLens(runInputs(gpu, label, { train, test: testSet }, { epochs: 3, patience: 5, checkpoint: false, ...settings }, (epoch) => {
+        if (epoch >= 2) steps++;
+        if (epoch === 2 && !counter) counter = countObjects(gpu);
+      }));
     } finally {
       counter?.stop();
     }
@@ -69,18 +74,7 @@ test('a whole run, an eval and a trajectory leave no live buffer once their lens
   const { train, test: testSet } = prepareTargets(loadDataset(join(DATA, 'train_ext.safetensors')), loadDataset(join(DATA, 'test_ext.safetensors')), { targets: 'all' });
   const { counts, labels, stop } = countObjects(gpu);
   try {
-    await trainLens({
-      gpu,
-      head,
-      train,
-      test: testSet,
-      out: join(tmp, 'live'),
-      resume: false,
-      quiet: true,
-      print: () => {},
-      provenance: {},
-      settings: { ...SEED_SETTINGS, preset: 'lite', criticalLayers: [6, 9, 14, 15], epochs: 2, batchSize: 24, targets: 'all', positionUnembed: 'full' },
-    });
+    await trainLens(runInputs(gpu, 'live', { train, test: testSet }, { epochs: 2, targets: 'all', positionUnembed: 'full' }));
     const lens = join(tmp, 'live', 'lens.safetensors');
     await evaluateLensFile(gpu, head, lens, testSet, 64, {}, () => {}, { kl: false, finalNormed: false });
     await trajectory(gpu, head, testSet, testSet.example![0]!, lens);
