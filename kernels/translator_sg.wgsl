@@ -17,14 +17,16 @@
 //           with ADAMW present[rangeBase + r] = (group, stepSize, bc2Sqrt) of the same group
 //           and clipState [2] f32 = (norm, coef) from adamw.wgsl's clip.
 // Idea: the operand that differs between invocations is read by each invocation; the operand
-//   they share is read once per 8 lanes and handed around with subgroupShuffle (lane i loads
-//   element i of a block of 8, so each lane loads one element per 8 FMAs; on a CPU driver every
-//   lane's load is a scalar load). Lanes 8 and up (subgroups wider than 8) repeat lanes 0–7.
+//   they share is read once per LANES lanes (8, or the adapter's smallest subgroup where that
+//   is smaller) and handed around with subgroupShuffle (lane i loads element i of a block of
+//   LANES, so each lane loads one element per LANES FMAs; on a CPU driver every lane's load is
+//   a scalar load). Lanes LANES and up repeat the first lanes; every sum runs in the same
+//   order whatever LANES is.
 //   forward: an invocation owns one row n of W_g (streamed once per SLOTS slots); x[s, k0..k0+7]
 //            is shared.
-//   gradient: an invocation owns one column k of dW_g and writes it for ROWS rows, 8 at a time;
-//            x[s, k] is its own, dy[s, n0..n0+7] is shared. db comes from the shared loads:
-//            lane i of the column block 0 holds dy[s, n0 + i].
+//   gradient: an invocation owns one column k of dW_g and writes it for ROWS rows, LANES at a
+//            time; x[s, k] is its own, dy[s, n0 .. n0 + LANES − 1] is shared. db comes from the
+//            shared loads: lane i of the column block 0 holds dy[s, n0 + i].
 //   The gradient sums over slots in translator_grad's order.
 // Launch: workgroup WG; forward: dispatch (ranges, ceil(d / WG));
 //         gradient: dispatch (ceil(d / WG) column blocks, ceil(d / ROWS) row blocks, ranges).
@@ -33,6 +35,7 @@ enable subgroups;
 
 const SLOTS = ${SLOTS}u;
 const ROWS = ${ROWS}u;
+const LANES = ${LANES}u;
 
 #if ${ADAMW}
 struct Params {
@@ -59,7 +62,7 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
   let block = (r.group - p.groupBase) * p.groupStride;
   let n = wg.y * ${WG}u + lid;
   let wRow = block + min(n, d - 1u) * d; // rows past d repeat the last row, unwritten
-  let lane = sgi % 8u;
+  let lane = sgi % LANES;
   for (var c0 = 0u; c0 < r.count; c0 += SLOTS) {
     // Zeroed explicitly: lavapipe was seen to keep a loop-local array's values between passes.
     var acc: array<f32, SLOTS>;
@@ -68,11 +71,11 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li
       acc[i] = 0.0;
       xRow[i] = (r.first + min(c0 + i, r.count - 1u)) * d; // slots past the range repeat its last
     }
-    for (var k0 = 0u; k0 < d; k0 += 8u) {
+    for (var k0 = 0u; k0 < d; k0 += LANES) {
       let k = k0 + lane;
       var xl: array<f32, SLOTS>;
       for (var i = 0u; i < SLOTS; i++) { xl[i] = select(0.0, x[xRow[i] + min(k, d - 1u)], k < d); }
-      for (var j = 0u; j < 8u; j++) {
+      for (var j = 0u; j < LANES; j++) {
         let w = select(0.0, params[wRow + min(k0 + j, d - 1u)], k0 + j < d);
         for (var i = 0u; i < SLOTS; i++) { acc[i] = fma(w, subgroupShuffle(xl[i], j), acc[i]); }
       }
@@ -129,14 +132,14 @@ fn gradient(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
   let base = (r.group - p.groupBase) * p.groupStride;
   let k = wg.x * ${WG}u + lid;
   let col = min(k, d - 1u); // columns past d repeat the last column, untouched
-  let lane = sgi % 8u;
-  // One subgroup emits db: invocations 0–7 (one subgroup, lanes 0–7 in some order).
-  let writesBias = wg.x == 0u && lid < 8u;
+  let lane = sgi % LANES;
+  // One subgroup emits db: invocations 0 .. LANES − 1 (one subgroup, its first lanes in some order).
+  let writesBias = wg.x == 0u && lid < LANES;
   let nEnd = min(d, (wg.y + 1u) * ROWS);
-  for (var n0 = wg.y * ROWS; n0 < nEnd; n0 += 8u) {
+  for (var n0 = wg.y * ROWS; n0 < nEnd; n0 += LANES) {
     let nl = n0 + lane;
-    var acc: array<f32, 8>;
-    for (var j = 0u; j < 8u; j++) { acc[j] = 0.0; }
+    var acc: array<f32, LANES>;
+    for (var j = 0u; j < LANES; j++) { acc[j] = 0.0; }
     var bias = 0.0;
     for (var c0 = 0u; c0 < r.count; c0 += SLOTS) {
       var xs: array<f32, SLOTS>;
@@ -148,12 +151,12 @@ fn gradient(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
         l[i] = select(0.0, dy[row + min(nl, d - 1u)], inRange && nl < d);
         bias += l[i];
       }
-      for (var j = 0u; j < 8u; j++) {
+      for (var j = 0u; j < LANES; j++) {
         for (var i = 0u; i < SLOTS; i++) { acc[j] = fma(subgroupShuffle(l[i], j), xs[i], acc[j]); }
       }
     }
     if (k < d) {
-      for (var j = 0u; j < 8u; j++) {
+      for (var j = 0u; j < LANES; j++) {
         if (n0 + j < nEnd) { emit(base + (n0 + j) * d + k, acc[j]); }
       }
     }

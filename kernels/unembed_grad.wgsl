@@ -13,10 +13,11 @@
 //   no atomics.
 //   With SUBGROUPS (adapters with the `subgroups` feature) an invocation owns one column k of dz
 //   and SLOTS rows at a time, so U[·, k] is the only operand that differs between invocations;
-//   dlogits, the same for all of them, is read cooperatively: for a block of 8 vocabulary rows,
-//   lane i loads dlogits[s, v0 + i] and subgroupShuffle hands it to every lane (one load per 8
-//   FMAs; on a CPU driver every lane's load is a scalar load). The sum runs over v in the same
-//   order as the plain path's.
+//   dlogits, the same for all of them, is read cooperatively: for a block of LANES vocabulary
+//   rows (8, or the adapter's smallest subgroup where that is smaller), lane i loads
+//   dlogits[s, v0 + i] and subgroupShuffle hands it to every lane (one load per LANES FMAs; on a
+//   CPU driver every lane's load is a scalar load). The sum runs over v in the same order as
+//   the plain path's, whatever LANES is.
 // Launch: partials: workgroup 256; dispatch (ceil(d / 64), ceil(M / 32), splits in window);
 //           with SUBGROUPS workgroup WG; dispatch (ceil(d / WG), 1, splits in window).
 //         reduce:   workgroup 256; dispatch (ceil(M·d / 256)).
@@ -53,6 +54,7 @@ fn loadU(i: u32) -> f32 { return U[i]; }
 
 #if ${SUBGROUPS}
 const SLOTS = ${SLOTS}u;
+const LANES = ${LANES}u;
 
 @compute @workgroup_size(${WG})
 fn partials(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) sgi: u32) {
@@ -60,7 +62,7 @@ fn partials(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
   let col = min(k, p.d - 1u); // spare invocations compute a copy of the last column, unstored
   let vStart = wg.z * p.vPerSplit;
   let vEnd = min(p.V, vStart + p.vPerSplit);
-  let lane = sgi % 8u;
+  let lane = sgi % LANES;
   let slice = (p.splitBase + wg.z) * p.M * p.d;
   for (var s0 = 0u; s0 < p.M; s0 += SLOTS) {
     // Zeroed explicitly: lavapipe was seen to keep a loop-local array's values between iterations.
@@ -70,11 +72,11 @@ fn partials(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wg
       acc[i] = 0.0;
       lRow[i] = min(s0 + i, p.M - 1u) * p.dlStride + p.vBase;
     }
-    for (var v0 = vStart; v0 < vEnd; v0 += 8u) {
+    for (var v0 = vStart; v0 < vEnd; v0 += LANES) {
       let v = v0 + lane;
       var l: array<f32, SLOTS>;
       for (var i = 0u; i < SLOTS; i++) { l[i] = select(0.0, dlogits[lRow[i] + min(v, vEnd - 1u)], v < vEnd); }
-      for (var j = 0u; j < 8u; j++) {
+      for (var j = 0u; j < LANES; j++) {
         let u = loadU(min(v0 + j, vEnd - 1u) * p.d + col);
         for (var i = 0u; i < SLOTS; i++) { acc[i] = fma(subgroupShuffle(l[i], j), u, acc[i]); }
       }

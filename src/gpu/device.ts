@@ -6,6 +6,9 @@ import { BugError } from '../shared/errors.ts';
 
 Object.assign(globalThis, globals); // GPUBufferUsage, GPUMapMode, … as in a browser
 
+/** The smallest subgroup WebGPU allows; the subgroup kernels are correct at any size from it up. */
+const MIN_SUBGROUP = 4;
+
 /** The Gpu whose checked() the current async call chain runs inside, if any. */
 const insideChecked = new AsyncLocalStorage<Gpu>();
 
@@ -34,11 +37,15 @@ export class Gpu {
   lostReason: string | undefined;
   readonly hasTimestamps: boolean;
   readonly hasF16: boolean;
-  /**
-   * The kernels' subgroup variants need the `subgroups` feature and subgroups of at least 8
-   * invocations (they hand values between lanes 0–7).
-   */
+  /** The kernels' subgroup variants need the `subgroups` feature (WebGPU's subgroups hold at least 4 invocations). */
   readonly hasSubgroups: boolean;
+  /**
+   * How many lanes of a subgroup hand a shared operand around in the subgroup kernels
+   * (translator_sg, unembed_logits, unembed_grad): 8, or the adapter's smallest subgroup where
+   * that is smaller, so that every lane a shuffle reads exists at any subgroup size the adapter
+   * runs; lanes past it repeat the first ones' loads.
+   */
+  readonly subgroupLanes: number;
   /**
    * Read-back staging buffers kept for the next read (buffers.ts takes and gives them); the
    * device owns them and frees them in releaseStaging() or destroy().
@@ -56,7 +63,8 @@ export class Gpu {
   ) {
     this.hasTimestamps = device.features.has('timestamp-query');
     this.hasF16 = device.features.has('shader-f16');
-    this.hasSubgroups = device.features.has('subgroups') && (adapter.subgroupMinSize ?? 0) >= 8;
+    this.hasSubgroups = device.features.has('subgroups') && (adapter.subgroupMinSize ?? 0) >= MIN_SUBGROUP;
+    this.subgroupLanes = Math.min(8, adapter.subgroupMinSize ?? 0);
     device.lost.then((info) => {
       if (info.reason !== 'destroyed') this.lostReason = info.message || String(info.reason);
     });
@@ -104,10 +112,10 @@ export class Gpu {
 
   /**
    * The workgroup size of the kernels' one-subgroup variants (the adapter's smallest subgroup);
-   * an error naming `what` where the adapter has no subgroups of 8 or more.
+   * an error naming `what` where the adapter has no subgroups.
    */
   requireSubgroups(what: string): number {
-    if (!this.hasSubgroups) throw new BugError(`${what} needs an adapter with subgroups of 8 or more`);
+    if (!this.hasSubgroups) throw new BugError(`${what} needs an adapter with subgroups (of ${MIN_SUBGROUP} or more invocations)`);
     return this.adapter.subgroupMinSize!;
   }
 

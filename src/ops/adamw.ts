@@ -108,7 +108,7 @@ export class AdamW {
       pipeline(gpu, 'adamw', 'clip', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: true, UPDATE: false }),
       pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true }),
       fused ? pipeline(gpu, 'translator_ghost_norm', 'ghost_norm') : undefined,
-      fused ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false, ADAMW: true }) : undefined,
+      fused ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: false, ADAMW: true }) : undefined,
     ]);
     return new AdamW(gpu, sets, config, s, c, u, ghost && fusedUpdate && { ghost, update: fusedUpdate }, maxBinding);
   }

@@ -55,8 +55,8 @@ export class Translator {
       pipeline(gpu, 'matmul_nt', 'main', { TM: TRANSLATOR_TILE_SLOTS, ...MATMUL_TILE, B_F16: false, RESIDUAL_BIAS: true }),
       pipeline(gpu, 'translator_gemv', 'main', GEMV_TILE),
       pipeline(gpu, 'translator_grad', 'main', GRAD_TILE),
-      sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: true, ADAMW: false }) : undefined,
-      sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, FORWARD: false, ADAMW: false }) : undefined,
+      sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: true, ADAMW: false }) : undefined,
+      sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: false, ADAMW: false }) : undefined,
     ]);
     return new Translator(gpu, d, numGroups, forward, backward, { tiled, gemv, grad, sgForward, sgGrad }, o.maxBinding ?? gpu.maxBinding);
   }

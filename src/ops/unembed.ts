@@ -68,10 +68,10 @@ export class Unembed {
     if (variant === 'subgroup') gpu.requireSubgroups('the subgroup unembedding');
     const f16 = dtype === 'f16';
     const sg = variant === 'subgroup';
-    const grad = { ...UNEMBED_GRAD_TILE, ...UNEMBED_SUBGROUP_TILE, SUBGROUPS: sg, U_F16: f16 };
+    const grad = { ...UNEMBED_GRAD_TILE, ...UNEMBED_SUBGROUP_TILE, LANES: gpu.subgroupLanes, SUBGROUPS: sg, U_F16: f16 };
     const [logits, partials, reduce] = await Promise.all([
       sg
-        ? pipeline(gpu, 'unembed_logits', 'main', { ...UNEMBED_SUBGROUP_TILE, U_F16: f16 })
+        ? pipeline(gpu, 'unembed_logits', 'main', { ...UNEMBED_SUBGROUP_TILE, LANES: gpu.subgroupLanes, U_F16: f16 })
         : pipeline(gpu, 'matmul_nt', 'main', { TM: UNEMBED_TILE_SLOTS, ...MATMUL_TILE, B_F16: f16, RESIDUAL_BIAS: false }),
       pipeline(gpu, 'unembed_grad', 'partials', { ...grad, PARTIALS: true }),
       pipeline(gpu, 'unembed_grad', 'reduce', { ...grad, SUBGROUPS: false, PARTIALS: false }),
