@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Makes sure a Vulkan driver that Dawn accepts is present. Idempotent.
+# Makes sure Dawn finds a WebGPU adapter. Idempotent.
 #
-# - A machine with a GPU driver (any Vulkan ICD other than an old lavapipe): nothing to do.
-# - Debian 12 without one: installs Mesa's software Vulkan (lavapipe) from bookworm-backports.
+# - Wherever Dawn finds an adapter (scripts/has-adapter.mjs: a GPU driver, Metal on macOS,
+#   D3D12 on Windows, a Vulkan driver given by VK_DRIVER_FILES, a recent lavapipe): nothing to do.
+#   Only where Dawn cannot be asked (no node_modules yet) are the Vulkan ICD folders and the
+#   loader looked at instead.
+# - Debian 12 without an adapter: installs Mesa's software Vulkan (lavapipe) from bookworm-backports.
 #   The stock bookworm mesa (22.x) lacks features Dawn requires
 #   ("shaderUniform*ArrayDynamicIndexing required"), the backports one (25.x) works.
 #   The backports source reuses the mirror already configured for bookworm.
@@ -41,7 +44,22 @@ has_usable_driver() {
   return 1
 }
 
-if has_usable_driver; then
+# 0: Dawn finds an adapter; 1: it finds none; 2: Dawn cannot be asked (no node, no node_modules).
+dawn_adapter() {
+  local root; root=$(cd "$(dirname "$0")/.." && pwd)
+  command -v node >/dev/null || return 2
+  local rc=0
+  adapter=$(cd "$root" && node scripts/has-adapter.mjs 2>/dev/null) || rc=$?
+  case "$rc" in 0|1) return "$rc" ;; *) return 2 ;; esac
+}
+
+adapter=""
+status=0; dawn_adapter || status=$?
+if [ "$status" = 0 ]; then
+  [ "${1:-}" = --quiet ] || say "Dawn finds an adapter ($adapter); nothing to install."
+  exit 0
+fi
+if [ "$status" = 2 ] && has_usable_driver; then
   [ "${1:-}" = --quiet ] || say "a Vulkan driver is present; nothing to install."
   exit 0
 fi
