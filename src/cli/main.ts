@@ -1,4 +1,4 @@
-// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`.
+// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`, `doctor`.
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
 // checkpoint, exit status 130 or 143; a second Ctrl-C (a second or more later) quits at once.
@@ -22,6 +22,7 @@ import { runSweep, sweepConfigs, withTargets, type TrainingData } from '../train
 import { trajectory } from '../train/trajectory.ts';
 import { trajectoryMarkdown, trajectorySvg } from '../report/trajectory.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
+import { doctor } from './doctor.ts';
 import { inspect } from './inspect.ts';
 import { type HeadDtype } from '../shared/constants.ts';
 import { f16Bits } from '../shared/f16.ts';
@@ -307,6 +308,18 @@ program
     const files = writeSynthFiles(o.out, shape, { multi: o.multi, final: Boolean(o.final), cot: Boolean(o.cot) });
     console.log(`wrote ${files.join(', ')}`);
   });
+
+// ---- doctor ----
+gpuOptions(program.command('doctor').description('what this machine offers lensgpu: adapter, features, kernel variants, limits, memory, a PyTorch for the bench')).action(
+  async (o) => {
+    const gpu = await openGpu(o);
+    try {
+      doctor(gpu, (l) => console.log(l), o.backend);
+    } finally {
+      gpu.destroy();
+    }
+  },
+);
 
 // ---- inspect ----
 program

@@ -28,8 +28,13 @@ export interface AdapterSummary {
   vendor: string;
   architecture: string;
   description: string;
-  /** The adapter's smallest subgroup (0 where it does not say). */
+  /** The adapter's smallest and largest subgroup (0 where it does not say). */
   subgroupMinSize?: number;
+  subgroupMaxSize?: number;
+  /** Dawn's device string (driver and build details on some backends). */
+  device?: string;
+  /** A fallback (software) adapter. */
+  fallback?: boolean;
 }
 
 export class Gpu {
@@ -107,6 +112,9 @@ export class Gpu {
       architecture: info.architecture,
       description: info.description,
       subgroupMinSize: info.subgroupMinSize ?? 0,
+      subgroupMaxSize: info.subgroupMaxSize ?? 0,
+      device: info.device,
+      fallback: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
     });
   }
 
