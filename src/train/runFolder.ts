@@ -1,7 +1,8 @@
-// The rules of a run's folder: which files make a run, never replacing another run's results
-// unless asked to, clearing what a run killed while writing left behind, and what an earlier
-// session of a resumed run recorded.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+// The rules of a run's folder: one writer at a time (a lock), which files make a run, never
+// replacing another run's results unless asked to, clearing what a run killed while writing
+// left behind, and what an earlier session of a resumed run recorded.
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { InputError } from '../shared/errors.ts';
 
@@ -26,6 +27,87 @@ export function prepareRunFolder(out: string, o: { resume: boolean; overwrite?: 
   if (o.overwrite && !o.resume) for (const f of RUN_FILES) rmSync(join(out, f), { force: true });
   // Temporary files of a run that was killed while writing (the files they were for are whole).
   for (const f of readdirSync(out)) if (RUN_FILES.some((r) => f.startsWith(`${r}.tmp-`))) rmSync(join(out, f), { force: true });
+}
+
+/** The lock file a writer holds in its folder (train's run folder, sweep's folder) for its whole life. */
+export const LOCK_FILE = '.lensgpu.lock';
+
+interface LockHolder {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+/**
+ * The one writer of a folder: the lock is created atomically (O_EXCL) with its holder's pid,
+ * host and start time, so a second train or sweep on the same `--out` is refused with one line
+ * naming the holder, even when both start within a moment. A lock whose process is gone (on
+ * this host) is taken over, with a note. Readers (eval, compare, reports) never need it.
+ */
+export class FolderLock {
+  private constructor(
+    private path: string,
+    /** The folder, when this lock made it (removed again on release if still empty). */
+    private madeFolder: string | undefined,
+  ) {}
+
+  static acquire(folder: string, note: (line: string) => void = (l) => process.stderr.write(l + '\n')): FolderLock {
+    const made = existsSync(folder) ? undefined : folder;
+    mkdirSync(folder, { recursive: true });
+    const path = join(folder, LOCK_FILE);
+    const me: LockHolder = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (tryCreate(path, me)) return new FolderLock(path, made);
+      const holder = readHolder(path);
+      if (holder && (holder.host !== me.host || alive(holder.pid))) {
+        throw new InputError(`${folder} is being written by another lensgpu (pid ${holder.pid} on ${holder.host}, since ${holder.started}): wait for it to finish, or choose another --out`);
+      }
+      note(`${folder}: taking over the lock of a lensgpu that is gone (${holder ? `pid ${holder.pid}, since ${holder.started}` : 'an unreadable lock file'})`);
+      rmSync(path, { force: true });
+    }
+    throw new InputError(`${folder}: another lensgpu took the folder's lock at the same moment; choose another --out`);
+  }
+
+  release(): void {
+    if (readHolder(this.path)?.pid === process.pid) rmSync(this.path, { force: true });
+    if (this.madeFolder && readdirSync(this.madeFolder).length === 0) rmdirSync(this.madeFolder);
+  }
+}
+
+/** Creates the lock file with `holder` unless it exists (atomically: O_CREAT | O_EXCL). */
+function tryCreate(path: string, holder: LockHolder): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  try {
+    writeSync(fd, JSON.stringify(holder) + '\n');
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+function readHolder(path: string): LockHolder | undefined {
+  try {
+    const h = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
+    return Number.isInteger(h.pid) && typeof h.host === 'string' ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether process `pid` exists on this host (signal 0 checks without signalling). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The training time earlier sessions of a resumed run recorded. */

@@ -14,6 +14,7 @@ import type { PositionUnembedMode } from '../shared/constants.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { positionsSvg } from '../report/positions.ts';
 import { readRun } from '../report/run.ts';
+import { FolderLock, LOCK_FILE } from './runFolder.ts';
 import { trainLens, type TrainSettings } from './trainer.ts';
 import { writeFileAtomic } from '../shared/files.ts';
 
@@ -120,13 +121,23 @@ export interface SweepInputs {
   print: (line: string) => void;
 }
 
+/** A sweep, its folder locked for its whole life (one writer at a time, as a run's). */
 export async function runSweep(inputs: SweepInputs): Promise<{ interrupted?: NodeJS.Signals }> {
+  const lock = FolderLock.acquire(inputs.out);
+  try {
+    return await sweep(inputs);
+  } finally {
+    lock.release();
+  }
+}
+
+async function sweep(inputs: SweepInputs): Promise<{ interrupted?: NodeJS.Signals }> {
   const { out, configs, print } = inputs;
   if (configs.length === 0) throw new InputError('sweep: no configuration to train (--presets is empty)');
   const names = configs.map((c) => c.name);
   if (new Set(names).size !== names.length) throw new InputError(`sweep: two configurations share a name (${names.join(', ')})`);
   // Refuse an occupied folder before training anything (each run would refuse its own later).
-  if (existsSync(out) && readdirSync(out).length && !inputs.resume && !inputs.overwrite) {
+  if (existsSync(out) && readdirSync(out).some((f) => f !== LOCK_FILE) && !inputs.resume && !inputs.overwrite) {
     throw new InputError(`${out} already holds a sweep: pass --resume to continue it, --overwrite to replace it, or choose another --out`);
   }
   // Every configuration's data is prepared (and so checked) before anything is trained.

@@ -30,7 +30,7 @@ import { deviceTraits, lensShape, type LensOptions, type LensShape } from '../le
 import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { Progress } from './progress.ts';
-import { checkRunFolder, METRICS_FILE, prepareRunFolder, previousTrainSeconds, RESULT_FILES } from './runFolder.ts';
+import { checkRunFolder, FolderLock, METRICS_FILE, prepareRunFolder, previousTrainSeconds, RESULT_FILES } from './runFolder.ts';
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
 import { writeFileAtomic } from '../shared/files.ts';
@@ -118,20 +118,26 @@ const STEPS_IN_FLIGHT = 16;
 
 /** The training loop as the seed writes it: epochs of steps, a validation after each, the best epoch kept, early stop. */
 export async function trainLens(inputs: RunInputs): Promise<RunResult> {
-  const run = await Run.setup(inputs);
+  // One writer a run folder, from before it is checked until the run's last file is written.
+  const lock = FolderLock.acquire(inputs.out);
   try {
-    for (let epoch = run.state.epochsDone + 1; run.continues(epoch); epoch++) {
-      const started = performance.now();
-      await run.guarded(`epoch ${epoch}`, async () => {
-        const trainLosses = await run.epoch(epoch);
-        if (!trainLosses) return; // stopped mid-epoch, with a checkpoint
-        const { results, record } = await run.validate(epoch, trainLosses);
-        await run.keepBest(epoch, record, results, started);
-      });
+    const run = await Run.setup(inputs);
+    try {
+      for (let epoch = run.state.epochsDone + 1; run.continues(epoch); epoch++) {
+        const started = performance.now();
+        await run.guarded(`epoch ${epoch}`, async () => {
+          const trainLosses = await run.epoch(epoch);
+          if (!trainLosses) return; // stopped mid-epoch, with a checkpoint
+          const { results, record } = await run.validate(epoch, trainLosses);
+          await run.keepBest(epoch, record, results, started);
+        });
+      }
+      return run.finish();
+    } finally {
+      run.destroy();
     }
-    return run.finish();
   } finally {
-    run.destroy();
+    lock.release();
   }
 }
 
