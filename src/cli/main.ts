@@ -4,6 +4,7 @@
 // checkpoint, exit status 130 or 143; a second Ctrl-C (a second or more later) quits at once.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File } from '../data/dataset.ts';
@@ -92,6 +93,7 @@ async function openGpu(o: { backend?: string; adapter?: string }): Promise<Gpu> 
 
 const program = new Command()
   .name('lensgpu')
+  .version((createRequire(import.meta.url)('../../package.json') as { version: string }).version, '--version', 'the version of lensgpu')
   .description('Position-specific tuned lenses, trained in WGSL kernels on WebGPU')
   .option('--debug', 'show stack traces of errors')
   .showHelpAfterError('(add --help for the options)');
