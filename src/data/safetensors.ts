@@ -2,12 +2,19 @@
 // little-endian header length, a JSON header {name: {dtype, shape, data_offsets}, __metadata__},
 // then the tensors' bytes. The header is validated in full before any tensor is read, and a
 // tensor is read from disk only when asked for (a model folder holds gigabytes we do not need).
+// The files this program writes carry a CRC-32 of their header and data in the metadata
+// (`crc32`; PyTorch and safetensors ignore it), so damage is caught before a file is trusted.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import { writeAtomic } from '../shared/files.ts';
 import { InputError } from '../shared/errors.ts';
 import { ITEM_BYTES, readAt, TensorFile, type TensorInfo } from './tensorFile.ts';
 
 const MAX_HEADER = 100 * 1024 * 1024;
+/** The metadata key of a file's checksum: CRC-32 of its header without this key, then its data. */
+export const CHECKSUM_KEY = 'crc32';
+/** Bytes of data hashed at a time while verifying (the file is streamed, never held whole). */
+const VERIFY_CHUNK = 64 * 1024 * 1024;
 
 /** A tensor's entry: its absolute byte range in the file. */
 export interface SafetensorsEntry extends TensorInfo {
@@ -22,8 +29,26 @@ export class SafetensorsFile extends TensorFile {
     private fd: number,
     readonly tensors: Map<string, SafetensorsEntry>,
     readonly metadata: Record<string, string>,
+    /** The parsed header, for the checksum. */
+    private header: Record<string, unknown>,
+    private dataStart: number,
+    private size: number,
   ) {
     super();
+  }
+
+  /**
+   * The file checked against its checksum, streamed: `absent` where it carries none (a file
+   * another tool wrote), `damaged` where its header or data changed since it was written.
+   */
+  verify(): 'ok' | 'absent' | 'damaged' {
+    const want = this.metadata[CHECKSUM_KEY];
+    if (want === undefined) return 'absent';
+    let crc = headerCrc(this.header);
+    for (let at = this.dataStart; at < this.size; at += VERIFY_CHUNK) {
+      crc = crc32(readAt(this.fd, at, Math.min(VERIFY_CHUNK, this.size - at), `${this.path}: data`), crc);
+    }
+    return crc.toString(16).padStart(8, '0') === want ? 'ok' : 'damaged';
   }
 
   static open(path: string): SafetensorsFile {
@@ -75,7 +100,7 @@ export class SafetensorsFile extends TensorFile {
       for (let i = 1; i < sorted.length; i++) {
         if (sorted[i]!.begin < sorted[i - 1]!.end) throw bad(`tensors '${sorted[i - 1]!.name}' and '${sorted[i]!.name}' overlap`);
       }
-      return new SafetensorsFile(path, fd, tensors, metadata);
+      return new SafetensorsFile(path, fd, tensors, metadata, header as Record<string, unknown>, dataStart, size);
     } catch (e) {
       closeSync(fd);
       throw e;
@@ -107,7 +132,7 @@ export interface TensorOut {
  */
 export function writeSafetensors(path: string, tensors: TensorOut[], metadata: Record<string, string> = {}): void {
   const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  if (Object.keys(metadata).length) header.__metadata__ = { ...metadata };
   let offset = 0;
   for (const t of tensors) {
     const numel = t.shape.reduce((a, b) => a * b, 1);
@@ -117,7 +142,9 @@ export function writeSafetensors(path: string, tensors: TensorOut[], metadata: R
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  let crc = crc32(JSON.stringify(header));
+  for (const t of tensors) crc = crc32(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), crc);
+  const json = Buffer.from(JSON.stringify(withChecksum(header, crc.toString(16).padStart(8, '0'))), 'utf8');
   const headerBytes = Buffer.concat([json, Buffer.from(' '.repeat((8 - (json.length % 8)) % 8))]); // data 8-byte aligned
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(headerBytes.length));
@@ -131,10 +158,15 @@ export function writeSafetensors(path: string, tensors: TensorOut[], metadata: R
   });
 }
 
-/** Writes a text file atomically (temporary file, then rename). */
+/** The header with its checksum in the metadata (the metadata first, as a header opens). */
+function withChecksum(header: Record<string, unknown>, crc: string): Record<string, unknown> {
+  const { __metadata__: metadata, ...rest } = header as { __metadata__?: Record<string, string> };
+  return { __metadata__: { ...metadata, [CHECKSUM_KEY]: crc }, ...rest };
+}
 
-/**
- * Runs `write` on a temporary file beside `path`, syncs it to disk, then renames it over
- * `path` and syncs the folder: killed at any moment (even by SIGKILL or a power cut), `path`
- * holds either the old file or the new one, never a mix.
- */
+/** CRC-32 of a parsed header as its writer hashed it: without the checksum (nor empty metadata). */
+function headerCrc(header: Record<string, unknown>): number {
+  const { __metadata__: metadata, ...rest } = header as { __metadata__?: Record<string, string> };
+  const { [CHECKSUM_KEY]: _crc, ...others } = metadata ?? {};
+  return crc32(JSON.stringify(Object.keys(others).length ? { __metadata__: others, ...rest } : rest));
+}

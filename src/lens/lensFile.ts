@@ -57,6 +57,8 @@ export interface LensFile {
 export function readLensFile(path: string): LensFile {
   const file = SafetensorsFile.open(path);
   try {
+    // A lens this program wrote carries a checksum; one from PyTorch may not.
+    if (file.verify() === 'damaged') throw new InputError(`${path}: damaged (its CRC-32 does not match its contents); train again, or use an intact copy`);
     const groups: GroupInfo[] = [];
     for (const name of file.tensors.keys()) {
       const m = /^translators\.(\d+)(?:\.(\d+))?\.weight$/.exec(name);

@@ -5,6 +5,8 @@
 // each epoch's order is a function of (seed, epoch). A run stopped inside an epoch also keeps
 // how many steps of it are done and their per-sample losses, so it resumes at the next step.
 import { InputError } from '../shared/errors.ts';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SafetensorsFile, writeSafetensors } from '../data/safetensors.ts';
 import type { EpochRow } from '../report/run.ts';
 
@@ -68,6 +70,10 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
   const file = SafetensorsFile.open(path);
   try {
     if (file.metadata.format !== 'lensgpu-checkpoint') throw new InputError(`${path}: not a lensgpu checkpoint`);
+    // A checkpoint of an earlier version carries no checksum; one that does must match it.
+    if (file.verify() === 'damaged') {
+      throw new InputError(`${path}: damaged (its CRC-32 does not match its contents), so the run cannot be resumed from it; ${intactBeside(path)}`);
+    }
     if (file.metadata.run !== fingerprint) {
       const was = JSON.parse(file.metadata.run ?? '{}');
       const now = JSON.parse(fingerprint);
@@ -98,6 +104,21 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
   } finally {
     file.close();
   }
+}
+
+/** What of the run beside a damaged checkpoint is intact: its best epoch's lens, if whole. */
+function intactBeside(checkpoint: string): string {
+  const lens = join(dirname(checkpoint), 'lens.safetensors');
+  if (!existsSync(lens)) return 'no lens.safetensors was written beside it: start the run again with --overwrite';
+  let state: string;
+  try {
+    const file = SafetensorsFile.open(lens);
+    state = file.verify() === 'damaged' ? 'damaged too' : `intact (best epoch ${file.metadata.best_epoch ?? '?'})`;
+    file.close();
+  } catch {
+    state = 'unreadable too';
+  }
+  return `${lens} is ${state}; start the run again with --overwrite, or keep that lens`;
 }
 
 function diffKeys(a: any, b: any, prefix = ''): string[] {
