@@ -4,6 +4,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { SafetensorsFile } from '../data/safetensors.ts';
 import { InputError } from '../shared/errors.ts';
 
 export const METRICS_FILE = 'metrics.json';
@@ -12,8 +13,16 @@ export const RUN_FILES = ['lens.safetensors', 'checkpoint.safetensors', METRICS_
 /** What a finished run writes, for its last line. */
 export const RESULT_FILES = ['lens.safetensors', METRICS_FILE, 'config.json', 'report.md', 'heatmap.svg', 'curves.svg'];
 
-/** Refuses a folder that already holds a run, unless the run is resumed or replaced (before anything is allocated). */
+/**
+ * Refuses a folder that already holds a run, unless the run is resumed or replaced, and a
+ * folder that holds anything else (a model folder, data files), always (before anything is
+ * allocated).
+ */
 export function checkRunFolder(out: string, o: { resume: boolean; overwrite?: boolean }): void {
+  const foreign = foreignEntries(out);
+  if (foreign.length) {
+    throw new InputError(`${out} holds files that are not a lensgpu run's (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}): choose another --out (nothing there was changed)`);
+  }
   const checkpoint = join(out, 'checkpoint.safetensors');
   if (o.resume && !existsSync(checkpoint)) throw new InputError(`${out}: no checkpoint.safetensors to resume from`);
   if (!o.resume && !o.overwrite && RUN_FILES.some((f) => existsSync(join(out, f)))) {
@@ -21,12 +30,38 @@ export function checkRunFolder(out: string, o: { resume: boolean; overwrite?: bo
   }
 }
 
-/** Makes the folder ready once the run is sure to start: an old run's files removed with --overwrite, and temporary files of a killed write. */
+/** Makes the folder ready once the run is sure to start: an old run's files removed with --overwrite (only those: checkRunFolder refused anything else), and temporary files of a killed write. */
 export function prepareRunFolder(out: string, o: { resume: boolean; overwrite?: boolean }): void {
   mkdirSync(out, { recursive: true });
   if (o.overwrite && !o.resume) for (const f of RUN_FILES) rmSync(join(out, f), { force: true });
-  // Temporary files of a run that was killed while writing (the files they were for are whole).
-  for (const f of readdirSync(out)) if (RUN_FILES.some((r) => f.startsWith(`${r}.tmp-`))) rmSync(join(out, f), { force: true });
+  for (const f of readdirSync(out)) if (isTemporary(f)) rmSync(join(out, f), { force: true });
+}
+
+/** Temporary files of a run that was killed while writing (the files they were for are whole). */
+function isTemporary(name: string): boolean {
+  return RESULT_FILES.concat(RUN_FILES).some((r) => name.startsWith(`${r}.tmp-`));
+}
+
+/**
+ * What in `out` this program did not write: entries that are none of a run's files, and run
+ * files' names that hold something else (a model's config.json, a lens of another format).
+ */
+function foreignEntries(out: string): string[] {
+  if (!existsSync(out)) return [];
+  const own = new Set([...RUN_FILES, ...RESULT_FILES, LOCK_FILE]);
+  return readdirSync(out).filter((name) => (own.has(name) ? !isOurs(join(out, name), name) : !isTemporary(name)));
+}
+
+/** Whether a file named as one of ours is ours: our JSON schema, our safetensors format. */
+function isOurs(path: string, name: string): boolean {
+  try {
+    if (name === 'config.json') return 'settings' in JSON.parse(readFileSync(path, 'utf8'));
+    if (name === METRICS_FILE) return Array.isArray(JSON.parse(readFileSync(path, 'utf8')).epochs);
+    if (name.endsWith('.safetensors')) return ['lensgpu', 'lensgpu-checkpoint'].includes(readSafetensorsFormat(path));
+    return true; // the report, the pictures, the lock: what only a run writes under these names
+  } catch {
+    return false;
+  }
 }
 
 /** The lock file a writer holds in its folder (train's run folder, sweep's folder) for its whole life. */
@@ -107,6 +142,16 @@ function alive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A safetensors file's `format` metadata ('' where it has none). */
+function readSafetensorsFormat(path: string): string {
+  const file = SafetensorsFile.open(path);
+  try {
+    return file.metadata.format ?? '';
+  } finally {
+    file.close();
   }
 }
 

@@ -1,7 +1,7 @@
 // Every kind of bad input the trainer meets, as a table: each case gets one line on stderr
 // that names the file, tensor or flag, exit status 1, no stack trace, and nothing written to
 // its output folder. The bad files are the parity data set with one thing broken.
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -171,14 +171,28 @@ test('each bad input: one line naming what is wrong, exit status 1, nothing writ
   });
 });
 
+test("a folder that is not a run's (a model folder) is refused as --out, with or without --overwrite, and left byte for byte", () => {
+  const out = join(tmp, 'model');
+  mkdirSync(out);
+  const files = { 'config.json': '{"num_hidden_layers": 16, "hidden_size": 48}\n', 'model.safetensors': 'weights', 'tokenizer.json': '{}' };
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(out, name), text);
+  for (const extra of [[], ['--overwrite']]) {
+    const r = cli('train', ...train(good.train), '--out', out, '--quiet', '--epochs', '1', ...extra);
+    assert.is(r.status, 1, r.stdout);
+    assert.match(r.stderr, /^lensgpu: .*model holds files that are not a lensgpu run's \(config\.json, model\.safetensors, tokenizer\.json\): choose another --out \(nothing there was changed\)$/);
+    for (const [name, text] of Object.entries(files)) assert.is(readFileSync(join(out, name), 'utf8'), text, name);
+    assert.equal(readdirSync(out).sort(), Object.keys(files).sort());
+  }
+});
+
 test('an output folder that holds a run is refused and left as it was, unless --overwrite', () => {
   const out = join(tmp, 'taken');
   mkdirSync(out);
-  writeFileSync(join(out, 'metrics.json'), '{"kept": true}\n');
+  writeFileSync(join(out, 'metrics.json'), '{"kept": true, "epochs": []}\n');
   const r = cli('train', ...train(good.train), '--out', out, '--quiet', '--epochs', '1');
   assert.is(r.status, 1);
   assert.match(r.stderr, /taken already holds a run: pass --resume to continue it, --overwrite to replace it/);
-  assert.is(readFileSync(join(out, 'metrics.json'), 'utf8'), '{"kept": true}\n');
+  assert.is(readFileSync(join(out, 'metrics.json'), 'utf8'), '{"kept": true, "epochs": []}\n');
   const o = cli('train', ...train(good.train), '--out', out, '--quiet', '--epochs', '1', '--overwrite');
   assert.is(o.status, 0, o.stderr);
   assert.is(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).epochs.length, 1);
