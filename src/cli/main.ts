@@ -25,6 +25,7 @@ import { trajectoryMarkdown, trajectorySvg } from '../report/trajectory.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
 import { doctor } from './doctor.ts';
 import { inspect } from './inspect.ts';
+import { resumedOptions } from './resume.ts';
 import { type HeadDtype } from '../shared/constants.ts';
 import { f16Bits } from '../shared/f16.ts';
 import { writeFileAtomic } from '../shared/files.ts';
@@ -105,8 +106,10 @@ trainingOptions(program.command('train').description('train a lens; with no data
   .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
   .option('--resume', 'continue the run whose checkpoint is in --out')
   .option('--overwrite', 'replace the run already in --out')
-  .action(async (o, cmd: Command) => {
-    checkOutFlags(o);
+  .action(async (flags, cmd: Command) => {
+    checkOutFlags(flags);
+    // A resumed run takes what it is not told from its own config.json.
+    const o = flags.resume ? resumedOptions(flags, cmd) : flags;
     const data = withTargets(await loadTrainingData(o, cmd), { assign: o.assign, targets: o.targets }, (l: string) => console.log(l));
     const train = selectLayers(data.train, o.layers);
     const test = selectLayers(data.test, o.layers);

@@ -184,7 +184,7 @@ async function sweep(inputs: SweepInputs): Promise<{ interrupted?: NodeJS.Signal
       },
     });
     if (result.interrupted) {
-      print(`the sweep stopped in ${c.name}: continue it with --resume`);
+      print(`the sweep stopped in ${c.name}: continue it with --resume --out ${out}`);
       return { interrupted: result.interrupted };
     }
   }

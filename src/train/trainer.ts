@@ -393,7 +393,7 @@ class Run {
   private lastCheckpoint(): string {
     const path = this.checkpointPath;
     if (!this.s.checkpoint && !existsSync(path)) return 'no checkpoint was written (--no-checkpoint)';
-    if (existsSync(path)) return `the last checkpoint, ${path} (${this.checkpointedAt}), is intact: continue with --resume`;
+    if (existsSync(path)) return `the last checkpoint, ${path} (${this.checkpointedAt}), is intact: continue with --resume --out ${this.inputs.out}`;
     return 'no checkpoint had been written yet';
   }
 
@@ -404,7 +404,7 @@ class Run {
     if (this.interrupted) {
       print(
         s.checkpoint
-          ? `stopped by ${this.interrupted}; checkpoint (${this.checkpointedAt}) written to ${this.checkpointPath}: continue with --resume`
+          ? `stopped by ${this.interrupted}; checkpoint (${this.checkpointedAt}) written to ${this.checkpointPath}: continue with --resume --out ${this.inputs.out}`
           : `stopped by ${this.interrupted}; no checkpoint (--no-checkpoint), the run cannot be resumed`,
       );
       return { params, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted: this.interrupted };
