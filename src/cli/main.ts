@@ -73,7 +73,7 @@ const headOptions = (cmd: Command) =>
   cmd
     .option('--head <file>', 'head safetensors: norm.weight [d], lm_head.weight [V, d], metadata norm_eps')
     .option('--model-dir <dir>', 'Hugging Face model folder to read the final norm and unembedding from')
-    .addOption(new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32'));
+    .addOption(new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32', 'f32'));
 
 function loadHeadFrom(o: { head?: string; modelDir?: string; headDtype: HeadDtype }): Head {
   if (o.head && o.modelDir) throw new InputError('give --head or --model-dir, not both');
@@ -100,12 +100,14 @@ const program = new Command()
   .showHelpAfterError('(add --help for the options)');
 
 // ---- train ----
-trainingOptions(program.command('train').description('train a lens; with no data flags, on a built-in synthetic demo set'))
-  .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite'))
-  .option('--layers <ids>', 'keep only samples of these layers (train and test)', idList)
-  .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
-  .option('--resume', 'continue the run whose checkpoint is in --out')
-  .option('--overwrite', 'replace the run already in --out')
+trainingOptions(program.command('train').description('train a lens; with no data flags, on a built-in synthetic demo set'), false, (cmd) =>
+  cmd
+    .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite', 'lite'))
+    .option('--layers <ids>', 'keep only samples of these layers (train and test)', idList)
+    .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
+    .option('--resume', 'continue the run in --out from its checkpoint (its flags come from its config.json)')
+    .option('--overwrite', 'replace the run already in --out'),
+)
   .action(async (flags, cmd: Command) => {
     checkOutFlags(flags);
     // A resumed run takes what it is not told from its own config.json.
@@ -140,12 +142,14 @@ trainingOptions(
     .command('sweep')
     .description("train several configurations on the same data and compare them (the seed's experiment in one command)"),
   true,
+  (cmd) =>
+    cmd
+      .addOption(new Option('--presets <names>', 'presets to train, comma-separated').argParser(presetList).default(['baseline', 'lite', 'full'], 'baseline,lite,full'))
+      .option('--layers-only <sets>', "also train lite on only these layers' samples, e.g. 15 (several sets: '15;14,15')", layerSets)
+      .option('--out <dir>', 'folder for the runs and comparison.md (default: runs/sweep-<time>)')
+      .option('--resume', 'continue an interrupted sweep in --out (finished runs are kept)')
+      .option('--overwrite', 'replace the sweep already in --out'),
 )
-  .option('--presets <names>', 'presets to train, comma-separated', presetList, ['baseline', 'lite', 'full'])
-  .option('--layers-only <sets>', "also train lite on only these layers' samples, e.g. 15 (several sets: '15;14,15')", layerSets)
-  .option('--out <dir>', 'folder for the runs and comparison.md (default: runs/sweep-<time>)')
-  .option('--resume', 'continue an interrupted sweep in --out (finished runs are kept)')
-  .option('--overwrite', 'replace the sweep already in --out')
   .action(async (o, cmd: Command) => {
     checkOutFlags(o);
     checkFinalNormed(o.finalNormed, o.loss);
@@ -213,12 +217,13 @@ gpuOptions(
   .option('--assign <rule>', ASSIGN_HELP)
   .option('--tokenizer <file>', 'a Hugging Face tokenizer.json, to show tokens as text (found in --model-dir by default)')
   .option('--by-layer', 'also show what each layer predicts')
+  .option('--layers <ids>', 'evaluate only the samples of these layers (as train --layers)', idList)
   .action(async (o) => {
     checkFinalNormed(o.finalNormed, [o.loss]);
     const head = loadHeadFrom(o);
     const dataPath = o.data ?? o.test;
     if (!dataPath) throw new InputError('eval needs --data FILE, the data to evaluate the lens on');
-    const loaded = loadDataset(dataPath);
+    const loaded = selectLayers(loadDataset(dataPath), o.layers);
     checkAgainstHead(loaded, head.d, head.V, head.numLayers);
     const prepared = prepareTargets(loaded, loaded, { assign: o.assign, targets: o.targets });
     const test = prepared.test;
@@ -250,7 +255,7 @@ gpuOptions(
 )
   .option('--tokenizer <file>', 'a Hugging Face tokenizer.json to show tokens as text (found in --model-dir by default)')
   .addOption(new Option('--format <format>', 'svg, md or json (default: from --save, else md)').choices(['svg', 'md', 'json']))
-  .addOption(new Option('--color <by>', 'colour cells by the top-1 probability or by the entropy').choices(['prob', 'entropy']).default('prob'))
+  .addOption(new Option('--color <by>', 'colour cells by the top-1 probability or by the entropy').choices(['prob', 'entropy']).default('prob', 'prob'))
   .option('--save <file>', 'write here (default: print)')
   .addOption(new Option('--out <file>', 'old spelling of --save').hideHelp())
   .action(async (o) => {
@@ -286,7 +291,7 @@ program
   .command('synth')
   .description('write planted-structure synthetic data (train, test, head) as safetensors')
   .requiredOption('--out <dir>', 'folder for train.safetensors, test.safetensors, head.safetensors')
-  .addOption(new Option('--shape <name>', 'demo: the built-in demo; seed: the seed experiment (d 2048, V 32000)').choices(['demo', 'seed']).default('demo'))
+  .addOption(new Option('--shape <name>', 'demo: the built-in demo; seed: the seed experiment (d 2048, V 32000)').choices(['demo', 'seed']).default('demo', 'demo'))
   .option('--d <n>', 'hidden size', int(2))
   .option('--vocab <n>', 'vocabulary size', int(10))
   .option('--num-layers <n>', 'number of layers', int(1))
@@ -339,16 +344,19 @@ program
  * Flags shared by train and sweep: data, head, GPU, and the optimisation settings. In a
  * sweep, --targets, --assign, --loss and --position-unembed take lists (axes).
  */
-function trainingOptions(cmd: Command, axes = false): Command {
+function trainingOptions(cmd: Command, axes: boolean, own: (cmd: Command) => Command): Command {
   const withTargetFlags = axes ? axisOptions : singleTargetOptions;
+  // The data, then the command's own flags (preset, --out), then the rest: help lists them so.
   return withTargetFlags(gpuOptions(
     headOptions(
-      cmd
-        .option('--train <file>', 'training data (safetensors: hidden, layer, position, target)')
-        .option('--test <file>', 'validation data, same format'),
+      own(
+        cmd
+          .option('--train <file>', 'training data (safetensors: hidden, layer, position, target)')
+          .option('--test <file>', 'validation data, same format'),
+      ),
     ),
   )
-    .option('--critical-layers <ids>', 'layers with position-specific translators under lite', idList, DEFAULT_CRITICAL_LAYERS)
+    .addOption(new Option('--critical-layers <ids>', 'layers with position-specific translators under lite').argParser(idList).default(DEFAULT_CRITICAL_LAYERS, DEFAULT_CRITICAL_LAYERS.join(',')))
     .option('--epochs <n>', 'maximum epochs', int(1), SEED_SETTINGS.epochs)
     .option('--patience <n>', 'stop after this many epochs without a better val loss', int(1), SEED_SETTINGS.patience)
     .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
@@ -394,7 +402,7 @@ function singleTargetOptions(cmd: Command): Command {
     .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
     .option('--assign <rule>', ASSIGN_HELP)
     .addOption(lossOption())
-    .addOption(new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none'));
+    .addOption(new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none', 'none'));
 }
 
 /** The sweep's axes: each flag takes a list ('uniform;weights:1,1,2,2,1,1' for --assign). */
@@ -408,13 +416,13 @@ function axisOptions(cmd: Command): Command {
   return cmd
     .option('--targets <list>', `${TARGETS_HELP}; a list: first,all`, choices(['first', 'all']))
     .option('--assign <list>', `${ASSIGN_HELP}; several separated by ';'`, (text: string) => text.split(';').map((r) => r.trim()))
-    .option('--loss <list>', `${LOSS_HELP}; a list: ce,kl`, choices(['ce', 'kl']), ['ce'])
-    .option('--position-unembed <list>', `${UNEMBED_HELP}; a list: none,bias`, choices(['none', 'bias', 'full']), ['none'])
+    .addOption(new Option('--loss <list>', `${LOSS_HELP}; a list: ce,kl`).argParser(choices(['ce', 'kl'])).default(['ce'], 'ce'))
+    .addOption(new Option('--position-unembed <list>', `${UNEMBED_HELP}; a list: none,bias`).argParser(choices(['none', 'bias', 'full'])).default(['none'], 'none'))
     .option('--one-at-a-time', "vary one axis at a time from the first value of each (instead of every combination)");
 }
 
 function lossOption(): Option {
-  return new Option('--loss <loss>', "ce: cross-entropy against the targets; kl: KL to the model's own prediction from final_hidden").choices(['ce', 'kl']).default('ce');
+  return new Option('--loss <loss>', "ce: cross-entropy against the targets; kl: KL to the model's own prediction from final_hidden").choices(['ce', 'kl']).default('ce', 'ce');
 }
 
 /** The one rule of --final-normed: it is about final_hidden, which only the KL loss reads. */
@@ -482,7 +490,7 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
     const absent = (o.criticalLayers as number[]).filter((l) => !data.train.layer.includes(l));
     if (absent.length) {
       const have = [...new Set(data.train.layer)].sort((a, b) => a - b);
-      throw new InputError(`--critical-layers: layer ${absent.join(',')} has no samples in ${data.train.source} (layers present: ${have.join(',')})`);
+      throw new InputError(`--critical-layers: layer${absent.length > 1 ? 's' : ''} ${absent.join(',')} ${absent.length > 1 ? 'have' : 'has'} no samples in ${data.train.source} (layers present: ${have.join(',')})`);
     }
   }
   for (const ds of [data.train, data.test]) checkAgainstHead(ds, data.head.d, data.head.V, data.head.numLayers);

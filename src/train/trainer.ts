@@ -481,6 +481,11 @@ function describePlan(inputs: RunInputs, p: RunPlan): void {
   const print = printerOf(inputs);
   const { table, shape } = p;
   print(`lens: ${s.preset} preset, ${table.groups.length} translators over ${table.layers.length} layers × ${table.positions.length} positions, d ${head.d}, V ${head.V}`);
+  if (s.preset === 'lite') {
+    const absent = s.criticalLayers.filter((l) => !table.layers.includes(l));
+    if (absent.length === s.criticalLayers.length) print(`lite: none of its critical layers (${absent.join(',')}) has samples here, so it trains one translator a layer, as baseline does (--critical-layers names others)`);
+    else if (absent.length) print(`lite: critical layer${absent.length > 1 ? 's' : ''} ${absent.join(',')} ${absent.length > 1 ? 'have' : 'has'} no samples here; they get no position-specific translators`);
+  }
   print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);
   print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
   print(planLine(p.plan, gpu.adapter.name));
