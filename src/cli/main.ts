@@ -1,4 +1,5 @@
-// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`, `doctor`.
+// The command line: flags → calls. `train`, `sweep`, `eval`, `compare`, `trajectory`, `synth`, `inspect`, `doctor`,
+// and the Python scripts as `dump` and `export-tuned-lens`.
 // Mistakes in the input end in one line on stderr and exit status 1, never a stack trace
 // (--debug shows it). Ctrl-C or SIGTERM stops training after the current step with a
 // checkpoint, exit status 130 or 143; a second Ctrl-C (a second or more later) quits at once.
@@ -26,6 +27,7 @@ import { evaluateLensFile } from '../train/evalCommand.ts';
 import { doctor } from './doctor.ts';
 import { inspect } from './inspect.ts';
 import { resumedOptions } from './resume.ts';
+import { runPythonScript } from './scripts.ts';
 import { type HeadDtype } from '../shared/constants.ts';
 import { f16Bits } from '../shared/f16.ts';
 import { writeFileAtomic } from '../shared/files.ts';
@@ -330,6 +332,23 @@ gpuOptions(program.command('doctor').description('what this machine offers lensg
     }
   },
 );
+
+// ---- dump, export-tuned-lens: the Python scripts, with the user's Python ----
+for (const [name, script, description, needs] of [
+  ['dump', 'dump_hidden_states.py', "a model's hidden states as data files (train, test, a model folder for --model-dir)", 'PyTorch and transformers'],
+  ['export-tuned-lens', 'export_tuned_lens.py', "a baseline lens as tuned-lens's folder (params.pt, config.json)", 'PyTorch'],
+] as const) {
+  program
+    .command(name)
+    .description(`${description}: runs scripts/${script} with PYTHON (default python3); its flags: lensgpu ${name} --help`)
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]')
+    .action((args: string[]) => {
+      process.exitCode = runPythonScript(name, script, args, needs);
+    });
+}
 
 // ---- inspect ----
 program

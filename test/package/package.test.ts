@@ -24,6 +24,8 @@ test('npm pack: compiled JavaScript, the kernels, no tests or fixtures, under 1 
   const [info] = JSON.parse(out.slice(out.indexOf('[')));
   const files: string[] = info.files.map((f: { path: string }) => f.path);
   assert.ok(files.includes('bin/lensgpu.js') && files.includes('dist/cli/main.js') && files.includes('kernels/cross_entropy.wgsl'), files.join(', '));
+  // The researcher's path ships too: the dump and export scripts `lensgpu dump` and `lensgpu export-tuned-lens` run.
+  assert.ok(files.includes('scripts/dump_hidden_states.py') && files.includes('scripts/export_tuned_lens.py'), files.join(', '));
   assert.not.ok(files.some((f) => /^(test|fixtures|bench|src)\//.test(f) || f.endsWith('.ts')), files.join(', '));
   assert.ok(info.size < 1 << 20, `the tarball is ${info.size} bytes`);
 });
