@@ -19,12 +19,14 @@ import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, writeSynthFiles, type Syn
 import { GpuError, Gpu } from '../gpu/device.ts';
 import type { PositionUnembedMode } from '../shared/constants.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
-import { SEED_SETTINGS, trainLens, type TrainSettings } from '../train/trainer.ts';
+import { SEED_SETTINGS, type TrainSettings } from '../train/settings.ts';
+import { trainLens } from '../train/trainer.ts';
 import { runSweep, sweepConfigs, withTargets, type TrainingData } from '../train/sweep.ts';
 import { trajectory } from '../train/trajectory.ts';
 import { trajectoryMarkdown, trajectorySvg } from '../report/trajectory.ts';
 import { evaluateLensFile } from '../train/evalCommand.ts';
 import { doctor } from './doctor.ts';
+import { modelShapeOf, printPlan } from './plan.ts';
 import { inspect } from './inspect.ts';
 import { resumedOptions } from './resume.ts';
 import { runPythonScript } from './scripts.ts';
@@ -320,6 +322,37 @@ program
     const files = writeSynthFiles(o.out, shape, { multi: o.multi, final: Boolean(o.final), cot: Boolean(o.cot) });
     console.log(`wrote ${files.join(', ')}`);
   });
+
+// ---- plan ----
+gpuOptions(
+  program
+    .command('plan')
+    .description("a run's memory plan before any data: from a model folder or the shapes given, buffer by buffer, and whether it fits this device")
+    .option('--model-dir <dir>', "a Hugging Face model folder (its config.json's hidden_size, vocab_size, num_hidden_layers)")
+    .option('--d <n>', 'hidden size', int(1))
+    .option('--vocab <n>', 'vocabulary size', int(10))
+    .option('--layers <n>', 'layers of the model', int(1))
+    .option('--positions <n>', 'positions a problem', int(1), 6)
+    .option('--samples <n>', 'samples a layer, train and test together (4 : 1)', int(2), 6000)
+    .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite', 'lite'))
+    .addOption(new Option('--critical-layers <ids>', 'layers with position-specific translators under lite').argParser(idList).default(DEFAULT_CRITICAL_LAYERS, DEFAULT_CRITICAL_LAYERS.join(',')))
+    .addOption(new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32', 'f32'))
+    .addOption(new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none', 'none'))
+    .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
+    .option('--gpu-memory <GiB>', "the GPU's memory, to check the total (default: known only for software adapters)", positive),
+).action(async (o) => {
+  const given = o.d !== undefined || o.vocab !== undefined || o.layers !== undefined;
+  if (o.modelDir && given) throw new InputError('give --model-dir, or --d, --vocab and --layers, not both');
+  if (!o.modelDir && !(o.d && o.vocab && o.layers)) throw new InputError('plan needs --model-dir DIR, or --d, --vocab and --layers');
+  const model = o.modelDir ? modelShapeOf(o.modelDir) : { d: o.d, V: o.vocab, layers: o.layers };
+  const settings = settingsFromFlags({ ...SEED_SETTINGS, ...o, loss: 'ce' }, { preset: o.preset });
+  const gpu = await openGpu(o);
+  try {
+    printPlan(gpu, { model, positions: o.positions, samples: o.samples, headDtype: o.headDtype, gpuMemoryGiB: o.gpuMemory, settings }, (l) => console.log(l));
+  } finally {
+    gpu.destroy();
+  }
+});
 
 // ---- doctor ----
 gpuOptions(program.command('doctor').description('what this machine offers lensgpu: adapter, features, kernel variants, limits, memory, a PyTorch for the bench')).action(

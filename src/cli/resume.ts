@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InputError } from '../shared/errors.ts';
-import type { TrainSettings } from '../train/trainer.ts';
+import type { TrainSettings } from '../train/settings.ts';
 
 /** A flag of `train` and the value a run's config.json holds for it. */
 interface SavedFlag {

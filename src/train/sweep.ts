@@ -15,7 +15,8 @@ import { compareMarkdown } from '../report/compare.ts';
 import { positionsSvg } from '../report/positions.ts';
 import { readRun } from '../report/run.ts';
 import { FolderLock, LOCK_FILE } from './runFolder.ts';
-import { trainLens, type TrainSettings } from './trainer.ts';
+import type { TrainSettings } from './settings.ts';
+import { trainLens } from './trainer.ts';
 import { writeFileAtomic } from '../shared/files.ts';
 
 /** The data every configuration of a sweep trains on. */

@@ -24,9 +24,11 @@ import { EpochLosses, Evaluator, teacherArgmax, type SampleResults } from '../le
 import { Lens, type LensParams } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
 import { DataOnGpu, HeadOnGpu } from '../lens/onGpu.ts';
-import { memoryBudget, memoryPlan, planLine, planProblem, planTotal, shrinkAdvice, type Alternative, type PlanItem } from '../lens/plan.ts';
-import { groupTable, type GroupTable, type PresetName } from '../lens/preset.ts';
-import { deviceTraits, lensShape, type LensOptions, type LensShape } from '../lens/shape.ts';
+import { memoryBudget, planLine, planTotal, shrinkAdvice, type PlanItem } from '../lens/plan.ts';
+import { groupTable, type GroupTable } from '../lens/preset.ts';
+import { deviceTraits, type LensShape } from '../lens/shape.ts';
+import { planOf, smallerRuns, type PlanRequest } from './planning.ts';
+import type { TrainSettings } from './settings.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
 import { Progress } from './progress.ts';
@@ -34,47 +36,7 @@ import { checkRunFolder, FolderLock, METRICS_FILE, prepareRunFolder, previousTra
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
 import { writeFileAtomic } from '../shared/files.ts';
-import { fmtBytes, type PositionUnembedMode } from '../shared/constants.ts';
-
-export interface TrainSettings {
-  preset: PresetName;
-  criticalLayers: number[];
-  /** Keep only samples of these layers (train and test); all when undefined. */
-  layers?: number[];
-  epochs: number;
-  patience: number;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  /** Max global gradient norm; 0 turns clipping off. */
-  clip: number;
-  seed: number;
-  shuffle: boolean;
-  /** Write checkpoint.safetensors after each epoch (for --resume). */
-  checkpoint: boolean;
-  /** With several targets a sample: the first only, or all (recorded; applied at load time). */
-  targets?: 'first' | 'all';
-  /** Targets derived from chain-of-thought tokens (`uniform`, `weights:…`; applied at load time). */
-  assign?: string;
-  /** `kl`: train against the model's own prediction from final_hidden (default: cross-entropy). */
-  loss?: 'kl';
-  /** With the KL loss: final_hidden is already through the final norm. */
-  finalNormed?: boolean;
-  /** A position-specific unembedding trained with the translators: c_p (bias), ΔU_p and c_p (full). */
-  positionUnembed?: PositionUnembedMode;
-}
-
-export const SEED_SETTINGS: Omit<TrainSettings, 'preset' | 'criticalLayers'> = {
-  epochs: 50,
-  patience: 5,
-  batchSize: 32,
-  lr: 1e-3,
-  weightDecay: 1e-3,
-  clip: 1.0,
-  seed: 42,
-  shuffle: true,
-  checkpoint: true,
-};
+import { fmtBytes } from '../shared/constants.ts';
 
 export interface RunInputs {
   gpu: Gpu;
@@ -149,6 +111,8 @@ interface RunPlan {
   testIndex: RowIndex;
   shape: LensShape;
   plan: PlanItem[];
+  /** Why the run does not fit the device, where it does not. */
+  problem: string | undefined;
 }
 
 /** The GPU objects of a run: head, data, lens, the epoch's losses and the evaluator, and their owner. */
@@ -434,7 +398,7 @@ function printerOf(inputs: RunInputs): (line: string) => void {
 
 /** The run's groups, rows, lens shape and memory plan, from its data and settings (no GPU yet). */
 function planRun(inputs: RunInputs): RunPlan {
-  const { gpu, head, train, test, settings: s } = inputs;
+  const { train, test, settings: s } = inputs;
   if (s.batchSize < 1) throw new InputError(`--batch-size must be at least 1`);
   const kl = s.loss === 'kl';
   for (const ds of [train, test]) {
@@ -445,28 +409,27 @@ function planRun(inputs: RunInputs): RunPlan {
   // zero translator, so the lens's tensors do not depend on the assignment rule.
   const [given, givenTest] = [layersAndPositions(train), layersAndPositions(test)];
   const table = groupTable(s.preset, [...given.layers, ...givenTest.layers], [...given.positions, ...givenTest.positions], s.criticalLayers);
-  const shape = lensShape(deviceTraits(gpu), head, lensOptions(inputs, table));
+  const { shape, plan, problem } = planOf(planRequest(inputs, table));
   const indexOf = (ds: Dataset): RowIndex => ({
     group: Int32Array.from(ds.layer, (l, i) => table.groupOf(l, ds.position[i]!)),
     position: shape.position && positionIndexOf(table.positions, ds.position),
   });
-  return { table, trainIndex: indexOf(train), testIndex: indexOf(test), shape, plan: memoryPlan({ lens: shape, trainCount: train.count, testCount: test.count }) };
+  return { table, trainIndex: indexOf(train), testIndex: indexOf(test), shape, plan, problem };
 }
 
-/** The lens a run trains: its groups, a batch as large as training's or the evaluation's, the loss, AdamW. */
-function lensOptions(inputs: RunInputs, table: GroupTable): LensOptions {
-  const { gpu, head, train, test, settings: s } = inputs;
-  const pu = s.positionUnembed;
+/** The run as the planning sees it: the device, the head, the samples and the groups. */
+function planRequest(inputs: RunInputs, table: GroupTable): PlanRequest {
+  const { gpu, head, train, test, settings } = inputs;
   return {
-    numGroups: table.groups.length,
-    // The evaluation's batches are as large as fit one binding, up to 256 rows.
-    maxBatch: Math.max(s.batchSize, Math.min(256, Math.floor(gpu.maxBinding / (head.V * 4)))),
-    // Targets a sample: 1, or the most any row of either set carries.
+    device: deviceTraits(gpu),
+    maxBufferSize: gpu.limits.maxBufferSize,
+    budget: memoryBudget(gpu.adapter, inputs.gpuMemoryGiB),
+    head,
+    trainCount: train.count,
+    testCount: test.count,
     targetsPerRow: Math.max(train.multi?.targetsPerRow ?? 1, test.multi?.targetsPerRow ?? 1),
-    firstTarget: s.targets === 'first',
-    teacher: s.loss === 'kl' ? { normed: Boolean(s.finalNormed) } : undefined,
-    positionUnembed: pu && { mode: pu, positions: table.positions.length },
-    adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
+    settings,
+    table,
   };
 }
 
@@ -489,8 +452,7 @@ function describePlan(inputs: RunInputs, p: RunPlan): void {
   print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);
   print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
   print(planLine(p.plan, gpu.adapter.name));
-  const problem = planProblem(p.plan, gpu.limits.maxBufferSize, memoryBudget(gpu.adapter, inputs.gpuMemoryGiB), smallerRuns(inputs, table));
-  if (problem) throw new InputError(problem);
+  if (p.problem) throw new InputError(p.problem);
 }
 
 /** The head, both data sets, the lens and the run's buffers; where the device's memory is not known, Dawn's out-of-memory error is the check. */
@@ -512,7 +474,7 @@ async function allocate(inputs: RunInputs, p: RunPlan): Promise<RunOnGpu> {
   } catch (e) {
     owner.destroy();
     if (e instanceof GpuError && /out.of.memory/i.test(e.message)) {
-      throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(p.plan))}; ${shrinkAdvice(p.plan, smallerRuns(inputs, p.table))}`);
+      throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(p.plan))}; ${shrinkAdvice(p.plan, smallerRuns(planRequest(inputs, p.table)))}`);
     }
     throw e;
   }
@@ -601,29 +563,4 @@ function writeResults(
   };
   writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   writeReport(out, { dir: out, name: basename(resolve(out)), metrics, config }, inputs.tokens);
-}
-
-/** Settings that shrink the run, for the message when it does not fit. */
-function smallerRuns(inputs: RunInputs, table: GroupTable): Alternative[] {
-  const { gpu, head, train, test, settings: s } = inputs;
-  const options = lensOptions(inputs, table);
-  const plan = (change: Partial<LensOptions>, dtype = head.dtype) => ({
-    lens: lensShape(deviceTraits(gpu), { ...head, dtype }, { ...options, ...change }),
-    trainCount: train.count,
-    testCount: test.count,
-  });
-  const out: Alternative[] = [];
-  if (head.dtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: plan({}, 'f16') });
-  const P = table.positions.length;
-  if (s.preset === 'full') out.push({ flag: '--preset lite', inputs: plan({ numGroups: groupTable('lite', table.layers, table.positions, s.criticalLayers).groups.length }) });
-  if (s.preset !== 'baseline') out.push({ flag: '--preset baseline', inputs: plan({ numGroups: table.layers.length }) });
-  const critical = s.criticalLayers.filter((l) => table.layers.includes(l));
-  if (s.preset === 'lite' && critical.length > 1) {
-    const fewer = critical.slice(Math.ceil(critical.length / 2));
-    out.push({ flag: `--critical-layers ${fewer.join(',')}`, inputs: plan({ numGroups: options.numGroups - (critical.length - fewer.length) * (P - 1) }) });
-  }
-  if (options.positionUnembed?.mode === 'full') out.push({ flag: '--position-unembed bias', inputs: plan({ positionUnembed: { ...options.positionUnembed, mode: 'bias' } }) });
-  // The lens is sized for the larger of the training batch and the evaluation's (≤ 256 rows).
-  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: plan({ maxBatch: Math.max(s.batchSize >> 1, 256) }) });
-  return out;
 }

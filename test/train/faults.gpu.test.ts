@@ -13,7 +13,8 @@ import { loadHeadFile } from '../../src/data/head.ts';
 import { Gpu, GpuError } from '../../src/gpu/device.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { readCheckpoint } from '../../src/train/checkpoint.ts';
-import { SEED_SETTINGS, trainLens, type RunInputs, type TrainSettings } from '../../src/train/trainer.ts';
+import { SEED_SETTINGS, type TrainSettings } from '../../src/train/settings.ts';
+import { trainLens, type RunInputs } from '../../src/train/trainer.ts';
 import { testGpu } from '../helpers/gpu.ts';
 
 const test = suite('faults');

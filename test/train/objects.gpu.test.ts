@@ -14,7 +14,8 @@ import type { Gpu } from '../../src/gpu/device.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
 import { countObjects, type ObjectCounts } from '../../src/gpu/objectCounter.ts';
 import { evaluateLensFile } from '../../src/train/evalCommand.ts';
-import { SEED_SETTINGS, trainLens, type RunInputs, type TrainSettings } from '../../src/train/trainer.ts';
+import { SEED_SETTINGS, type TrainSettings } from '../../src/train/settings.ts';
+import { trainLens, type RunInputs } from '../../src/train/trainer.ts';
 import { trajectory } from '../../src/train/trajectory.ts';
 import { testGpu } from '../helpers/gpu.ts';
 

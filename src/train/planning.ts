@@ -1,0 +1,71 @@
+// What a run will be before any data is loaded onto the GPU: its lens's options and shape,
+// its memory plan, and the settings that would shrink it when it does not fit. train asks this
+// about its data; `lensgpu plan` about a model's shapes alone.
+import { memoryPlan, planProblem, type Alternative, type MemoryBudget, type PlanItem } from '../lens/plan.ts';
+import { groupTable, type GroupTable } from '../lens/preset.ts';
+import { lensShape, type DeviceTraits, type LensOptions, type LensShape } from '../lens/shape.ts';
+import type { HeadDtype } from '../shared/constants.ts';
+import type { TrainSettings } from './settings.ts';
+
+/** A run described by its shapes: the device, the head, the samples, the settings and the groups. */
+export interface PlanRequest {
+  device: DeviceTraits;
+  /** The device's largest buffer, and the memory a run may use where it is known. */
+  maxBufferSize: number;
+  budget: MemoryBudget | undefined;
+  head: { d: number; V: number; dtype: HeadDtype };
+  trainCount: number;
+  testCount: number;
+  /** Targets a sample: 1, or the most any row of either set carries. */
+  targetsPerRow: number;
+  settings: TrainSettings;
+  table: GroupTable;
+}
+
+/** The lens a run trains: its groups, a batch as large as training's or the evaluation's, the loss, AdamW. */
+export function lensOptionsOf(r: PlanRequest): LensOptions {
+  const s = r.settings;
+  const pu = s.positionUnembed;
+  return {
+    numGroups: r.table.groups.length,
+    // The evaluation's batches are as large as fit one binding, up to 256 rows.
+    maxBatch: Math.max(s.batchSize, Math.min(256, Math.floor(r.device.maxBinding / (r.head.V * 4)))),
+    targetsPerRow: r.targetsPerRow,
+    firstTarget: s.targets === 'first',
+    teacher: s.loss === 'kl' ? { normed: Boolean(s.finalNormed) } : undefined,
+    positionUnembed: pu && { mode: pu, positions: r.table.positions.length },
+    adamw: { lr: s.lr, weightDecay: s.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxNorm: s.clip },
+  };
+}
+
+/** The run's lens shape, its memory plan, and why it does not fit (undefined when it does). */
+export function planOf(r: PlanRequest): { shape: LensShape; plan: PlanItem[]; problem: string | undefined } {
+  const shape = lensShape(r.device, r.head, lensOptionsOf(r));
+  const plan = memoryPlan({ lens: shape, trainCount: r.trainCount, testCount: r.testCount });
+  return { shape, plan, problem: planProblem(plan, r.maxBufferSize, r.budget, smallerRuns(r)) };
+}
+
+/** Settings that shrink the run, for the message when it does not fit. */
+export function smallerRuns(r: PlanRequest): Alternative[] {
+  const { head, table, settings: s } = r;
+  const options = lensOptionsOf(r);
+  const plan = (change: Partial<LensOptions>, dtype = head.dtype) => ({
+    lens: lensShape(r.device, { ...head, dtype }, { ...options, ...change }),
+    trainCount: r.trainCount,
+    testCount: r.testCount,
+  });
+  const out: Alternative[] = [];
+  if (head.dtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: plan({}, 'f16') });
+  const P = table.positions.length;
+  if (s.preset === 'full') out.push({ flag: '--preset lite', inputs: plan({ numGroups: groupTable('lite', table.layers, table.positions, s.criticalLayers).groups.length }) });
+  if (s.preset !== 'baseline') out.push({ flag: '--preset baseline', inputs: plan({ numGroups: table.layers.length }) });
+  const critical = s.criticalLayers.filter((l) => table.layers.includes(l));
+  if (s.preset === 'lite' && critical.length > 1) {
+    const fewer = critical.slice(Math.ceil(critical.length / 2));
+    out.push({ flag: `--critical-layers ${fewer.join(',')}`, inputs: plan({ numGroups: options.numGroups - (critical.length - fewer.length) * (P - 1) }) });
+  }
+  if (options.positionUnembed?.mode === 'full') out.push({ flag: '--position-unembed bias', inputs: plan({ positionUnembed: { ...options.positionUnembed, mode: 'bias' } }) });
+  // The lens is sized for the larger of the training batch and the evaluation's (≤ 256 rows).
+  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: plan({ maxBatch: Math.max(s.batchSize >> 1, 256) }) });
+  return out;
+}

@@ -1,0 +1,59 @@
+// `lensgpu plan`: the memory plan from shapes or a model folder, before any data. Its total is
+// what a run with the same shapes plans (the same buffer table), the seed's lite run fits here,
+// and a run too large for the device's buffers exits 1 naming what would fit.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { loadDataset } from '../../src/data/dataset.ts';
+import { cli } from '../helpers/cli.ts';
+
+const test = suite('plan');
+const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
+const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-plan-'));
+
+test("the seed's lite run: buffer by buffer, its total, and that it fits", () => {
+  const r = cli('plan', '--d', '2048', '--vocab', '32000', '--layers', '16');
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^plan: d 2048, V 32000, 16 layers × 6 positions, lite preset \(36 translators\), 96,000 samples \(76,800 train, 19,200 test\), batch 32$/m);
+  assert.match(r.stdout, /^trainable parameters: 151,068,672$/m);
+  assert.match(r.stdout, /^ {2}translator parameters +576\.3 MiB {3}largest buffer 576\.3 MiB$/m);
+  assert.match(r.stdout, /^total: [\d.]+ GiB on /m);
+});
+
+test('from a model folder, the same plan as from its shapes', () => {
+  writeFileSync(join(tmp, 'config.json'), JSON.stringify({ hidden_size: 2048, vocab_size: 32000, num_hidden_layers: 16 }));
+  const a = cli('plan', '--model-dir', tmp, '--preset', 'baseline');
+  const b = cli('plan', '--d', '2048', '--vocab', '32000', '--layers', '16', '--preset', 'baseline');
+  assert.is(a.status, 0, a.stderr);
+  assert.is(a.stdout, b.stdout);
+});
+
+test("its total is what train plans for the same shapes (the parity data's 16 layers, d 48, V 509)", () => {
+  const [train, testSet] = [loadDataset(join(DATA, 'train.safetensors')), loadDataset(join(DATA, 'test.safetensors'))];
+  const perLayer = (train.count + testSet.count) / 16;
+  const planned = cli('plan', '--d', '48', '--vocab', '509', '--layers', '16', '--samples', String(perLayer), '--batch-size', '24');
+  assert.is(planned.status, 0, planned.stderr);
+  assert.is(train.count, 16 * Math.round(perLayer * 0.8), 'the parity data splits 4 : 1');
+  const run = cli('train', '--train', join(DATA, 'train.safetensors'), '--test', join(DATA, 'test.safetensors'), '--head', join(DATA, 'head.safetensors'), '--batch-size', '24', '--epochs', '1', '--quiet', '--no-checkpoint', '--out', join(tmp, 'run'));
+  assert.is(run.status, 0, run.stderr);
+  const total = (text: string, re: RegExp) => re.exec(text)?.[1];
+  assert.is(total(planned.stdout, /^total: (\S+ \w+) on/m), total(run.stdout, /^GPU memory: (\S+ \w+) on/m));
+});
+
+test("a full lens of LLaMA-3-8B's shapes does not fit one buffer: exit 1, naming the buffer and what would fit", () => {
+  const r = cli('plan', '--d', '4096', '--vocab', '128256', '--layers', '32', '--preset', 'full');
+  assert.is(r.status, 1);
+  assert.match(r.stdout, /^ {2}translator parameters +12\.00 GiB/m);
+  assert.match(r.stderr, /^lensgpu: the translator parameters need a 12\.00 GiB buffer, more than this device's largest \([\d.]+ GiB\); it would fit with --preset lite/);
+});
+
+test('bad shapes: one line', () => {
+  const r = cli('plan', '--d', '2048');
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /^lensgpu: plan needs --model-dir DIR, or --d, --vocab and --layers$/);
+});
+
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+test.run();
