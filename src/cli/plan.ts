@@ -2,8 +2,8 @@
 // config.json or from the shapes given, with the settings train takes, buffer by buffer, the
 // total, and whether it fits this device (exit 0) or not (one line with the settings that would
 // fit, exit 1), by the same rules train refuses a run with.
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readModelConfig } from '../data/head.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { memoryBudget, planTotal } from '../lens/plan.ts';
 import { groupTable } from '../lens/preset.ts';
@@ -22,14 +22,8 @@ export interface ModelShape {
 
 /** The shapes in a Hugging Face model folder's config.json. */
 export function modelShapeOf(dir: string): ModelShape {
+  const c = readModelConfig(dir);
   const path = join(dir, 'config.json');
-  if (!existsSync(path)) throw new InputError(`${dir}: no config.json (is this a Hugging Face model folder?)`);
-  let c: Record<string, unknown>;
-  try {
-    c = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new InputError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
   // Multimodal configs keep the language model's under text_config.
   const t = (c.text_config as Record<string, unknown> | undefined) ?? c;
   const [d, V, layers] = [t.hidden_size, t.vocab_size, t.num_hidden_layers];

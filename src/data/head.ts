@@ -43,17 +43,21 @@ export function loadHeadFile(path: string, dtype: HeadDtype): Head {
  * A Hugging Face model folder: config.json (hidden_size, vocab_size, rms_norm_eps,
  * tie_word_embeddings) and model.safetensors or a sharded model.safetensors.index.json.
  */
-export function loadHeadFromModelDir(dir: string, dtype: HeadDtype): Head {
-  if (!existsSync(dir)) throw new InputError(`--model-dir ${dir}: no such folder`);
-  if (!statSync(dir).isDirectory()) throw new InputError(`--model-dir ${dir}: a file, not a folder${dir.endsWith('.safetensors') ? ' (a head file is given with --head)' : ''}`);
+/** A Hugging Face model folder's config.json. */
+export function readModelConfig(dir: string): Record<string, any> {
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) throw new InputError(`${dir}: no config.json (is this a Hugging Face model folder?)`);
-  let config: Record<string, any>;
   try {
-    config = JSON.parse(readFileSync(configPath, 'utf8'));
+    return JSON.parse(readFileSync(configPath, 'utf8'));
   } catch (e) {
     throw new InputError(`${configPath}: not valid JSON (${(e as Error).message})`);
   }
+}
+
+export function loadHeadFromModelDir(dir: string, dtype: HeadDtype): Head {
+  if (!existsSync(dir)) throw new InputError(`--model-dir ${dir}: no such folder`);
+  if (!statSync(dir).isDirectory()) throw new InputError(`--model-dir ${dir}: a file, not a folder${dir.endsWith('.safetensors') ? ' (a head file is given with --head)' : ''}`);
+  const config = readModelConfig(dir);
   const eps = config.rms_norm_eps ?? DEFAULT_NORM_EPS;
   const tied = config.tie_word_embeddings === true;
 
