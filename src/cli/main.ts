@@ -77,7 +77,7 @@ const headOptions = (cmd: Command) =>
   cmd
     .option('--head <file>', 'head safetensors: norm.weight [d], lm_head.weight [V, d], metadata norm_eps')
     .option('--model-dir <dir>', 'Hugging Face model folder to read the final norm and unembedding from')
-    .addOption(new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32', 'f32'));
+    .addOption(headDtypeOption());
 
 function loadHeadFrom(o: { head?: string; modelDir?: string; headDtype: HeadDtype }): Head {
   if (o.head && o.modelDir) throw new InputError('give --head or --model-dir, not both');
@@ -106,7 +106,7 @@ const program = new Command()
 // ---- train ----
 trainingOptions(program.command('train').description('train a lens; with no data flags, on a built-in synthetic demo set'), false, (cmd) =>
   cmd
-    .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite', 'lite'))
+    .addOption(presetOption())
     .option('--layers <ids>', 'keep only samples of these layers (train and test)', idList)
     .option('--out <dir>', 'output folder (default: runs/<preset>-<time>)')
     .option('--resume', 'continue the run in --out from its checkpoint (its flags come from its config.json)')
@@ -334,10 +334,10 @@ gpuOptions(
     .option('--layers <n>', 'layers of the model', int(1))
     .option('--positions <n>', 'positions a problem', int(1), 6)
     .option('--samples <n>', 'samples a layer, train and test together (4 : 1)', int(2), 6000)
-    .addOption(new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite', 'lite'))
-    .addOption(new Option('--critical-layers <ids>', 'layers with position-specific translators under lite').argParser(idList).default(DEFAULT_CRITICAL_LAYERS, DEFAULT_CRITICAL_LAYERS.join(',')))
-    .addOption(new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32', 'f32'))
-    .addOption(new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none', 'none'))
+    .addOption(presetOption())
+    .addOption(criticalLayersOption())
+    .addOption(headDtypeOption())
+    .addOption(positionUnembedOption())
     .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
     .option('--gpu-memory <GiB>', "the GPU's memory, to check the total (default: known only for software adapters)", positive),
 ).action(async (o) => {
@@ -408,7 +408,7 @@ function trainingOptions(cmd: Command, axes: boolean, own: (cmd: Command) => Com
       ),
     ),
   )
-    .addOption(new Option('--critical-layers <ids>', 'layers with position-specific translators under lite').argParser(idList).default(DEFAULT_CRITICAL_LAYERS, DEFAULT_CRITICAL_LAYERS.join(',')))
+    .addOption(criticalLayersOption())
     .option('--epochs <n>', 'maximum epochs', int(1), SEED_SETTINGS.epochs)
     .option('--patience <n>', 'stop after this many epochs without a better val loss', int(1), SEED_SETTINGS.patience)
     .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
@@ -454,7 +454,7 @@ function singleTargetOptions(cmd: Command): Command {
     .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
     .option('--assign <rule>', ASSIGN_HELP)
     .addOption(lossOption())
-    .addOption(new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none', 'none'));
+    .addOption(positionUnembedOption());
 }
 
 /** The sweep's axes: each flag takes a list ('uniform;weights:1,1,2,2,1,1' for --assign). */
@@ -471,6 +471,23 @@ function axisOptions(cmd: Command): Command {
     .addOption(new Option('--loss <list>', `${LOSS_HELP}; a list: ce,kl`).argParser(choices(['ce', 'kl'])).default(['ce'], 'ce'))
     .addOption(new Option('--position-unembed <list>', `${UNEMBED_HELP}; a list: none,bias`).argParser(choices(['none', 'bias', 'full'])).default(['none'], 'none'))
     .option('--one-at-a-time', "vary one axis at a time from the first value of each (instead of every combination)");
+}
+
+// Options several commands take, each defined once (defaults shown as users type them).
+function headDtypeOption(): Option {
+  return new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32', 'f32');
+}
+
+function presetOption(): Option {
+  return new Option('--preset <name>', 'which (layer, position) pairs share a translator').choices(PRESETS).default('lite', 'lite');
+}
+
+function criticalLayersOption(): Option {
+  return new Option('--critical-layers <ids>', 'layers with position-specific translators under lite').argParser(idList).default(DEFAULT_CRITICAL_LAYERS, DEFAULT_CRITICAL_LAYERS.join(','));
+}
+
+function positionUnembedOption(): Option {
+  return new Option('--position-unembed <mode>', UNEMBED_HELP).choices(['none', 'bias', 'full']).default('none', 'none');
 }
 
 function lossOption(): Option {
