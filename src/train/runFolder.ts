@@ -1,7 +1,7 @@
 // The rules of a run's folder: one writer at a time (a lock), which files make a run, never
 // replacing another run's results unless asked to, clearing what a run killed while writing
 // left behind, and what an earlier session of a resumed run recorded.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SafetensorsFile } from '../data/safetensors.ts';
@@ -42,6 +42,11 @@ function isTemporary(name: string): boolean {
   return RESULT_FILES.concat(RUN_FILES).some((r) => name.startsWith(`${r}.tmp-`));
 }
 
+/** A lock another writer is creating this moment (see tryCreate): its own to remove. */
+function isLockInMaking(name: string): boolean {
+  return name.startsWith(`${LOCK_FILE}.`);
+}
+
 /**
  * What in `out` this program did not write: entries that are none of a run's files, and run
  * files' names that hold something else (a model's config.json, a lens of another format).
@@ -49,7 +54,7 @@ function isTemporary(name: string): boolean {
 function foreignEntries(out: string): string[] {
   if (!existsSync(out)) return [];
   const own = new Set([...RUN_FILES, ...RESULT_FILES, LOCK_FILE]);
-  return readdirSync(out).filter((name) => (own.has(name) ? !isOurs(join(out, name), name) : !isTemporary(name)));
+  return readdirSync(out).filter((name) => (own.has(name) ? !isOurs(join(out, name), name) : !isTemporary(name) && !isLockInMaking(name)));
 }
 
 /** Whether a file named as one of ours is ours: our JSON schema, our safetensors format. */
@@ -74,7 +79,7 @@ interface LockHolder {
 }
 
 /**
- * The one writer of a folder: the lock is created atomically (O_EXCL) with its holder's pid,
+ * The one writer of a folder: the lock is created atomically, whole, with its holder's pid,
  * host and start time, so a second train or sweep on the same `--out` is refused with one line
  * naming the holder, even when both start within a moment. A lock whose process is gone (on
  * this host) is taken over, with a note. Readers (eval, compare, reports) never need it.
@@ -109,21 +114,23 @@ export class FolderLock {
   }
 }
 
-/** Creates the lock file with `holder` unless it exists (atomically: O_CREAT | O_EXCL). */
+/**
+ * Creates the lock file with `holder` unless it exists: written whole under a name of its own,
+ * then hard-linked to the lock's name (atomic, and refused where the lock exists), so no other
+ * writer ever reads a lock file half written.
+ */
 function tryCreate(path: string, holder: LockHolder): boolean {
-  let fd: number;
+  const mine = `${path}.${process.pid}`;
+  writeFileSync(mine, JSON.stringify(holder) + '\n');
   try {
-    fd = openSync(path, 'wx');
+    linkSync(mine, path);
+    return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
-  }
-  try {
-    writeSync(fd, JSON.stringify(holder) + '\n');
   } finally {
-    closeSync(fd);
+    rmSync(mine, { force: true });
   }
-  return true;
 }
 
 function readHolder(path: string): LockHolder | undefined {
