@@ -72,8 +72,8 @@ function benchData(h: Harness, rows: number, seed: number, K: number, teacher: b
   };
 }
 
-/** A lens of `preset` over the bench's layers and positions, on its data: the lens, the data and every row's index. */
-async function benchLens(h: Harness, head: HeadOnGpu, preset: PresetName, ds: Dataset, options: Omit<LensOptions, 'numGroups'>) {
+/** The shape of a lens of `preset` over the bench's layers and positions, its group count and every row's index. */
+function benchLens(h: Harness, head: HeadOnGpu, preset: PresetName, ds: Dataset, options: Omit<LensOptions, 'numGroups'>) {
   const t = groupTable(preset, range(h.shape.layers), range(h.shape.positions));
   const shape = lensShape(deviceTraits(h.gpu), head, { ...options, numGroups: t.groups.length });
   const index: RowIndex = { group: Int32Array.from(ds.layer, (l, i) => t.groupOf(l, ds.position[i]!)), position: shape.position && ds.position };
@@ -95,7 +95,7 @@ async function benchStep(h: Harness, head: HeadOnGpu, cfg: StepConfig): Promise<
   const K = cfg.K ?? 1;
   const ds = benchData(h, B, 7, K, Boolean(cfg.teacher));
   const options = { maxBatch: B, targetsPerRow: K, teacher: cfg.teacher ? { normed: false } : undefined, positionUnembed: cfg.position && { mode: cfg.position, positions }, adamw: SEED_ADAMW };
-  const { shape, index, groups } = await benchLens(h, head, cfg.preset, ds, options);
+  const { shape, index, groups } = benchLens(h, head, cfg.preset, ds, options);
   const memory = lensBuffers(shape).reduce((n, spec) => n + spec.bytes, 0);
   if (memory > h.gpu.limits.maxBufferSize * 8) {
     h.log(`${cfg.name}: skipped (${fmtBytes(memory)})`);
@@ -144,7 +144,7 @@ export async function benchEvaluation(h: Harness): Promise<EvaluationRow> {
   const { d, V } = h.shape;
   const head = new HeadOnGpu(h.gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: uniformF32(3, d, 1), U: uniformF32(6, V * d, 0.02) });
   const ds = benchData(h, EVAL_ROWS, 16, 1, false);
-  const { shape, index } = await benchLens(h, head, 'lite', ds, { maxBatch: EVAL_ROWS });
+  const { shape, index } = benchLens(h, head, 'lite', ds, { maxBatch: EVAL_ROWS });
   const data = new DataOnGpu(h.gpu, 'bench eval', ds);
   const lens = await Lens.create(h.gpu, head, shape, [data]);
   try {
