@@ -41,6 +41,7 @@ import os
 import shutil
 import struct
 import sys
+import traceback
 
 import torch
 
@@ -74,24 +75,52 @@ def save_safetensors(path, tensors, metadata=None):
     os.replace(tmp, path)
 
 
-def load_model(spec):
-    """(model, encode, source folder or None) from a folder / hub name, or FILE.py:FUNCTION."""
-    if ".py:" in spec:
-        path, fn = spec.rsplit(":", 1)
-        module_spec = importlib.util.spec_from_file_location("lens_model_factory", path)
-        if module_spec is None or not os.path.exists(path):
-            raise BadInput(f"--model {spec}: no such file {path}")
-        module = importlib.util.module_from_spec(module_spec)
+def load_factory(spec):
+    """(model, tokenizer) from FILE.py:FUNCTION; every mistake in the file or the function one line."""
+    path, fn = spec.rsplit(":", 1)
+    module_spec = importlib.util.spec_from_file_location("lens_model_factory", path)
+    if module_spec is None or not os.path.isfile(path):
+        raise BadInput(f"--model {spec}: no such file {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
         module_spec.loader.exec_module(module)
-        model, tokenizer = getattr(module, fn)()
-        return model, tokenizer, None
+    except Exception as e:
+        raise BadInput(f"--model {spec}: {path} fails to load ({where(e, path)}{type(e).__name__}: {e})")
+    factory = getattr(module, fn, None)
+    if not callable(factory):
+        raise BadInput(f"--model {spec}: {path} has no function {fn}")
+    try:
+        made = factory()
+    except Exception as e:
+        raise BadInput(f"--model {spec}: {fn}() failed ({where(e, path)}{type(e).__name__}: {e})")
+    if not (isinstance(made, tuple) and len(made) == 2 and hasattr(made[1], "encode")):
+        raise BadInput(f"--model {spec}: {fn}() must return (model, tokenizer), a tokenizer with encode(text); got {type(made).__name__}")
+    return made
+
+
+def where(error, path):
+    """"FILE:LINE: " of the innermost frame in the user's file, if the error passed through it."""
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f"line {error.lineno}: "
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
+    return f"line {frames[-1].lineno}: " if frames else ""
+
+
+def load_model(spec):
+    """(model, tokenizer, source folder or None) from a folder / hub name, or FILE.py:FUNCTION."""
+    if ".py:" in spec:
+        return (*load_factory(spec), None)
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError:
         raise BadInput("--model of a Hugging Face folder needs the transformers package (pip install transformers), "
                        "or give FILE.py:FUNCTION returning (model, tokenizer)")
-    model = AutoModelForCausalLM.from_pretrained(spec, torch_dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(spec)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(spec, torch_dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(spec)
+    except Exception as e:
+        first = str(e).strip().split("\n")[0]
+        raise BadInput(f"--model {spec}: transformers cannot load it ({type(e).__name__}: {first})")
     return model, tokenizer, spec if os.path.isdir(spec) else None
 
 
@@ -246,10 +275,13 @@ def main():
         n_test = write_split(os.path.join(a.out, "test.safetensors"), rows["test"], cots["test"], dtype)
         write_model_folder(a.out, model, tokenizer, source)
         print(f"wrote {a.out}/train.safetensors ({n_train} samples), {a.out}/test.safetensors ({n_test} samples), "
-              f"and config.json, model.safetensors (norm and unembedding){' and the tokenizer' if os.path.exists(os.path.join(a.out, 'tokenizer.json')) else ''}"
+              f"and config.json, model.safetensors (norm and unembedding){', tokenizer.json' if os.path.exists(os.path.join(a.out, 'tokenizer.json')) else ''}"
               + (f"; {left_out} samples left out (no next token)" if left_out else ""))
     except BadInput as e:
         print(f"dump_hidden_states: {e}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:
+        print(f"dump_hidden_states: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -121,6 +121,9 @@ def main():
     except BadInput as e:
         print(f"export_tuned_lens: {e}", file=sys.stderr)
         sys.exit(1)
+    except OSError as e:
+        print(f"export_tuned_lens: {e.filename or a.out}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -62,8 +62,8 @@ function dumpTrainEval(name: string, factory: string, extra: string[] = []) {
   const out = join(tmp, name);
   const d = spawnSync(python!, [SCRIPT, '--model', join(ROOT, 'fixtures', `${factory}.py:make`), '--prompts', prompts, '--out', out, '--last', '3', ...extra], { encoding: 'utf8' });
   assert.is(d.status, 0, d.stderr);
-  assert.match(d.stdout, /wrote .*train\.safetensors \(\d+ samples\), .*test\.safetensors \(\d+ samples\), and config\.json, model\.safetensors/);
-  for (const f of ['train.safetensors', 'test.safetensors', 'config.json', 'model.safetensors']) assert.ok(existsSync(join(out, f)), f);
+  assert.match(d.stdout, /wrote .*train\.safetensors \(\d+ samples\), .*test\.safetensors \(\d+ samples\), and config\.json, model\.safetensors \(norm and unembedding\), tokenizer\.json/);
+  for (const f of ['train.safetensors', 'test.safetensors', 'config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(out, f)), f);
   const train = loadDataset(join(out, 'train.safetensors'));
   const test = loadDataset(join(out, 'test.safetensors'));
   const trainIds = new Set(train.example);
@@ -81,6 +81,8 @@ function dumpTrainEval(name: string, factory: string, extra: string[] = []) {
   assert.is(e.status, 0, e.stderr);
   const bestLoss = JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).epochs.map((r: { val_loss: number }) => r.val_loss).reduce((a: number, b: number) => Math.min(a, b));
   assert.match(e.stdout, new RegExp(`overall: val loss ${bestLoss.toFixed(4)}`));
+  const report = readFileSync(join(run, 'report.md'), 'utf8');
+  assert.not.match(report, /#\d+/, 'tokens shown as ids: the dumped tokenizer.json was not used');
 }
 
 test('a pure-PyTorch model with HF\'s interface: dump (f32 and bf16) → train → eval with --model-dir', () => {
@@ -110,6 +112,26 @@ test('bad input: one line, exit 1', () => {
     assert.is(r.status, 1, r.stderr);
     assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, message);
+  }
+});
+
+test('mistakes in FILE.py:FUNCTION: one line naming the file, the line and the cause, exit 1', () => {
+  if (!python) return void console.log('  (skipped: no Python with torch here)');
+  const factory = (name: string, text: string) => (writeFileSync(join(tmp, name), text), join(tmp, name));
+  const syntax = factory('syntax.py', 'def make(:\n');
+  const raises = factory('raises.py', 'import torch\n\ndef make():\n    return torch.zeros(2) @ torch.zeros(3)\n');
+  const single = factory('single.py', 'def make():\n    return 42\n');
+  for (const [model, message] of [
+    [join(tmp, 'absent.py:make'), /--model .*absent\.py:make: no such file .*absent\.py$/],
+    [`${syntax}:make`, /syntax\.py fails to load \(line 1: SyntaxError: /],
+    [`${single}:build`, /single\.py has no function build$/],
+    [`${single}:make`, /make\(\) must return \(model, tokenizer\), a tokenizer with encode\(text\); got int$/],
+    [`${raises}:make`, /make\(\) failed \(line 4: RuntimeError: /],
+  ] as const) {
+    const r = spawnSync(python, [SCRIPT, '--model', model, '--prompts', prompts, '--out', join(tmp, 'bad-out')], { encoding: 'utf8' });
+    assert.is(r.status, 1, r.stderr);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trim(), message);
   }
 });
 
