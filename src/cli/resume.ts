@@ -1,10 +1,12 @@
 // `train --out RUN --resume` from the folder alone: the run's settings, head dtype and data
-// files come from its config.json, for every flag not given on the command line; a flag given
-// with another value than the run's is refused, naming both (only --epochs and --no-checkpoint
-// may change, as the checkpoint's fingerprint allows).
+// files come from its config.json (or, for a run stopped before its first epoch ended, from its
+// checkpoint's fingerprint, which records the same), for every flag not given on the command
+// line; a flag given with another value than the run's is refused, naming both (only --epochs
+// and --no-checkpoint may change, as the checkpoint's fingerprint allows).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { SafetensorsFile } from '../data/safetensors.ts';
 import { InputError } from '../shared/errors.ts';
 import type { TrainSettings } from '../train/settings.ts';
 
@@ -16,8 +18,15 @@ interface SavedFlag {
   value: unknown;
 }
 
+/** What config.json and the checkpoint's fingerprint both record of a run. */
+interface RecordedRun {
+  settings: TrainSettings;
+  head?: { dtype?: string };
+  data?: Record<string, { path?: string } | string | unknown> | null;
+}
+
 /** The flags whose values a run recorded: its settings (as the flags spell them), head dtype and data files. */
-function savedFlags(config: { settings: TrainSettings; head?: { dtype?: string }; data?: Record<string, { path?: string } | string | unknown> }): SavedFlag[] {
+function savedFlags(config: RecordedRun): SavedFlag[] {
   const s = config.settings;
   const flags: SavedFlag[] = [
     { attr: 'preset', flag: '--preset', value: s.preset },
@@ -47,21 +56,44 @@ function savedFlags(config: { settings: TrainSettings; head?: { dtype?: string }
 
 const DATA_ATTRS = ['train', 'test', 'head', 'modelDir'];
 
+/** The run recorded in `out`, and the file it came from: config.json, else the checkpoint; undefined where neither is. */
+function recordedRun(out: string): { run: RecordedRun; path: string } | undefined {
+  for (const [name, read] of [
+    ['config.json', (path: string) => JSON.parse(readFileSync(path, 'utf8'))],
+    ['checkpoint.safetensors', checkpointFingerprint],
+  ] as const) {
+    const path = join(out, name);
+    if (!existsSync(path)) continue;
+    let run: RecordedRun | undefined;
+    try {
+      run = read(path);
+    } catch (e) {
+      throw new InputError(`${path}: not readable as a run's record (${(e as Error).message}); give every flag of the run to --resume it`);
+    }
+    return run?.settings ? { run, path } : undefined;
+  }
+  return undefined;
+}
+
+/** The run a checkpoint continues, from its metadata (written by the trainer's runFingerprint). */
+function checkpointFingerprint(path: string): RecordedRun | undefined {
+  const file = SafetensorsFile.open(path);
+  try {
+    const run = file.metadata.run;
+    return run === undefined ? undefined : JSON.parse(run);
+  } finally {
+    file.close();
+  }
+}
+
 /**
  * The options of a resumed train: those given on the command line, the rest from the run's
- * config.json. A run folder without one (a run stopped before its first epoch) keeps the
- * flags as given.
+ * record. A run folder with neither config.json nor a checkpoint keeps the flags as given.
  */
 export function resumedOptions(o: Record<string, any>, cmd: Command): Record<string, any> {
-  const path = join(o.out, 'config.json');
-  if (!existsSync(path)) return o;
-  let config: Parameters<typeof savedFlags>[0];
-  try {
-    config = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new InputError(`${path}: not readable as a run's config (${(e as Error).message}); give every flag of the run to --resume it`);
-  }
-  if (!config?.settings) return o;
+  const recorded = recordedRun(o.out);
+  if (!recorded) return o;
+  const { run: config, path } = recorded;
   const given = (attr: string) => cmd.getOptionValueSource(attr) === 'cli';
   const anyData = DATA_ATTRS.some(given);
   const out = { ...o };

@@ -46,7 +46,8 @@ for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     assert.is(r.status, status, `exit status ${r.status} (${r.signal})\n${r.stderr}`);
     assert.match(r.stderr, new RegExp(`${signal}: stopping after the current step and writing a checkpoint`));
     assert.match(r.stdout, new RegExp(`stopped by ${signal}; checkpoint \\((epoch \\d+, step \\d+|after epoch \\d+)\\) written to .*checkpoint\\.safetensors: continue with --resume`));
-    const resumed = cli(...common, '--out', out, '--resume');
+    // SIGTERM's run resumes from the folder alone (the checkpoint records the run when the first epoch had not ended).
+    const resumed = signal === 'SIGTERM' ? cli('train', '--out', out, '--resume', '--epochs', '3', '--quiet') : cli(...common, '--out', out, '--resume');
     assert.is(resumed.status, 0, resumed.stderr);
     assert.match(resumed.stdout, /resuming after epoch \d/);
     sameRun(out);
