@@ -4,16 +4,18 @@
 import { spawnSync } from 'node:child_process';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanStderr, cli } from '../helpers/cli.ts';
+import { cleanStderr, cliWith } from '../helpers/cli.ts';
 
 const test = suite('doctor');
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 
 test('says what this machine offers, one line a subject', () => {
-  const r = cli('doctor');
+  const r = cliWith({ XDG_CACHE_HOME: '/nonexistent-cache' }, 'doctor');
   assert.is(r.status, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
-  assert.equal(lines.map((l) => l.split(':')[0]), ['adapter', 'Dawn', 'features the kernels use', 'kernels', 'limits', 'memory', 'PyTorch for the bench']);
+  assert.equal(lines.map((l) => l.split(':')[0].replace(/ for a (CPU driver|GPU)$/, '')), ['adapter', 'Dawn', 'features the kernels use', 'kernels built in (--tune off)', 'kernels tuned for this adapter', 'limits', 'memory', 'PyTorch for the bench']);
+  assert.match(r.stdout, /^kernels built in \(--tune off\) for a (CPU driver|GPU): unembed \w+, translatorForward \w+, translatorBackward \w+, rmsnorm \w+, topk \w+; /m);
+  assert.match(r.stdout, /^kernels tuned for this adapter: none yet \(.*cache \/nonexistent-cache\/lensgpu\/tuning\.json\)$/m);
   assert.match(r.stdout, /^features the kernels use: subgroups (yes \(sizes \d+–\d+\)|no), shader-f16 (yes|no), timestamp-query (yes|no)$/m);
   assert.match(r.stdout, /^limits: largest buffer [\d.]+ \w+, storage binding [\d.]+ \w+, /m);
 });

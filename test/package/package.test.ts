@@ -1,5 +1,6 @@
 // The npm package as a user gets it: `npm pack` (which builds dist/), the tarball installed
-// into an empty folder, and the installed command run: --help, synth, a 1-epoch train.
+// into an empty folder, and the installed command run: --help, synth, a 1-epoch train, and
+// `lensgpu dump` on the tiny model where a Python with torch is found.
 // Dependencies come from npm's cache where it has them (--prefer-offline).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cleanStderr } from '../helpers/cli.ts';
+import { torchPython } from '../helpers/python.ts';
 
 const test = suite('npm package');
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -15,7 +17,7 @@ const tmp = mkdtempSync(join(tmpdir(), 'lensgpu-package-'));
 const app = join(tmp, 'app');
 
 function npx(...args: string[]) {
-  const r = spawnSync('npx', ['--no-install', 'lensgpu', ...args], { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_yes: 'false' } });
+  const r = spawnSync('npx', ['--no-install', 'lensgpu', ...args], { cwd: app, encoding: 'utf8', env: { ...process.env, npm_config_yes: 'false', ...(torchPython ? { PYTHON: torchPython } : {}) } });
   return { status: r.status, stdout: r.stdout, stderr: cleanStderr(r.stderr) };
 }
 
@@ -45,6 +47,14 @@ test('installed into an empty folder: --help, synth and a 1-epoch train run with
   assert.is(train.status, 0, train.stderr);
   assert.match(train.stdout, /best epoch 1: val loss \d/);
   assert.ok(existsSync(join(app, 'run', 'lens.safetensors')));
+});
+
+test("the installed `lensgpu dump` on the README's tiny model writes the data, the head and the tokenizer", () => {
+  if (!torchPython) return void console.log('  (skipped: no Python with torch here; PYTHON=… names one)');
+  const r = npx('dump', '--model', join(ROOT, 'fixtures/tiny_causal_lm.py:make'), '--prompts', join(ROOT, 'docs/example/problems.jsonl'), '--out', 'tiny', '--last', '3', '--layers', '0,1,2');
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote .*train\.safetensors \(\d+ samples\).*, tokenizer\.json/);
+  for (const f of ['train.safetensors', 'test.safetensors', 'config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(app, 'tiny', f)), f);
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
