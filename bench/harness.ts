@@ -6,8 +6,11 @@ import { uniformF32 } from '../src/data/counterRng.ts';
 import { Owner } from '../src/gpu/buffers.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../src/gpu/pipelines.ts';
-import { StepTables, type Bound } from '../src/gpu/stepTables.ts';
+import { OneOff, StepTables } from '../src/gpu/stepTables.ts';
+
+export { OneOff };
 import { PassTimer } from '../src/gpu/timer.ts';
+import type { TuneMode } from '../src/shared/constants.ts';
 
 export interface Shape {
   d: number;
@@ -26,30 +29,6 @@ export interface Row {
   roofline: number;
 }
 
-/**
- * A bound kernel call timed outside a lens's step: step tables of its own, sealed at once and
- * flushed after each call (as a step flushes its tables once); destroy() frees them.
- */
-export class OneOff<In> implements Bound<In> {
-  private tables: StepTables;
-  private call: Bound<In>;
-
-  constructor(gpu: Gpu, label: string, bind: (tables: StepTables) => Bound<In>) {
-    this.tables = new StepTables(gpu, label);
-    this.call = bind(this.tables);
-    this.tables.seal();
-  }
-
-  encode(pass: GPUComputePassEncoder, input: In): void {
-    this.call.encode(pass, input);
-    this.tables.flush();
-  }
-
-  destroy(): void {
-    this.tables.destroy();
-  }
-}
-
 /** A small, awkward shape every variant is checked at before it is timed: a prime V, d no multiple of a tile, an empty group. */
 export const CHECK_SHAPE = { d: 50, V: 509, B: 33, counts: [1, 2, 0, 27, 3] } as const;
 
@@ -65,6 +44,8 @@ export class Harness {
     readonly shape: Shape,
     readonly repeat: number,
     readonly log: (line: string) => void,
+    /** How the steps' kernels are chosen (--tune). */
+    readonly tune: TuneMode = 'auto',
   ) {
     this.owner = new Owner(gpu);
     this.timer = this.owner.own(new PassTimer(gpu));

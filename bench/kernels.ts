@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--repeat N] [--presets P] [--backend B] [--adapter A] [--no-torch] [--no-extensions] [--no-save]
+// npm run bench [-- --quick] [--repeat N] [--presets P] [--backend B] [--adapter A] [--tune M] [--no-torch] [--no-extensions] [--no-save]
 //
 // Times every kernel family in isolation and whole training steps, at the seed's shape
 // (d 2,048, V 32,000, batch 32 over the lite preset's groups) or, with --quick, a small one.
@@ -14,11 +14,11 @@
 // and bench/results/<adapter>-<date>.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { uniformInt } from '../src/data/counterRng.ts';
 import { Gpu } from '../src/gpu/device.ts';
 import { makeBatch, rowRange } from '../src/lens/batch.ts';
-import { fmtBytes } from '../src/shared/constants.ts';
+import { fmtBytes, TUNE_MODES } from '../src/shared/constants.ts';
 import { DEFAULT_CRITICAL_LAYERS, groupTable, type PresetName } from '../src/lens/preset.ts';
 import { benchAdamW } from './adamw.ts';
 import { benchCrossEntropy, K4 } from './crossEntropy.ts';
@@ -26,7 +26,7 @@ import { Harness, range, type Row } from './harness.ts';
 import { describeHostEncode, measureHostEncode } from './hostEncode.ts';
 import { benchPositionUnembed } from './positionUnembed.ts';
 import { benchRmsNorm } from './rmsnorm.ts';
-import { benchEvaluation, benchSteps, EPOCH_SAMPLES, stepConfigs, type StepRow } from './steps.ts';
+import { benchEvaluation, benchSteps, BUILT_IN_KERNELS, EPOCH_SAMPLES, stepConfigs, type StepRow } from './steps.ts';
 import { benchTopK } from './topk.ts';
 import { printSideBySide, runTorch, type TorchResult } from './torch.ts';
 import { benchTranslator } from './translator.ts';
@@ -41,6 +41,7 @@ const opts = new Command()
   .option('--no-torch', 'do not run the PyTorch side by side (bench/torch_step.py)')
   .option('--no-extensions', 'skip the steps with the seed\'s next experiments (targets ×4, KL, position bias and full)')
   .option('--no-save', 'do not write bench/results/*.json')
+  .addOption(new Option('--tune <mode>', "the steps' kernels: auto (the tuning cache, else timed), fresh (timed again), off (built-in)").choices(TUNE_MODES).default('auto'))
   .parse()
   .opts();
 
@@ -52,7 +53,7 @@ const TORCH_MIN_REPEAT = 9;
 
 const gpu = await Gpu.open({ backend: opts.backend, adapter: opts.adapter });
 const log = (s: string) => process.stdout.write(s + '\n');
-const h = new Harness(gpu, shape, repeat, log);
+const h = new Harness(gpu, shape, repeat, log, opts.tune);
 log(`device: ${gpu.adapter.name} (${gpu.adapter.vendor || 'unknown vendor'}); timing: ${h.timer.kind === 'timestamp' ? 'GPU timestamps' : 'wall clock'}`);
 log(`shape: d ${shape.d}, V ${shape.V}, batch ${shape.B}, ${shape.layers} layers × ${shape.positions} positions; ${repeat} runs per figure`);
 await h.measurePeaks(quick);
@@ -88,7 +89,7 @@ log(describeHostEncode(hostEncode, shape));
 // ---- PyTorch side by side ----
 let torch: TorchResult | { skipped: string } = { skipped: 'not run (--no-torch)' };
 if (opts.torch) {
-  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.map((s) => s.preset), repeat: Math.max(repeat, TORCH_MIN_REPEAT), K: K4 }, log);
+  torch = runTorch({ ...shape, critical: DEFAULT_CRITICAL_LAYERS, presets: steps.filter((s) => !s.preset.endsWith(BUILT_IN_KERNELS)).map((s) => s.preset), repeat: Math.max(repeat, TORCH_MIN_REPEAT), K: K4 }, log);
   if ('skipped' in torch) log(`\nPyTorch side by side skipped: ${torch.skipped}`);
   else printSideBySide(torch, steps, h.rows, gpu.adapter.name, log);
 }

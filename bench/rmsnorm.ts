@@ -21,7 +21,7 @@ function normCase(owner: Owner, rows: number, d: number) {
 
 /** The forward then the backward of one variant over `rows` rows, bound once. */
 async function bound(h: Harness, owner: Owner, subgroups: boolean, rows: number, d: number) {
-  const op = await RmsNorm.create(h.gpu, d, EPS, subgroups);
+  const op = await RmsNorm.create(h.gpu, d, EPS, subgroups ? 'subgroup' : 'workgroup');
   const b = normCase(owner, rows, d);
   const forward = owner.own(new OneOff(h.gpu, 'rmsnorm forward', (t) => op.bindForward(t, b, rows)));
   const backward = owner.own(new OneOff(h.gpu, 'rmsnorm backward', (t) => op.bindBackward(t, b, rows)));

@@ -8,7 +8,9 @@ import { lensBuffers } from '../src/lens/bufferTable.ts';
 import { Lens } from '../src/lens/lens.ts';
 import { DataOnGpu, HeadOnGpu } from '../src/lens/onGpu.ts';
 import { groupTable, type PresetName } from '../src/lens/preset.ts';
+import type { KernelChoices } from '../src/lens/kernels.ts';
 import { deviceTraits, lensShape, type LensOptions } from '../src/lens/shape.ts';
+import { kernelChoices } from '../src/lens/tuning.ts';
 import { SEED_ADAMW } from '../src/ops/adamw.ts';
 import { fmtBytes, type PositionUnembedMode } from '../src/shared/constants.ts';
 import { K4 } from './crossEntropy.ts';
@@ -16,9 +18,12 @@ import { range, type Harness } from './harness.ts';
 import { EVAL_ROWS } from './unembed.ts';
 
 /** floorMs: the step's traffic floor (stepFloorBytes) at this device's measured copy bandwidth. */
-export interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs: number }
+export interface StepRow { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs: number; kernels: KernelChoices }
 
-export interface StepConfig { name: string; preset: PresetName; K?: number; teacher?: boolean; position?: PositionUnembedMode }
+export interface StepConfig { name: string; preset: PresetName; K?: number; teacher?: boolean; position?: PositionUnembedMode; /** The built-in kernels (--tune off) instead of the tuner's. */ builtIn?: boolean }
+
+/** The name's tail of a step run with the built-in kernels, beside the tuned one (PyTorch has no such row). */
+export const BUILT_IN_KERNELS = 'built-in kernels';
 
 /** Samples in an epoch of the seed's data, for the epoch-time column. */
 export const EPOCH_SAMPLES = 76_800;
@@ -29,6 +34,7 @@ const SEED_TEST_SAMPLES = 19_200;
 export function stepConfigs(presets: PresetName[], extensions: boolean): StepConfig[] {
   return [
     ...presets.map((preset) => ({ name: preset, preset })),
+    ...(presets.includes('lite') ? [{ name: `lite · ${BUILT_IN_KERNELS}`, preset: 'lite' as const, builtIn: true }] : []),
     ...(extensions
       ? [
           { name: 'lite · targets ×4', preset: 'lite' as const, K: K4 },
@@ -95,7 +101,9 @@ async function benchStep(h: Harness, head: HeadOnGpu, cfg: StepConfig): Promise<
   const K = cfg.K ?? 1;
   const ds = benchData(h, B, 7, K, Boolean(cfg.teacher));
   const options = { maxBatch: B, targetsPerRow: K, teacher: cfg.teacher ? { normed: false } : undefined, positionUnembed: cfg.position && { mode: cfg.position, positions }, adamw: SEED_ADAMW };
-  const { shape, index, groups } = benchLens(h, head, cfg.preset, ds, options);
+  const { shape: untuned, index, groups } = benchLens(h, head, cfg.preset, ds, options);
+  const kernels = await kernelChoices({ gpu: h.gpu, device: deviceTraits(h.gpu), head, shape: untuned, rows: B, mode: cfg.builtIn ? 'off' : h.tune, print: (l) => h.log(`${cfg.name}: ${l}`) });
+  const shape = { ...untuned, kernels };
   const memory = lensBuffers(shape).reduce((n, spec) => n + spec.bytes, 0);
   if (memory > h.gpu.limits.maxBufferSize * 8) {
     h.log(`${cfg.name}: skipped (${fmtBytes(memory)})`);
@@ -115,7 +123,7 @@ async function benchStep(h: Harness, head: HeadOnGpu, cfg: StepConfig): Promise<
     const presentPositions = new Set(ds.position).size;
     const positionParams = cfg.position ? presentPositions * V * (cfg.position === 'full' ? d + 1 : 1) : 0;
     const floorMs = (stepFloorBytes(h, { presentGroups: batch.ranges.length, teacher: Boolean(cfg.teacher), positionParams }) / h.peaks.bw) * 1e3;
-    return { preset: cfg.name, groups, presentGroups: batch.ranges.length, medianMs: median * 1e3, spreadMs: [spread[0] * 1e3, spread[1] * 1e3], stepsPerS: 1 / median, epochS: (EPOCH_SAMPLES / B) * median, memory, floorMs };
+    return { preset: cfg.name, groups, presentGroups: batch.ranges.length, medianMs: median * 1e3, spreadMs: [spread[0] * 1e3, spread[1] * 1e3], stepsPerS: 1 / median, epochS: (EPOCH_SAMPLES / B) * median, memory, floorMs, kernels };
   } finally {
     lens.destroy();
     data.destroy();

@@ -6,6 +6,7 @@
 // the section between docs/bench.md's `<!-- bench:begin -->` and `<!-- bench:end -->` lines.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeChoices, type KernelChoices } from '../src/lens/kernels.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
 import type { HostEncode } from './hostEncode.ts';
 import { writeFileAtomic } from '../src/shared/files.ts';
@@ -19,7 +20,7 @@ interface Result {
   versions: Record<string, string>;
   peaks: { copyGBps: number; fmaGFlops: number };
   kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number }[];
-  steps: { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs?: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs?: number }[];
+  steps: { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs?: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs?: number; kernels?: KernelChoices }[];
   hostEncode?: HostEncode;
   evaluation?: { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number };
   pytorch?: { skipped: string } | {
@@ -114,6 +115,12 @@ function render(r: Result): string {
     );
   }
   if (floor) out.push('', '× floor: the median over the bytes the step must move (present translators and their AdamW moments at 24 bytes a parameter, the head read twice, the logits) at this device\'s measured copy bandwidth.');
+  // The kernels each step ran (results from before the tuner have none).
+  const kernelRows = r.steps.filter((st) => st.kernels);
+  if (kernelRows.length) {
+    out.push('', 'Kernels each step ran (the tuner\'s pick, or the built-in ones where the row says so):', '');
+    for (const st of kernelRows) out.push(`- ${st.preset}: ${describeChoices(st.kernels!)}`);
+  }
   out.push('');
   if (torch) {
     const machine = [torch.cpu, torch.blas && `BLAS ${torch.blas}`].filter(Boolean).join(', ');

@@ -19,6 +19,9 @@ function find(dir: string): string[] {
 }
 
 const files = find(root).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
+// The tests run the built-in kernels (each candidate is checked on its own against the fixtures,
+// and the tuner has tests of its own): no tuning per shape, no cache in the home folder.
+process.env.LENSGPU_TUNE ??= 'off';
 const g = globalThis as any;
 g.UVU_DEFER = 1;
 g.UVU_QUEUE = [];

@@ -1,10 +1,12 @@
 // `doctor`: what this machine offers lensgpu, in a few lines: the adapter Dawn picks, the
-// features the kernels use and the variants they select, the limits that size a run, the
+// features the kernels use, the kernels built in and those tuned for it, the limits that size a run, the
 // memory a run may use where it is known, and whether a PyTorch for the bench is found.
 // Opening the device is the test: with no adapter it ends in the one line that says the fix.
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import type { Gpu } from '../gpu/device.ts';
+import { dawnVersion, type Gpu } from '../gpu/device.ts';
+import { builtInChoices, describeChoices } from '../lens/kernels.ts';
+import { deviceTraits } from '../lens/shape.ts';
+import { cachedTunings, tuningCachePath } from '../lens/tuning.ts';
 import { memoryBudget } from '../lens/plan.ts';
 import { fmtBytes } from '../shared/constants.ts';
 
@@ -18,11 +20,11 @@ export function doctor(gpu: Gpu, print: (line: string) => void, backend: string 
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const sizes = a.subgroupMinSize ? ` (sizes ${a.subgroupMinSize}–${a.subgroupMaxSize || '?'})` : '';
   print(`features the kernels use: subgroups ${yes(gpu.hasSubgroups)}${sizes}, shader-f16 ${yes(gpu.hasF16)}, timestamp-query ${yes(gpu.hasTimestamps)}`);
-  print(
-    gpu.hasSubgroups
-      ? `kernels: the subgroup variants (translator, unembedding, RMSNorm, top-k) and the fused translator update; ${gpu.subgroupLanes} lanes share an operand`
-      : 'kernels: the workgroup variants (tiled GEMMs, a grouped GEMV, tree reductions) and the unfused translator update',
-  );
+  const update = gpu.hasSubgroups ? `the fused translator update; ${gpu.subgroupLanes} lanes share an operand` : 'the unfused translator update';
+  print(`kernels built in (--tune off) for a ${gpu.isCpuDriver ? 'CPU driver' : 'GPU'}: ${describeChoices(builtInChoices(deviceTraits(gpu)))}; ${update}`);
+  const tuned = cachedTunings(gpu);
+  print(`kernels tuned for this adapter: ${tuned.length ? `${tuned.length} shape${tuned.length > 1 ? 's' : ''} in ${tuningCachePath()}` : `none yet (train, eval and trajectory tune on first use; cache ${tuningCachePath()})`}`);
+  for (const t of tuned) print(`  ${t.shape} (${t.tuned.slice(0, 10)}): ${describeChoices(t.choices)}`);
   const l = gpu.limits;
   print(
     `limits: largest buffer ${fmtBytes(l.maxBufferSize)}, storage binding ${fmtBytes(l.maxStorageBufferBindingSize)}, ` +
@@ -32,10 +34,6 @@ export function doctor(gpu: Gpu, print: (line: string) => void, backend: string 
   const budget = memoryBudget(a, undefined);
   print(`memory: ${budget ? `${fmtBytes(budget.bytes)} (${budget.source})` : 'not reported by the device (train --gpu-memory GiB checks a run fits before it allocates)'}`);
   print(`PyTorch for the bench: ${torchFound()}`);
-}
-
-function dawnVersion(): string {
-  return (createRequire(import.meta.url)('webgpu/package.json') as { version: string }).version;
 }
 
 /** The PyTorch bench/torch_step.py would run with, or why there is none. */

@@ -17,9 +17,9 @@ import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
 import { TokenText } from '../data/tokenizer.ts';
 import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, writeSynthFiles, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
-import type { PositionUnembedMode } from '../shared/constants.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, type TrainSettings } from '../train/settings.ts';
+import { tuneModeFromEnv } from '../lens/tuning.ts';
 import { trainLens } from '../train/trainer.ts';
 import { runSweep, sweepConfigs, withTargets, type TrainingData } from '../train/sweep.ts';
 import { trajectory } from '../train/trajectory.ts';
@@ -30,7 +30,7 @@ import { modelShapeOf, printPlan } from './plan.ts';
 import { inspect } from './inspect.ts';
 import { resumedOptions } from './resume.ts';
 import { runPythonScript } from './scripts.ts';
-import { type HeadDtype } from '../shared/constants.ts';
+import { TUNE_MODES, type HeadDtype, type PositionUnembedMode } from '../shared/constants.ts';
 import { f16Bits } from '../shared/f16.ts';
 import { writeFileAtomic } from '../shared/files.ts';
 
@@ -71,7 +71,8 @@ const UNEMBED_HELP = 'a position-specific unembedding trained with the lens: non
 const gpuOptions = (cmd: Command) =>
   cmd
     .option('--backend <name>', 'Dawn backend: vulkan, metal, d3d12 (default: Dawn picks)')
-    .option('--adapter <name>', 'use the adapter whose name contains this text');
+    .option('--adapter <name>', 'use the adapter whose name contains this text')
+    .addOption(new Option('--tune <mode>', 'kernels: auto (cached for this GPU and shape, else timed), fresh (timed again), off (built-in)').choices(TUNE_MODES).default(undefined, '$LENSGPU_TUNE, else auto'));
 
 const headOptions = (cmd: Command) =>
   cmd
@@ -92,7 +93,9 @@ function headFromSynth(shape: SynthShape, dtype: HeadDtype): Head {
   return { source: `synthetic head (seed ${shape.seed})`, d: h.d, V: h.V, eps: h.eps, gamma: h.gamma, dtype, U };
 }
 
-async function openGpu(o: { backend?: string; adapter?: string }): Promise<Gpu> {
+/** The device of --backend and --adapter; a bad $LENSGPU_TUNE (the default of --tune) is refused first. */
+async function openGpu(o: { backend?: string; adapter?: string; tune?: string }): Promise<Gpu> {
+  if (o.tune === undefined) tuneModeFromEnv();
   return Gpu.open({ backend: o.backend, adapter: o.adapter });
 }
 
@@ -132,6 +135,7 @@ trainingOptions(program.command('train').description('train a lens; with no data
         gpuMemoryGiB: o.gpuMemory,
         stop,
         quiet: Boolean(o.quiet),
+        tune: o.tune,
         provenance: { command: process.argv.slice(2).join(' '), ...data.provenance },
         dropped: data.dropped,
         tokens: tokenizerFor(o, data.head.V, data.demo || data.head.synthetic),
@@ -178,6 +182,7 @@ trainingOptions(
         gpuMemoryGiB: o.gpuMemory,
         stop,
         quiet: Boolean(o.quiet),
+        tune: o.tune,
         command: process.argv.slice(2).join(' '),
         print: (l) => console.log(l),
       }),
@@ -239,6 +244,7 @@ gpuOptions(
         kl: o.loss === 'kl',
         finalNormed: Boolean(o.finalNormed),
         firstTarget: prepared.mode === 'first',
+        tune: o.tune,
       }, tokenizerFor(o, head.V, head.synthetic), Boolean(o.byLayer));
     } finally {
       gpu.destroy();
@@ -273,7 +279,7 @@ gpuOptions(
     const format: 'svg' | 'md' | 'json' = o.format ?? (save?.endsWith('.svg') ? 'svg' : save?.endsWith('.json') ? 'json' : 'md');
     const gpu = await openGpu(o);
     try {
-      const t = await trajectory(gpu, head, data, o.example, lensPath);
+      const t = await trajectory(gpu, head, data, o.example, lensPath, o.tune);
       const title = `Example ${o.example} through ${lensPath ? basename(lensPath) : 'the logit lens (no translators)'}`;
       const out =
         format === 'svg'
@@ -576,7 +582,7 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
  * a run stopped that way exits 130 (SIGINT) or 143 (SIGTERM).
  */
 async function training(
-  o: { backend?: string; adapter?: string },
+  o: { backend?: string; adapter?: string; tune?: string },
   work: (gpu: Gpu, stop: { signal?: NodeJS.Signals }) => Promise<{ interrupted?: NodeJS.Signals }>,
 ): Promise<void> {
   const gpu = await openGpu(o);

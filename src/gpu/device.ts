@@ -1,5 +1,6 @@
 // The GPU runtime: one Dawn adapter and device, with the largest limits the adapter allows,
 // errors that name the kernel they came from, and a clean shutdown.
+import { createRequire } from 'node:module';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { create, globals } from 'webgpu';
 import { BugError } from '../shared/errors.ts';
@@ -35,6 +36,11 @@ export interface AdapterSummary {
   device?: string;
   /** A fallback (software) adapter. */
   fallback?: boolean;
+}
+
+/** The version of the npm webgpu package: the Dawn build this runs on. */
+export function dawnVersion(): string {
+  return (createRequire(import.meta.url)('webgpu/package.json') as { version: string }).version;
 }
 
 export class Gpu {
@@ -125,6 +131,12 @@ export class Gpu {
   requireSubgroups(what: string): number {
     if (!this.hasSubgroups) throw new BugError(`${what} needs an adapter with subgroups (of ${MIN_SUBGROUP} or more invocations)`);
     return this.adapter.subgroupMinSize!;
+  }
+
+  /** A CPU driver (a fallback adapter, or lavapipe, SwiftShader, WARP by name): its cost model is a CPU's. */
+  get isCpuDriver(): boolean {
+    const a = this.adapter;
+    return Boolean(a.fallback) || /llvmpipe|lavapipe|swiftshader|warp|software|cpu/i.test([a.name, a.vendor, a.architecture, a.description, a.device].join(' '));
   }
 
   get limits(): GPUSupportedLimits {

@@ -102,3 +102,28 @@ export class StepTables {
     this.buffer?.destroy();
   }
 }
+
+/**
+ * A bound kernel call run outside a lens's step (the tuner's trials, the bench): step tables
+ * of its own, sealed at once and flushed after each call (as a step flushes its tables once);
+ * destroy() frees them.
+ */
+export class OneOff<In> implements Bound<In> {
+  private tables: StepTables;
+  private call: Bound<In>;
+
+  constructor(gpu: Gpu, label: string, bind: (tables: StepTables) => Bound<In>) {
+    this.tables = new StepTables(gpu, label);
+    this.call = bind(this.tables);
+    this.tables.seal();
+  }
+
+  encode(pass: GPUComputePassEncoder, input: In): void {
+    this.call.encode(pass, input);
+    this.tables.flush();
+  }
+
+  destroy(): void {
+    this.tables.destroy();
+  }
+}

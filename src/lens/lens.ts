@@ -134,18 +134,18 @@ export class Lens {
    * no AdamW state), with the gather from each of `data` bound (the data sets it will run on).
    */
   static async create(gpu: Gpu, head: HeadOnGpu, shape: LensShape, data: DataOnGpu[]): Promise<Lens> {
-    const { d, V, numGroups, maxBinding, targetsPerRow, position: pu, adamw } = shape;
+    const { d, V, numGroups, maxBinding, targetsPerRow, position: pu, adamw, kernels: k } = shape;
     const sets = [
       { stride: shape.stride, numGroups, fusedTranslator: shape.fusedUpdate ? { d } : undefined },
       ...(pu ? [{ stride: pu.layout.subStride, numGroups: pu.positions * pu.layout.subBlocks }] : []),
     ];
     const target = shape.teacher ? { kind: 'teacher' as const } : { kind: 'sparse' as const, targetsPerRow, first: shape.firstTarget };
     const [translator, norm, unembed, crossEntropy, topk, gather, opt, position] = await Promise.all([
-      Translator.create(gpu, d, numGroups, { maxBinding }),
-      RmsNorm.create(gpu, d, head.eps),
-      Unembed.create(gpu, V, d, head.dtype, maxBinding),
+      Translator.create(gpu, d, numGroups, { maxBinding, forward: k.translatorForward, backward: k.translatorBackward }),
+      RmsNorm.create(gpu, d, head.eps, k.rmsnorm),
+      Unembed.create(gpu, V, d, head.dtype, maxBinding, k.unembed),
       CrossEntropy.create(gpu, V, target),
-      TopK.create(gpu, V, targetsPerRow),
+      TopK.create(gpu, V, targetsPerRow, k.topk),
       Gather.create(gpu, maxBinding),
       adamw ? AdamW.create(gpu, sets, adamw, maxBinding) : undefined,
       pu ? PositionUnembed.create(gpu, pu.mode, V, d, pu.positions, maxBinding) : undefined,

@@ -3,6 +3,8 @@
 // translators, its position-specific unembedding if it has one, the frozen head and the data,
 // with every sample checked to have a translator. Without a lens file, the plain logit lens:
 // one zero translator per layer (the head on raw states).
+import type { TuneMode } from '../shared/constants.ts';
+import { kernelChoices } from './tuning.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
 import { Owner } from '../gpu/buffers.ts';
@@ -34,6 +36,8 @@ export interface SavedLensOptions {
   /** The rows that will be batched (default: all), each checked to have a translator. */
   rows?: number[];
   print?: (line: string) => void;
+  /** How the kernels are chosen, timed at maxBatch rows (default $LENSGPU_TUNE, else auto). */
+  tune?: TuneMode;
 }
 
 export async function savedLensOnGpu(gpu: Gpu, head: Head, lensPath: string | undefined, ds: Dataset, o: SavedLensOptions): Promise<SavedLensOnGpu> {
@@ -55,8 +59,9 @@ export async function savedLensOnGpu(gpu: Gpu, head: Head, lensPath: string | un
   const owner = new Owner(gpu);
   try {
     const headGpu = owner.own(new HeadOnGpu(gpu, head));
+    const kernels = await kernelChoices({ gpu, device: deviceTraits(gpu), head: headGpu, shape, rows: o.maxBatch, mode: o.tune, print: o.print ?? (() => {}) });
     const data = owner.own(new DataOnGpu(gpu, 'data', ds, shape.targetsPerRow, Boolean(o.teacher)));
-    const lens = owner.own(await Lens.create(gpu, headGpu, shape, [data]));
+    const lens = owner.own(await Lens.create(gpu, headGpu, { ...shape, kernels }, [data]));
     if (lensFile) lens.setParams({ params: lensFile.blocks, positions: pu && packPositionBlocks(pu, shape.position!.layout) });
     return { lens, data, table, index, destroy: () => owner.destroy() };
   } catch (e) {

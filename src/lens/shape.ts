@@ -8,6 +8,7 @@ import { blockStride } from '../ops/groups.ts';
 import { positionLayout, type PositionLayout, type PositionUnembedMode } from '../ops/positionUnembed.ts';
 import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
 import { InputError } from '../shared/errors.ts';
+import { builtInChoices, type KernelChoices } from './kernels.ts';
 import { parameterCount } from './preset.ts';
 
 /** What a lens is asked to be. */
@@ -36,6 +37,8 @@ export interface LensOptions {
   update?: 'fused' | 'unfused';
   /** Overrides the device's binding limit (tests use it to force binding windows). */
   maxBinding?: number;
+  /** The kernel of each op family (tuned, or a run's record); default: the device's built-in ones. */
+  kernels?: KernelChoices;
 }
 
 /** What of a device a lens's shape depends on. */
@@ -44,13 +47,15 @@ export interface DeviceTraits {
   maxBinding: number;
   align: number;
   hasSubgroups: boolean;
+  /** A CPU driver (the built-in kernel choices differ). */
+  cpu: boolean;
 }
 
 /** WebGPU's guaranteed limits, for plans made without a device. */
-export const WEBGPU_DEFAULTS: DeviceTraits = { maxBinding: 128 * 2 ** 20, align: 256, hasSubgroups: false };
+export const WEBGPU_DEFAULTS: DeviceTraits = { maxBinding: 128 * 2 ** 20, align: 256, hasSubgroups: false, cpu: false };
 
 export function deviceTraits(gpu: Gpu): DeviceTraits {
-  return { maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment, hasSubgroups: gpu.hasSubgroups };
+  return { maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment, hasSubgroups: gpu.hasSubgroups, cpu: gpu.isCpuDriver };
 }
 
 export interface LensShape {
@@ -74,6 +79,8 @@ export interface LensShape {
   align: number;
   /** Trainable parameters: translators' W and b, and the position unembedding's c_p (and ΔU_p). */
   parameters: number;
+  /** The kernel each op family runs. */
+  kernels: KernelChoices;
 }
 
 /** The shape of a lens over a head of width d and vocabulary V on `device`; a batch too large for one binding is refused. */
@@ -105,5 +112,6 @@ export function lensShape(device: DeviceTraits, head: { d: number; V: number; dt
     maxBinding,
     align: device.align,
     parameters: parameterCount(o.numGroups, d) + positionParameters,
+    kernels: o.kernels ?? builtInChoices(device),
   };
 }

@@ -14,15 +14,13 @@ export class RmsNorm {
     private backwardPipe: GPUComputePipeline,
   ) {}
 
-  /**
-   * `subgroups` (the default where the adapter has them): a row a subgroup, its sum a
-   * subgroupAdd; otherwise a row a workgroup of 256 and a tree in workgroup memory.
-   */
-  static async create(gpu: Gpu, d: number, eps: number, subgroups = gpu.hasSubgroups): Promise<RmsNorm> {
-    const variant = { SUBGROUPS: subgroups, WG: subgroups ? gpu.requireSubgroups('the subgroup RMSNorm') : 256 };
+  /** `variant`: see RmsNormVariant; subgroup by default where the adapter has subgroups. */
+  static async create(gpu: Gpu, d: number, eps: number, variant: RmsNormVariant = gpu.hasSubgroups ? 'subgroup' : 'workgroup'): Promise<RmsNorm> {
+    const subgroups = variant === 'subgroup';
+    const defines = { SUBGROUPS: subgroups, WG: subgroups ? gpu.requireSubgroups('the subgroup RMSNorm') : 256 };
     const [f, b] = await Promise.all([
-      pipeline(gpu, 'rmsnorm', 'forward', { ...variant, FORWARD: true }),
-      pipeline(gpu, 'rmsnorm', 'backward', { ...variant, FORWARD: false }),
+      pipeline(gpu, 'rmsnorm', 'forward', { ...defines, FORWARD: true }),
+      pipeline(gpu, 'rmsnorm', 'backward', { ...defines, FORWARD: false }),
     ]);
     return new RmsNorm(gpu, d, eps, f, b);
   }
@@ -52,6 +50,9 @@ export class RmsNorm {
     };
   }
 }
+
+/** `subgroup`: a row a subgroup, its sum a subgroupAdd; `workgroup`: a row a workgroup of 256 and a tree in workgroup memory. */
+export type RmsNormVariant = 'subgroup' | 'workgroup';
 
 export interface RmsNormForwardBuffers {
   y: GPUBuffer;

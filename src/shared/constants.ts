@@ -7,6 +7,10 @@ export const MAX_TARGETS = 64;
 /** How the unembedding U is kept on the GPU: f32, or f16 packed two per u32. */
 export type HeadDtype = 'f32' | 'f16';
 
+/** How the kernels are chosen: the tuning cache's, else tuned (auto); tuned again (fresh); the built-in ones (off). */
+export type TuneMode = 'auto' | 'fresh' | 'off';
+export const TUNE_MODES: TuneMode[] = ['auto', 'fresh', 'off'];
+
 /** A position-specific unembedding: c_p a position (`bias`), or ΔU_p and c_p (`full`). */
 export type PositionUnembedMode = 'bias' | 'full';
 

@@ -4,6 +4,7 @@
 // the epoch history and early-stopping state as JSON metadata. The shuffle needs no state:
 // each epoch's order is a function of (seed, epoch). A run stopped inside an epoch also keeps
 // how many steps of it are done and their per-sample losses, so it resumes at the next step.
+import type { KernelChoices } from '../lens/kernels.ts';
 import { InputError } from '../shared/errors.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,6 +39,8 @@ export interface CheckpointTensors {
   partialLosses?: Float32Array;
   /** The position-specific unembedding's blocks, AdamW moments and step counts. */
   position?: { params: Float32Array; m: Float32Array; v: Float32Array; steps: Uint32Array };
+  /** The kernels the run runs (a resumed run runs the same, for bit-identical results). */
+  kernels: KernelChoices;
 }
 
 export function writeCheckpoint(path: string, fingerprint: string, state: RunState, t: CheckpointTensors): void {
@@ -62,7 +65,7 @@ export function writeCheckpoint(path: string, fingerprint: string, state: RunSta
         : []),
       ...(t.partialLosses ? [{ name: 'partial.train_loss', dtype: 'F32' as const, shape: [t.partialLosses.length], data: t.partialLosses }] : []),
     ],
-    { format: 'lensgpu-checkpoint', run: fingerprint, state: JSON.stringify(state) },
+    { format: 'lensgpu-checkpoint', run: fingerprint, state: JSON.stringify(state), kernels: JSON.stringify(t.kernels) },
   );
 }
 
@@ -100,6 +103,8 @@ export function readCheckpoint(path: string, fingerprint: string, paramCount: nu
       bestTop1: file.has('best.top1') ? file.readInt('best.top1') : new Int32Array(testCount).fill(-1),
       position: positionCount ? readPosition(file, positionCount) : undefined,
       partialLosses,
+      /** Unchecked: the caller checks them against its device (a checkpoint of an earlier version has none). */
+      kernels: file.metadata.kernels === undefined ? undefined : (JSON.parse(file.metadata.kernels) as unknown),
     };
   } finally {
     file.close();

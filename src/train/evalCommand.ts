@@ -13,6 +13,7 @@ import { breakdown, percent, predictionStats, scoresJson, type Scores } from './
 import { predictionsTable } from '../report/markdown.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import { writeFileAtomic } from '../shared/files.ts';
+import type { TuneMode } from '../shared/constants.ts';
 
 export async function evaluateLensFile(
   gpu: Gpu,
@@ -22,7 +23,7 @@ export async function evaluateLensFile(
   batchSize: number,
   outputs: { json?: string; heatmap?: string },
   print: (line: string) => void,
-  loss: { kl: boolean; finalNormed: boolean; firstTarget?: boolean } = { kl: false, finalNormed: false },
+  loss: { kl: boolean; finalNormed: boolean; firstTarget?: boolean; tune?: TuneMode } = { kl: false, finalNormed: false },
   tokens?: TokenText,
   byLayer = false,
 ): Promise<void> {
@@ -35,6 +36,7 @@ export async function evaluateLensFile(
     firstTarget: loss.firstTarget,
     print,
     teacher: loss.kl ? { normed: loss.finalNormed } : undefined,
+    tune: loss.tune,
   });
   const { lens, data, index, table } = saved;
   const evaluator = new Evaluator(gpu, data, index, batch);

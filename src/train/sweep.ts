@@ -10,7 +10,7 @@ import type { Head } from '../data/head.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import type { Gpu } from '../lens/device.ts';
 import type { PresetName } from '../lens/preset.ts';
-import type { PositionUnembedMode } from '../shared/constants.ts';
+import type { PositionUnembedMode, TuneMode } from '../shared/constants.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { positionsSvg } from '../report/positions.ts';
 import { readRun } from '../report/run.ts';
@@ -118,6 +118,7 @@ export interface SweepInputs {
   gpuMemoryGiB?: number;
   stop?: { signal?: NodeJS.Signals };
   quiet: boolean;
+  tune?: TuneMode;
   command: string;
   print: (line: string) => void;
 }
@@ -170,6 +171,7 @@ async function sweep(inputs: SweepInputs): Promise<{ interrupted?: NodeJS.Signal
       gpuMemoryGiB: inputs.gpuMemoryGiB,
       stop: inputs.stop,
       quiet: inputs.quiet,
+      tune: inputs.tune,
       print,
       provenance: { command: inputs.command, sweep: { folder: out, run: c.name }, ...inputs.data.provenance },
       dropped: data.dropped,

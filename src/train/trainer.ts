@@ -26,7 +26,9 @@ import { writeLensFile } from '../lens/lensFile.ts';
 import { DataOnGpu, HeadOnGpu } from '../lens/onGpu.ts';
 import { memoryBudget, planLine, planTotal, shrinkAdvice, type PlanItem } from '../lens/plan.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
+import { builtInChoices, checkedChoices, type KernelChoices } from '../lens/kernels.ts';
 import { deviceTraits, type LensShape } from '../lens/shape.ts';
+import { kernelChoices } from '../lens/tuning.ts';
 import { planOf, smallerRuns, type PlanRequest } from './planning.ts';
 import type { TrainSettings } from './settings.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
@@ -36,7 +38,7 @@ import { checkRunFolder, FolderLock, METRICS_FILE, prepareRunFolder, previousTra
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
 import { writeFileAtomic } from '../shared/files.ts';
-import { fmtBytes } from '../shared/constants.ts';
+import { fmtBytes, type TuneMode } from '../shared/constants.ts';
 
 export interface RunInputs {
   gpu: Gpu;
@@ -63,6 +65,8 @@ export interface RunInputs {
   tokens?: TokenText;
   /** Called after each training step is submitted (tests inject faults here). */
   afterStep?: (epoch: number, step: number) => void;
+  /** How the kernels are chosen (default $LENSGPU_TUNE, else auto); a resumed run runs its checkpoint's. */
+  tune?: TuneMode;
 }
 
 export interface RunResult {
@@ -73,6 +77,17 @@ export interface RunResult {
   stoppedEarly: boolean;
   /** The signal that stopped the run before it finished (a checkpoint was written). */
   interrupted?: NodeJS.Signals;
+}
+
+/** The kernels by --tune, timed at the training batch. */
+function chooseKernels(inputs: RunInputs, head: HeadOnGpu, shape: LensShape): Promise<KernelChoices> {
+  return kernelChoices({ gpu: inputs.gpu, device: deviceTraits(inputs.gpu), head, shape, rows: inputs.settings.batchSize, mode: inputs.tune, print: printerOf(inputs) });
+}
+
+/** A checkpoint's kernels, checked against this device; the built-in ones for a checkpoint that records none. */
+function recordedKernels(gpu: Gpu, kernels: unknown, out: string): KernelChoices {
+  const device = deviceTraits(gpu);
+  return kernels === undefined ? builtInChoices(device) : checkedChoices(kernels, device, `${join(out, 'checkpoint.safetensors')} (its kernels)`);
 }
 
 /** Steps submitted between waits; their losses are then checked and shown. */
@@ -158,7 +173,7 @@ class Run {
     const restored = inputs.resume ? readCheckpoint(join(inputs.out, 'checkpoint.safetensors'), fingerprint, p.shape.numGroups * p.shape.stride, inputs.train.count, inputs.test.count, positionFloats(p.shape)) : undefined;
     describePlan(inputs, p);
     prepareRunFolder(inputs.out, inputs);
-    const onGpu = await allocate(inputs, p);
+    const onGpu = await allocate(inputs, p, restored && recordedKernels(inputs.gpu, restored.kernels, inputs.out));
     const state: RunState = restored?.state ?? { epochsDone: 0, history: [], bestEpoch: 0, bestValLoss: Infinity, sinceBest: 0, stoppedEarly: false, untrained: undefined };
     const run = new Run(inputs, p, state, fingerprint, onGpu);
     try {
@@ -317,7 +332,7 @@ class Run {
     printRow(this.print, record, note);
     this.trainSeconds += (performance.now() - started) / 1000;
     const { inputs, p } = this;
-    writeResults(inputs.out, inputs, p.table, p.shape.parameters, state, this.scoresOf(this.best!), this.trainSeconds, predictionStats(this.best!.top1, inputs.test.target, inputs.test.position));
+    writeResults(inputs.out, inputs, p.table, this.gpu.lens.shape, state, this.scoresOf(this.best!), this.trainSeconds, predictionStats(this.best!.top1, inputs.test.target, inputs.test.position));
     if (this.s.checkpoint) await this.saveCheckpoint(undefined, read);
     this.stopRequested();
   }
@@ -349,6 +364,7 @@ class Run {
       bestAnyRank: best?.anyRank,
       bestTop1: best?.top1 ?? new Int32Array(testCount),
       partialLosses: partial ? await losses.read() : undefined,
+      kernels: lens.shape.kernels,
     });
     this.checkpointedAt = partial ? `epoch ${partial.epoch}, step ${partial.steps}` : `after epoch ${this.state.epochsDone}`;
   }
@@ -455,18 +471,22 @@ function describePlan(inputs: RunInputs, p: RunPlan): void {
   if (p.problem) throw new InputError(p.problem);
 }
 
-/** The head, both data sets, the lens and the run's buffers; where the device's memory is not known, Dawn's out-of-memory error is the check. */
-async function allocate(inputs: RunInputs, p: RunPlan): Promise<RunOnGpu> {
+/**
+ * The head, the kernels (`recorded`, else chosen by --tune), both data sets, the lens and the
+ * run's buffers; where the device's memory is not known, Dawn's out-of-memory error is the check.
+ */
+async function allocate(inputs: RunInputs, p: RunPlan, recorded: KernelChoices | undefined): Promise<RunOnGpu> {
   const { gpu, train, test } = inputs;
   const kl = Boolean(p.shape.teacher);
   const owner = new Owner(gpu);
   try {
+    const head = await gpu.checked('uploading the head', () => owner.own(new HeadOnGpu(gpu, inputs.head)));
+    const kernels = recorded ?? (await chooseKernels(inputs, head, p.shape));
     return await gpu.checked('allocating the run', async () => {
-      const head = owner.own(new HeadOnGpu(gpu, inputs.head));
       const trainGpu = owner.own(new DataOnGpu(gpu, 'train', train, p.shape.targetsPerRow, kl));
       const testGpu = owner.own(new DataOnGpu(gpu, 'test', test, p.shape.targetsPerRow, kl));
       // The gathers from both data sets are bound with the lens's other kernel calls.
-      const lens = owner.own(await Lens.create(gpu, head, p.shape, [trainGpu, testGpu]));
+      const lens = owner.own(await Lens.create(gpu, head, { ...p.shape, kernels }, [trainGpu, testGpu]));
       const losses = owner.own(new EpochLosses(gpu, train.count));
       const evaluator = owner.own(new Evaluator(gpu, testGpu, p.testIndex, p.shape.maxBatch));
       return { owner, head, train: trainGpu, test: testGpu, lens, losses, evaluator };
@@ -531,14 +551,14 @@ function writeResults(
   out: string,
   inputs: RunInputs,
   table: GroupTable,
-  params: number,
+  shape: LensShape,
   state: RunState,
   best: Breakdown,
   trainSeconds: number,
   predictions: PredictionStats[],
 ): void {
   const metrics: RunMetrics = {
-    params,
+    params: shape.parameters,
     best_epoch: state.bestEpoch,
     epochs: state.history,
     untrained: state.untrained,
@@ -559,6 +579,7 @@ function writeResults(
     head: { source: inputs.head.source, d: inputs.head.d, V: inputs.head.V, eps: inputs.head.eps, dtype: inputs.head.dtype },
     samples: { train: inputs.train.count, test: inputs.test.count },
     adapter: inputs.gpu.adapter,
+    kernels: shape.kernels,
     ...inputs.provenance,
   };
   writeFileAtomic(join(out, 'config.json'), JSON.stringify(config, null, 2) + '\n');

@@ -10,6 +10,7 @@ import { makeBatch } from '../lens/batch.ts';
 import type { Gpu } from '../lens/device.ts';
 import { savedLensOnGpu } from '../lens/savedLens.ts';
 import type { Trajectory, TrajectoryCell } from '../report/trajectory.ts';
+import type { TuneMode } from '../shared/constants.ts';
 
 /** Softmax summary of one row of logits (float64). */
 export function summarise(logits: Float32Array, target: number | undefined): Omit<TrajectoryCell, 'layer' | 'position'> {
@@ -39,6 +40,7 @@ export async function trajectory(
   data: Dataset,
   example: number,
   lensPath: string | undefined,
+  tune?: TuneMode,
 ): Promise<Trajectory> {
   if (!data.example) throw new InputError(`${data.source}: no 'example' tensor (each sample's problem id), so one problem's rows cannot be found`);
   const rows: number[] = [];
@@ -49,7 +51,7 @@ export async function trajectory(
   }
   // Targets only serve the ranks here: a file without any (KL data) gets placeholders.
   const forGpu = { ...data, multi: undefined, target: Int32Array.from(data.target, (t) => Math.max(0, t)) };
-  const saved = await savedLensOnGpu(gpu, head, lensPath, forGpu, { maxBatch: rows.length, rows });
+  const saved = await savedLensOnGpu(gpu, head, lensPath, forGpu, { maxBatch: rows.length, rows, tune });
   try {
     const batch = makeBatch(rows, saved.index);
     const logits = await saved.lens.logitsOf(saved.data, batch);

@@ -15,7 +15,12 @@ export function cleanStderr(text: string): string {
 }
 
 export function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, encoding: 'utf8', env: ENV });
+  return cliWith({}, ...args);
+}
+
+/** As cli(), with `env` over the test environment. */
+export function cliWith(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...ENV, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: cleanStderr(r.stderr) };
 }
 

@@ -15,7 +15,7 @@ async function runCase(name: string, subgroups: boolean) {
   const { d, rows, eps, scale, seed } = fx.meta;
   const y = fx.has('y') ? fx.f32('y') : uniformF32(seed, rows * d, scale);
   const dz = fx.has('dz') ? fx.f32('dz') : uniformF32(seed + 2, rows * d, 1);
-  const norm = await RmsNorm.create(gpu, d, eps, subgroups);
+  const norm = await RmsNorm.create(gpu, d, eps, subgroups ? 'subgroup' : 'workgroup');
   const b = {
     y: buf(gpu, 'y', y),
     gamma: buf(gpu, 'gamma', fx.f32('gamma')),
