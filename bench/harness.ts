@@ -11,6 +11,8 @@ import { OneOff, StepTables } from '../src/gpu/stepTables.ts';
 export { OneOff };
 import { PassTimer } from '../src/gpu/timer.ts';
 import type { TuneMode } from '../src/shared/constants.ts';
+import { candidatesOf } from '../src/lens/kernels.ts';
+import { deviceTraits } from '../src/lens/shape.ts';
 
 export interface Shape {
   d: number;
@@ -38,6 +40,8 @@ export class Harness {
   readonly timer: PassTimer;
   /** This device's streaming copy (bytes/s) and f32 FMA (flop/s) peaks, measured by measurePeaks(). */
   peaks = { bw: 0, flops: 0 };
+  /** Each op family's candidates on this device: the variants the bench checks and times. */
+  readonly candidates: ReturnType<typeof candidatesOf>;
 
   constructor(
     readonly gpu: Gpu,
@@ -48,6 +52,7 @@ export class Harness {
     readonly tune: TuneMode = 'auto',
   ) {
     this.owner = new Owner(gpu);
+    this.candidates = candidatesOf(deviceTraits(gpu));
     this.timer = this.owner.own(new PassTimer(gpu));
   }
 

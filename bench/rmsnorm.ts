@@ -3,7 +3,7 @@
 import { uniformF32 } from '../src/data/counterRng.ts';
 import { Owner, readF32 } from '../src/gpu/buffers.ts';
 import type { Batch } from '../src/ops/groups.ts';
-import { RmsNorm, rmsnormBackwardRef, rmsnormForwardRef } from '../src/ops/rmsnorm.ts';
+import { RmsNorm, rmsnormBackwardRef, rmsnormForwardRef, type RmsNormVariant } from '../src/ops/rmsnorm.ts';
 import { CHECK_SHAPE, OneOff, range, verify, type Harness } from './harness.ts';
 
 const EPS = 1e-5;
@@ -20,26 +20,26 @@ function normCase(owner: Owner, rows: number, d: number) {
 }
 
 /** The forward then the backward of one variant over `rows` rows, bound once. */
-async function bound(h: Harness, owner: Owner, subgroups: boolean, rows: number, d: number) {
-  const op = await RmsNorm.create(h.gpu, d, EPS, subgroups ? 'subgroup' : 'workgroup');
+async function bound(h: Harness, owner: Owner, variant: RmsNormVariant, rows: number, d: number) {
+  const op = await RmsNorm.create(h.gpu, d, EPS, variant);
   const b = normCase(owner, rows, d);
   const forward = owner.own(new OneOff(h.gpu, 'rmsnorm forward', (t) => op.bindForward(t, b, rows)));
   const backward = owner.own(new OneOff(h.gpu, 'rmsnorm backward', (t) => op.bindBackward(t, b, rows)));
   return { b, forward, backward, batch: { rows: Uint32Array.from(range(rows)), ranges: [] } as Batch };
 }
 
-async function check(h: Harness, subgroups: boolean, name: string): Promise<void> {
+async function check(h: Harness, variant: RmsNormVariant): Promise<void> {
   const { d, B } = CHECK_SHAPE;
   const owner = new Owner(h.gpu);
   try {
-    const { b, forward, backward, batch } = await bound(h, owner, subgroups, B, d);
-    await h.runOnce(`check rmsnorm ${name}`, (pass) => {
+    const { b, forward, backward, batch } = await bound(h, owner, variant, B, d);
+    await h.runOnce(`check rmsnorm ${variant}`, (pass) => {
       forward.encode(pass, batch);
       backward.encode(pass, batch);
     });
     const [y, gamma, dz] = [uniformF32(1, B * d, 1), uniformF32(3, d, 1), uniformF32(2, B * d, 1e-3)];
-    verify(`rmsnorm forward · ${name}`, await readF32(h.gpu, b.z, B * d), rmsnormForwardRef(y, gamma, B, d, EPS).z, { atol: 1e-6, rtol: 1e-5 });
-    verify(`rmsnorm backward · ${name}`, await readF32(h.gpu, b.dy, B * d), rmsnormBackwardRef(y, gamma, dz, B, d, EPS), { atol: 1e-8, rtol: 1e-4 });
+    verify(`rmsnorm forward · ${variant}`, await readF32(h.gpu, b.z, B * d), rmsnormForwardRef(y, gamma, B, d, EPS).z, { atol: 1e-6, rtol: 1e-5 });
+    verify(`rmsnorm backward · ${variant}`, await readF32(h.gpu, b.dy, B * d), rmsnormBackwardRef(y, gamma, dz, B, d, EPS), { atol: 1e-8, rtol: 1e-4 });
   } finally {
     owner.destroy();
   }
@@ -47,14 +47,13 @@ async function check(h: Harness, subgroups: boolean, name: string): Promise<void
 
 export async function benchRmsNorm(h: Harness): Promise<void> {
   const { d, B } = h.shape;
-  for (const subgroups of h.gpu.hasSubgroups ? [true, false] : [false]) {
-    const name = subgroups ? 'subgroup' : 'workgroup';
-    await check(h, subgroups, name);
+  for (const variant of h.candidates.rmsnorm) {
+    await check(h, variant);
     const owner = new Owner(h.gpu);
     try {
-      const { forward, backward, batch } = await bound(h, owner, subgroups, B, d);
-      await h.add(`rmsnorm forward · ${name}`, (p) => forward.encode(p, batch), 4 * B * d, 4 * (2 * B * d + d));
-      await h.add(`rmsnorm backward · ${name}`, (p) => backward.encode(p, batch), 8 * B * d, 4 * (3 * B * d + d));
+      const { forward, backward, batch } = await bound(h, owner, variant, B, d);
+      await h.add(`rmsnorm forward · ${variant}`, (p) => forward.encode(p, batch), 4 * B * d, 4 * (2 * B * d + d));
+      await h.add(`rmsnorm backward · ${variant}`, (p) => backward.encode(p, batch), 8 * B * d, 4 * (3 * B * d + d));
     } finally {
       owner.destroy();
     }

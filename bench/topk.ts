@@ -38,7 +38,7 @@ async function check(h: Harness, variant: TopKVariant): Promise<void> {
 
 export async function benchTopK(h: Harness): Promise<void> {
   const { V, B } = h.shape;
-  for (const variant of [...(h.gpu.hasSubgroups ? ['subgroup' as const] : []), 'workgroup' as const]) {
+  for (const variant of h.candidates.topk) {
     await check(h, variant);
     const owner = new Owner(h.gpu);
     try {

@@ -49,8 +49,8 @@ export async function benchTranslator(h: Harness, batch: Batch, G: number): Prom
   const { d, B } = h.shape;
   const present = batch.ranges.length;
   const bytes = 4 * (present * (d * d + d) + 2 * B * d);
-  const forwards: ForwardVariant[] = [...(h.gpu.hasSubgroups ? ['subgroup' as const] : []), 'gemv', 'tiled'];
-  const backwards: BackwardVariant[] = [...(h.gpu.hasSubgroups ? ['subgroup' as const] : []), 'tiled'];
+  const forwards = h.candidates.translatorForward.filter((v) => v !== 'auto'); // auto is gemv or tiled by group size
+  const backwards = h.candidates.translatorBackward;
   const owner = new Owner(h.gpu);
   try {
     const b = translatorCase(owner, d, G, B, blockStride(d));

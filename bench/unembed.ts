@@ -1,6 +1,6 @@
-// The unembedding's variants (subgroup, tiled): logits = z Uᵀ and dz = dlogits · U, each
-// checked against unembedLogitsRef / unembedBackwardRef at CHECK_SHAPE, then timed at the
-// training batch (and, for the default variant, at the evaluation's 256 rows).
+// The unembedding's candidates on this device (subgroup, tiled, register tiles): logits = z Uᵀ
+// and dz = dlogits · U, each checked against unembedLogitsRef / unembedBackwardRef at
+// CHECK_SHAPE, then timed at the training batch and the logits at the evaluation's 256 rows.
 import { uniformF32 } from '../src/data/counterRng.ts';
 import { Owner, readF32 } from '../src/gpu/buffers.ts';
 import type { Batch } from '../src/ops/groups.ts';
@@ -45,19 +45,16 @@ async function check(h: Harness, variant: UnembedVariant): Promise<void> {
 
 export async function benchUnembed(h: Harness): Promise<void> {
   const { V, d, B } = h.shape;
-  const variants: UnembedVariant[] = h.gpu.hasSubgroups ? ['subgroup', 'tiled'] : ['tiled'];
-  const cost = (M: number) => [2 * M * V * d, 4 * (V * d + M * V + M * d)] as const;
-  for (const variant of variants) {
+    const cost = (M: number) => [2 * M * V * d, 4 * (V * d + M * V + M * d)] as const;
+  for (const variant of h.candidates.unembed) {
     await check(h, variant);
     const owner = new Owner(h.gpu);
     try {
       const { forward, backward, batch } = await bound(h, owner, variant, V, d, B);
       await h.add(`unembed logits · ${variant}`, (p) => forward.encode(p, batch), ...cost(B));
       await h.add(`unembed backward · ${variant}`, (p) => backward.encode(p, batch), ...cost(B));
-      if (variant === variants[0]) {
-        const evaluation = await bound(h, owner, variant, V, d, EVAL_ROWS);
-        await h.add(`unembed logits M ${EVAL_ROWS} · ${variant}`, (p) => evaluation.forward.encode(p, evaluation.batch), ...cost(EVAL_ROWS));
-      }
+      const evaluation = await bound(h, owner, variant, V, d, EVAL_ROWS);
+      await h.add(`unembed logits M ${EVAL_ROWS} · ${variant}`, (p) => evaluation.forward.encode(p, evaluation.batch), ...cost(EVAL_ROWS));
     } finally {
       owner.destroy();
     }

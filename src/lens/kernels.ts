@@ -4,7 +4,7 @@
 import type { ForwardVariant, BackwardVariant } from '../ops/translator.ts';
 import type { RmsNormVariant } from '../ops/rmsnorm.ts';
 import type { TopKVariant } from '../ops/topk.ts';
-import type { UnembedVariant } from '../ops/unembed.ts';
+import { REGISTER_TILES, type UnembedVariant } from '../ops/unembed.ts';
 import { InputError } from '../shared/errors.ts';
 
 /** One kernel per op family with more than one. */
@@ -30,7 +30,7 @@ export interface KernelDevice {
 export function candidatesOf(device: KernelDevice): { [F in Family]: KernelChoices[F][] } {
   const sg = device.hasSubgroups;
   return {
-    unembed: sg ? ['subgroup', 'tiled'] : ['tiled'],
+    unembed: [...(sg ? ['subgroup' as const] : []), 'tiled', ...REGISTER_TILES],
     translatorForward: sg ? ['subgroup', 'auto', 'gemv', 'tiled'] : ['auto', 'gemv', 'tiled'],
     translatorBackward: sg ? ['subgroup', 'tiled'] : ['tiled'],
     rmsnorm: sg ? ['subgroup', 'workgroup'] : ['workgroup'],
@@ -40,14 +40,15 @@ export function candidatesOf(device: KernelDevice): { [F in Family]: KernelChoic
 
 /**
  * The choices without tuning. A CPU driver runs the subgroup kernels (one subgroup a
- * workgroup, operands handed between lanes: the fastest measured on lavapipe); a GPU runs the
- * workgroup-memory tiles of 256 invocations (coalesced, several subgroups a workgroup) for the
- * GEMMs, and a row a subgroup for the row reductions where it has subgroups.
+ * workgroup, operands handed between lanes: the fastest measured on lavapipe); a GPU runs
+ * workgroups of 256 invocations (coalesced, several subgroups a workgroup) for the GEMMs, the
+ * unembedding in 4 × 4 register blocks, and a row a subgroup for the row reductions where it
+ * has subgroups.
  */
 export function builtInChoices(device: KernelDevice): KernelChoices {
   const sg = device.hasSubgroups;
   if (device.cpu && sg) return { unembed: 'subgroup', translatorForward: 'subgroup', translatorBackward: 'subgroup', rmsnorm: 'subgroup', topk: 'subgroup' };
-  return { unembed: 'tiled', translatorForward: 'auto', translatorBackward: 'tiled', rmsnorm: sg ? 'subgroup' : 'workgroup', topk: sg ? 'subgroup' : 'workgroup' };
+  return { unembed: 'register-32x128', translatorForward: 'auto', translatorBackward: 'tiled', rmsnorm: sg ? 'subgroup' : 'workgroup', topk: sg ? 'subgroup' : 'workgroup' };
 }
 
 /** `value` as choices valid on `device` (a run's record, a cache entry); `what` names its source in the error. */

@@ -25,6 +25,16 @@ export const UNEMBED_GRAD_TILE = { TM: 32, TN: 64, TV: 32 } as const;
  * lavapipe a workgroup is one task of its thread pool; one subgroup of 8 a task measured best.
  */
 export const UNEMBED_SUBGROUP_TILE = { SLOTS: 16, WG: 8 } as const;
+/**
+ * unembed_register, one entry per candidate: TM batch rows × TN output columns a workgroup of
+ * (TM / RM) · (TN / RN) invocations, each an RM × RN block of registers, TK rows of the summed
+ * index staged at a time. Workgroup memory TK · (TM + TN) · 4 bytes, within WebGPU's 16 KiB.
+ */
+export const UNEMBED_REGISTER_TILES = {
+  'register-32x64': { TM: 32, TN: 64, TK: 32, RM: 4, RN: 4 },
+  'register-32x128': { TM: 32, TN: 128, TK: 16, RM: 4, RN: 4 },
+  'register-64x128': { TM: 64, TN: 128, TK: 16, RM: 8, RN: 4 },
+} as const;
 /** unembed_grad: vocabulary rows summed by one workgroup (the split-K length). */
 export const V_PER_SPLIT = 1024;
 /** adamw: elements of a parameter block per workgroup (sumsq and update). */

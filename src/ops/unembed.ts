@@ -7,7 +7,7 @@ import type { HeadDtype } from '../shared/constants.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, StepTables } from '../gpu/stepTables.ts';
 import { InputError, invariant } from '../shared/errors.ts';
-import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_SUBGROUP_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
+import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_REGISTER_TILES, UNEMBED_SUBGROUP_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges, type Batch } from './groups.ts';
 
 /** U's vocabulary windows, each within one storage binding (f32 or f16 rows of d). */
@@ -28,15 +28,20 @@ export function partialSumBytes(windows: Window[], rows: number, d: number): num
 /**
  * `subgroup`: one vocabulary row (logits) or one column of dz (backward) an invocation, the
  * operand shared by all invocations handed between lanes (unembed_logits.wgsl, unembed_grad.wgsl
- * with SUBGROUPS); `tiled`: workgroup tiles staged in workgroup memory (matmul_nt.wgsl,
- * unembed_grad.wgsl), for adapters without subgroups.
+ * with SUBGROUPS); `tiled`: workgroup tiles staged in workgroup memory, a column an invocation
+ * (matmul_nt.wgsl, unembed_grad.wgsl); `register-…`: register blocks fed by vec4 loads staged
+ * through workgroup memory (unembed_register.wgsl), one candidate per UNEMBED_REGISTER_TILES entry.
  */
-export type UnembedVariant = 'subgroup' | 'tiled';
+export type UnembedVariant = 'subgroup' | 'tiled' | RegisterTile;
+export type RegisterTile = keyof typeof UNEMBED_REGISTER_TILES;
+export const REGISTER_TILES = Object.keys(UNEMBED_REGISTER_TILES) as RegisterTile[];
 
 /** The variant an adapter runs by default: subgroups where it has them. */
 export function defaultUnembedVariant(gpu: Gpu): UnembedVariant {
   return gpu.hasSubgroups ? 'subgroup' : 'tiled';
 }
+
+const isRegister = (v: UnembedVariant): v is RegisterTile => v in UNEMBED_REGISTER_TILES;
 
 export class Unembed {
   readonly windows: Window[];
@@ -70,13 +75,34 @@ export class Unembed {
     const sg = variant === 'subgroup';
     const grad = { ...UNEMBED_GRAD_TILE, ...UNEMBED_SUBGROUP_TILE, LANES: gpu.subgroupLanes, SUBGROUPS: sg, U_F16: f16 };
     const [logits, partials, reduce] = await Promise.all([
-      sg
-        ? pipeline(gpu, 'unembed_logits', 'main', { ...UNEMBED_SUBGROUP_TILE, LANES: gpu.subgroupLanes, U_F16: f16 })
-        : pipeline(gpu, 'matmul_nt', 'main', { TM: UNEMBED_TILE_SLOTS, ...MATMUL_TILE, B_F16: f16, RESIDUAL_BIAS: false }),
-      pipeline(gpu, 'unembed_grad', 'partials', { ...grad, PARTIALS: true }),
+      isRegister(variant)
+        ? registerPipeline(gpu, variant, d, f16, true)
+        : sg
+          ? pipeline(gpu, 'unembed_logits', 'main', { ...UNEMBED_SUBGROUP_TILE, LANES: gpu.subgroupLanes, U_F16: f16 })
+          : pipeline(gpu, 'matmul_nt', 'main', { TM: UNEMBED_TILE_SLOTS, ...MATMUL_TILE, B_F16: f16, RESIDUAL_BIAS: false }),
+      isRegister(variant) ? registerPipeline(gpu, variant, d, f16, false) : pipeline(gpu, 'unembed_grad', 'partials', { ...grad, PARTIALS: true }),
       pipeline(gpu, 'unembed_grad', 'reduce', { ...grad, SUBGROUPS: false, PARTIALS: false }),
     ]);
     return new Unembed(gpu, V, d, dtype, variant, logits, partials, reduce, maxBinding);
+  }
+
+  /** The logits dispatch for a window of N rows and M batch rows (subgroup and register variants). */
+  private logitsGrid(N: number, M: number): [number, number] {
+    if (isRegister(this.variant)) {
+      const { TM, TN } = UNEMBED_REGISTER_TILES[this.variant];
+      return [Math.ceil(N / TN), Math.ceil(M / TM)];
+    }
+    return [Math.ceil(N / UNEMBED_SUBGROUP_TILE.WG), 1];
+  }
+
+  /** The partial sums' dispatch, before the splits: columns of dz × batch rows. */
+  private partialsGrid(M: number): [number, number] {
+    if (isRegister(this.variant)) {
+      const { TM, TN } = UNEMBED_REGISTER_TILES[this.variant];
+      return [Math.ceil(this.d / TN), Math.ceil(M / TM)];
+    }
+    if (this.variant === 'subgroup') return [Math.ceil(this.d / UNEMBED_SUBGROUP_TILE.WG), 1];
+    return [Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM)];
   }
 
   private window(U: GPUBuffer, w: Window): GPUBufferBinding {
@@ -92,7 +118,7 @@ export class Unembed {
     const paramSlots = this.windows.map(() => tables.reserve(32));
     const bindGroups: GPUBindGroup[] = [];
     const checkRows = (M: number) => invariant(M <= maxRows, `unembed logits: ${M} rows, bound for ${maxRows}`);
-    if (this.variant === 'subgroup') {
+    if (this.variant !== 'tiled') {
       tables.whenSealed(() =>
         this.windows.forEach((w, i) => {
           bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), buf.logits]);
@@ -103,7 +129,7 @@ export class Unembed {
           checkRows(M);
           this.windows.forEach((w, i) => {
             tables.writeParams(paramSlots[i]!, this.logitsPipe, { M, N: w.count, K: this.d, vBase: w.first, cStride: this.V });
-            dispatch(this.gpu, pass, this.logitsPipe, bindGroups[i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
+            dispatch(this.gpu, pass, this.logitsPipe, bindGroups[i]!, ...this.logitsGrid(w.count, M));
           });
         },
       };
@@ -151,8 +177,7 @@ export class Unembed {
         this.windows.forEach((w, i) => {
           const splits = Math.max(1, Math.ceil(w.count / V_PER_SPLIT));
           tables.writeParams(paramSlots[i]!, this.partialsPipe, { M, V: w.count, d: this.d, vPerSplit: V_PER_SPLIT, splitBase, vBase: w.first, dlStride: this.V, splits: totalSplits });
-          if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.partialsPipe, bindGroups[i]!, Math.ceil(this.d / UNEMBED_SUBGROUP_TILE.WG), 1, splits);
-          else dispatch(this.gpu, pass, this.partialsPipe, bindGroups[i]!, Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM), splits);
+          dispatch(this.gpu, pass, this.partialsPipe, bindGroups[i]!, ...this.partialsGrid(M), splits);
           splitBase += splits;
         });
         tables.writeParams(reduceSlot, this.reducePipe, { M, V: this.V, d: this.d, vPerSplit: V_PER_SPLIT, splitBase: 0, vBase: 0, dlStride: this.V, splits: totalSplits });
@@ -160,6 +185,12 @@ export class Unembed {
       },
     };
   }
+}
+
+/** unembed_register's logits or partials for `tile`: vec4 loads where d is a multiple of 4. */
+function registerPipeline(gpu: Gpu, tile: RegisterTile, d: number, f16: boolean, logits: boolean): Promise<GPUComputePipeline> {
+  const defines = { ...UNEMBED_REGISTER_TILES[tile], U_F16: f16, VEC4: d % 4 === 0, LOGITS: logits };
+  return pipeline(gpu, 'unembed_register', logits ? 'logits_main' : 'partials', defines);
 }
 
 /** z [M, d]; U [V, d] (f32, or f16 two per u32); logits [M, V]. */

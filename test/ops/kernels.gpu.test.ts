@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { partialSumBytes, Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
+import { partialSumBytes, REGISTER_TILES, Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
 import { TopK, TOP_K, topkRef, type TopKVariant } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
@@ -71,7 +71,7 @@ test("a kernel's params are filled by the field names of its WGSL struct, checke
   assert.throws(() => pack({ ...given, groupBase: -1 }), /groupBase = -1 is not a u32/);
 });
 
-for (const variant of ['tiled', 'subgroup'] as const) {
+for (const variant of ['tiled', 'subgroup', ...REGISTER_TILES] as const) {
   const t = (title: string, fn: () => Promise<void>) => test(`unembedding (${variant}) ${title}`, fn);
   t('V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48', undefined, variant));
   t('V 509, f16 head', () => unembedCase('unembed_v509_d48_f16', undefined, variant));
