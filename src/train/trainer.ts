@@ -67,6 +67,8 @@ export interface RunInputs {
   afterStep?: (epoch: number, step: number) => void;
   /** How the kernels are chosen (default $LENSGPU_TUNE, else auto); a resumed run runs its checkpoint's. */
   tune?: TuneMode;
+  /** The kernels to run instead of choosing by `tune` (tests pin another device kind's built-in ones). */
+  kernels?: KernelChoices;
 }
 
 export interface RunResult {
@@ -79,8 +81,9 @@ export interface RunResult {
   interrupted?: NodeJS.Signals;
 }
 
-/** The kernels by --tune, timed at the training batch. */
-function chooseKernels(inputs: RunInputs, head: HeadOnGpu, shape: LensShape): Promise<KernelChoices> {
+/** The kernels given, else by --tune, timed at the training batch. */
+async function chooseKernels(inputs: RunInputs, head: HeadOnGpu, shape: LensShape): Promise<KernelChoices> {
+  if (inputs.kernels) return checkedChoices(inputs.kernels, deviceTraits(inputs.gpu), 'the kernels given');
   return kernelChoices({ gpu: inputs.gpu, device: deviceTraits(inputs.gpu), head, shape, rows: inputs.settings.batchSize, mode: inputs.tune, print: printerOf(inputs) });
 }
 
@@ -472,7 +475,7 @@ function describePlan(inputs: RunInputs, p: RunPlan): void {
 }
 
 /**
- * The head, the kernels (`recorded`, else chosen by --tune), both data sets, the lens and the
+ * The head, the kernels (`recorded`, else given or chosen by --tune), both data sets, the lens and the
  * run's buffers; where the device's memory is not known, Dawn's out-of-memory error is the check.
  */
 async function allocate(inputs: RunInputs, p: RunPlan, recorded: KernelChoices | undefined): Promise<RunOnGpu> {

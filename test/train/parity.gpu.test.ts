@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { prepareTargets } from '../../src/data/assign.ts';
 import { layersAndPositions, loadDataset } from '../../src/data/dataset.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
+import { builtInChoices, describeChoices, type KernelChoices } from '../../src/lens/kernels.ts';
 import { readLensFile } from '../../src/lens/lensFile.ts';
 import { unpackBlocks } from '../../src/ops/groups.ts';
 import { breakdown } from '../../src/train/metrics.ts';
@@ -20,7 +21,7 @@ import { testGpu } from '../helpers/gpu.ts';
 const test = suite('parity with PyTorch');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
 
-async function parity(name: string) {
+async function parity(name: string, kernels?: KernelChoices) {
   const fx = fixture(name);
   const m = fx.meta;
   const gpu = await testGpu();
@@ -42,6 +43,7 @@ async function parity(name: string) {
       out,
       resume: false,
       quiet: true,
+      ...(kernels ? { kernels } : {}),
       print: () => {},
       provenance: {},
       settings: {
@@ -125,5 +127,13 @@ test('--position-unembed bias: c_p trained with the translators (shuffled, batch
 test('--position-unembed full: ΔU_p and c_p trained with baseline translators (shuffled, batch 20)', () => parity('parity_unembed_full'));
 test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', () => parity('parity_kl'));
 test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', () => parity('parity_kl_normed'));
+
+// The kernels a GPU runs without tuning (register tiles, workgroup-memory tiles), and those of a
+// GPU without subgroups, in whole runs here too: every op test checks them, these the run.
+const gpuKernels = builtInChoices({ hasSubgroups: (await testGpu()).hasSubgroups, cpu: false });
+const plainKernels = builtInChoices({ hasSubgroups: false, cpu: false });
+test(`lite with a GPU's built-in kernels (${describeChoices(gpuKernels)})`, () => parity('parity_lite', gpuKernels));
+test(`lite on hidden states ×1e-3 with a GPU's built-in kernels`, () => parity('parity_lite_tiny', gpuKernels));
+test(`lite, shuffled, batch 20, with the kernels of a GPU without subgroups (${describeChoices(plainKernels)})`, () => parity('parity_lite_shuffled', plainKernels));
 
 test.run();
