@@ -11,7 +11,7 @@ import { OneOff, StepTables } from '../src/gpu/stepTables.ts';
 export { OneOff };
 import { PassTimer } from '../src/gpu/timer.ts';
 import type { TuneMode } from '../src/shared/constants.ts';
-import { candidatesOf } from '../src/lens/kernels.ts';
+import { candidatesOf, type Family } from '../src/lens/kernels.ts';
 import { deviceTraits } from '../src/lens/shape.ts';
 
 export interface Shape {
@@ -29,6 +29,13 @@ export interface Row {
   gflops: number;
   gbps: number;
   roofline: number;
+  /** The tuner's family and candidate this row times, where it is one. */
+  candidate?: Candidate;
+}
+
+export interface Candidate {
+  family: Family;
+  name: string;
 }
 
 /** A small, awkward shape every variant is checked at before it is timed: a prime V, d no multiple of a tile, an empty group. */
@@ -75,10 +82,10 @@ export class Harness {
   }
 
   /** Times `encode` and adds its row: GFLOP/s, GB/s and the share of this device's roofline. */
-  async add(name: string, encode: (pass: GPUComputePassEncoder) => void, flops: number, bytes: number): Promise<void> {
+  async add(name: string, encode: (pass: GPUComputePassEncoder) => void, flops: number, bytes: number, candidate?: Candidate): Promise<void> {
     const [median, spread] = await this.measure(name, encode);
     const ideal = Math.max(flops / this.peaks.flops, bytes / this.peaks.bw);
-    this.rows.push({ name, medianMs: median * 1e3, spreadMs: [spread[0] * 1e3, spread[1] * 1e3], gflops: flops / median / 1e9, gbps: bytes / median / 1e9, roofline: ideal / median });
+    this.rows.push({ name, medianMs: median * 1e3, spreadMs: [spread[0] * 1e3, spread[1] * 1e3], gflops: flops / median / 1e9, gbps: bytes / median / 1e9, roofline: ideal / median, ...(candidate ? { candidate } : {}) });
   }
 
   /** The streaming-copy and FMA peaks of this device (kernels/microbench.wgsl), measured now. */

@@ -52,8 +52,8 @@ export async function benchRmsNorm(h: Harness): Promise<void> {
     const owner = new Owner(h.gpu);
     try {
       const { forward, backward, batch } = await bound(h, owner, variant, B, d);
-      await h.add(`rmsnorm forward · ${variant}`, (p) => forward.encode(p, batch), 4 * B * d, 4 * (2 * B * d + d));
-      await h.add(`rmsnorm backward · ${variant}`, (p) => backward.encode(p, batch), 8 * B * d, 4 * (3 * B * d + d));
+      await h.add(`rmsnorm forward · ${variant}`, (p) => forward.encode(p, batch), 4 * B * d, 4 * (2 * B * d + d), { family: 'rmsnorm', name: variant });
+      await h.add(`rmsnorm backward · ${variant}`, (p) => backward.encode(p, batch), 8 * B * d, 4 * (3 * B * d + d), { family: 'rmsnorm', name: variant });
     } finally {
       owner.destroy();
     }

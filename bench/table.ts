@@ -6,7 +6,7 @@
 // the section between docs/bench.md's `<!-- bench:begin -->` and `<!-- bench:end -->` lines.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeChoices, type KernelChoices } from '../src/lens/kernels.ts';
+import { describeChoices, type Family, type KernelChoices } from '../src/lens/kernels.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
 import type { HostEncode } from './hostEncode.ts';
 import { writeFileAtomic } from '../src/shared/files.ts';
@@ -19,7 +19,7 @@ interface Result {
   repeat: number;
   versions: Record<string, string>;
   peaks: { copyGBps: number; fmaGFlops: number };
-  kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number }[];
+  kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number; candidate?: { family: Family; name: string } }[];
   steps: { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs?: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs?: number; kernels?: KernelChoices }[];
   hostEncode?: HostEncode;
   evaluation?: { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number };
@@ -75,10 +75,13 @@ function render(r: Result): string {
       `Median of ${r.repeat} runs, ${r.timing === 'timestamp' ? 'GPU timestamps' : 'wall clock'}; webgpu ${r.versions.webgpu}, Node ${r.versions.node}.`,
   );
   out.push('');
-  out.push('| kernel | ms | GFLOP/s | GB/s | roofline |');
-  out.push('|---|---:|---:|---:|---:|');
+  // The candidates the tuned lite step ran (results from before the tuner have none).
+  const picks = r.steps.find((st) => st.preset === 'lite' && st.kernels)?.kernels;
+  out.push(`| kernel | ms | GFLOP/s | GB/s | roofline |${picks ? ' lite step |' : ''}`);
+  out.push(`|---|---:|---:|---:|---:|${picks ? ':---:|' : ''}`);
   for (const k of r.kernels) {
-    out.push(`| ${k.name} | ${fix(k.medianMs)} | ${k.gflops.toFixed(1)} | ${k.gbps.toFixed(1)} | ${(100 * k.roofline).toFixed(1)} % |`);
+    const pick = picks ? ` ${k.candidate && picks[k.candidate.family] === k.candidate.name ? 'tuned pick' : ''} |` : '';
+    out.push(`| ${k.name} | ${fix(k.medianMs)} | ${k.gflops.toFixed(1)} | ${k.gbps.toFixed(1)} | ${(100 * k.roofline).toFixed(1)} % |${pick}`);
   }
   out.push('');
   if (r.hostEncode) {

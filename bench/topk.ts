@@ -45,7 +45,7 @@ export async function benchTopK(h: Harness): Promise<void> {
       const { b, batch } = topkCase(owner, B, V);
       const op = await TopK.create(h.gpu, V, 1, variant);
       const call = owner.own(new OneOff(h.gpu, `top-k ${variant}`, (t) => op.bind(t, b, B)));
-      await h.add(`top-k · ${variant}`, (p) => call.encode(p, batch), 2 * B * V, 4 * B * V);
+      await h.add(`top-k · ${variant}`, (p) => call.encode(p, batch), 2 * B * V, 4 * B * V, { family: 'topk', name: variant });
     } finally {
       owner.destroy();
     }

@@ -58,13 +58,13 @@ export async function benchTranslator(h: Harness, batch: Batch, G: number): Prom
       await check(h, forward, undefined);
       const op = await Translator.create(h.gpu, d, G, { forward });
       const call = owner.own(new OneOff(h.gpu, `translator forward ${forward}`, (t) => op.bindForward(t, b, B)));
-      await h.add(`translator forward · ${forward}`, (p) => call.encode(p, batch), 2 * B * d * d, bytes);
+      await h.add(`translator forward · ${forward}`, (p) => call.encode(p, batch), 2 * B * d * d, bytes, { family: 'translatorForward', name: forward });
     }
     for (const backward of backwards) {
       await check(h, undefined, backward);
       const op = await Translator.create(h.gpu, d, G, { backward });
       const call = owner.own(new OneOff(h.gpu, `translator backward ${backward}`, (t) => op.bindBackward(t, b, B)));
-      await h.add(`translator backward · ${backward}`, (p) => call.encode(p, batch), 2 * B * d * d, bytes);
+      await h.add(`translator backward · ${backward}`, (p) => call.encode(p, batch), 2 * B * d * d, bytes, { family: 'translatorBackward', name: backward });
     }
   } finally {
     owner.destroy();

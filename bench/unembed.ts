@@ -47,14 +47,15 @@ export async function benchUnembed(h: Harness): Promise<void> {
   const { V, d, B } = h.shape;
     const cost = (M: number) => [2 * M * V * d, 4 * (V * d + M * V + M * d)] as const;
   for (const variant of h.candidates.unembed) {
+    const candidate = { family: 'unembed', name: variant } as const;
     await check(h, variant);
     const owner = new Owner(h.gpu);
     try {
       const { forward, backward, batch } = await bound(h, owner, variant, V, d, B);
-      await h.add(`unembed logits · ${variant}`, (p) => forward.encode(p, batch), ...cost(B));
-      await h.add(`unembed backward · ${variant}`, (p) => backward.encode(p, batch), ...cost(B));
+      await h.add(`unembed logits · ${variant}`, (p) => forward.encode(p, batch), ...cost(B), candidate);
+      await h.add(`unembed backward · ${variant}`, (p) => backward.encode(p, batch), ...cost(B), candidate);
       const evaluation = await bound(h, owner, variant, V, d, EVAL_ROWS);
-      await h.add(`unembed logits M ${EVAL_ROWS} · ${variant}`, (p) => evaluation.forward.encode(p, evaluation.batch), ...cost(EVAL_ROWS));
+      await h.add(`unembed logits M ${EVAL_ROWS} · ${variant}`, (p) => evaluation.forward.encode(p, evaluation.batch), ...cost(EVAL_ROWS), candidate);
     } finally {
       owner.destroy();
     }
