@@ -3,14 +3,14 @@
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { Owner, readF32 } from '../src/gpu/buffers.ts';
 import { positionSlots, type Batch } from '../src/ops/groups.ts';
-import { packPositionBlocks, positionBackwardRef, positionForwardRef, PositionUnembed, unpackPositionBlocks } from '../src/ops/positionUnembed.ts';
+import { packPositionBlocks, positionBackwardRef, positionForwardRef, PositionUnembed, unpackPositionBlocks, type PositionVariant } from '../src/ops/positionUnembed.ts';
 import type { PositionUnembedMode } from '../src/shared/constants.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
 import { CHECK_SHAPE, OneOff, range, verify, type Harness } from './harness.ts';
 
 /** A batch of B slots at random positions of P, its parameters and activations, bound forward and backward. */
-async function bound(h: Harness, owner: Owner, mode: PositionUnembedMode, V: number, d: number, B: number, P: number) {
-  const op = await PositionUnembed.create(h.gpu, mode, V, d, P);
+async function bound(h: Harness, owner: Owner, mode: PositionUnembedMode, variant: PositionVariant, V: number, d: number, B: number, P: number) {
+  const op = await PositionUnembed.create(h.gpu, mode, V, d, P, h.gpu.maxBinding, variant);
   const slotPosition = Int32Array.from(uniformInt(13, B, P));
   const host = {
     c: uniformF32(12, P * V, 0.01),
@@ -33,13 +33,13 @@ async function bound(h: Harness, owner: Owner, mode: PositionUnembedMode, V: num
   return { op, host, b, forward, backward, batch, slotPosition };
 }
 
-async function check(h: Harness, mode: PositionUnembedMode): Promise<void> {
+async function check(h: Harness, mode: PositionUnembedMode, variant: PositionVariant): Promise<void> {
   const { V, d, B } = CHECK_SHAPE;
   const P = 6;
   const owner = new Owner(h.gpu);
   try {
-    const { op, host, b, forward, backward, batch, slotPosition } = await bound(h, owner, mode, V, d, B, P);
-    await h.runOnce(`check position ${mode}`, (pass) => {
+    const { op, host, b, forward, backward, batch, slotPosition } = await bound(h, owner, mode, variant, V, d, B, P);
+    await h.runOnce(`check position ${mode} ${variant}`, (pass) => {
       forward.encode(pass, batch);
       backward.encode(pass, batch);
     });
@@ -58,6 +58,9 @@ async function check(h: Harness, mode: PositionUnembedMode): Promise<void> {
   }
 }
 
+/** The variants of ΔU_p's products: the lens runs the one its unembedding's design matches. */
+const positionVariants = (h: Harness): PositionVariant[] => (h.gpu.hasSubgroups ? ['subgroup', 'tiled'] : ['tiled']);
+
 export async function benchPositionUnembed(h: Harness): Promise<void> {
   const { V, d, B, positions: P } = h.shape;
   for (const mode of ['bias', 'full'] as const) {
@@ -66,16 +69,20 @@ export async function benchPositionUnembed(h: Harness): Promise<void> {
       h.log(`position unembedding (${mode}): skipped, ${fmtBytes(size)} exceeds this device's largest buffer`);
       continue;
     }
-    await check(h, mode);
-    const owner = new Owner(h.gpu);
-    try {
-      const { forward, backward, batch } = await bound(h, owner, mode, V, d, B, P);
-      const fl = mode === 'full' ? 2 * B * V * d : 0;
-      const by = mode === 'full' ? P * V * d * 4 : 0;
-      await h.add(`position ${mode} forward`, (p) => forward.encode(p, batch), fl + B * V, by + 4 * (2 * B * V + P * V));
-      await h.add(`position ${mode} backward`, (p) => backward.encode(p, batch), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
-    } finally {
-      owner.destroy();
+    // The bias mode runs no kernel with a subgroup variant.
+    for (const variant of mode === 'full' ? positionVariants(h) : (['tiled'] as const)) {
+      await check(h, mode, variant);
+      const owner = new Owner(h.gpu);
+      try {
+        const { forward, backward, batch } = await bound(h, owner, mode, variant, V, d, B, P);
+        const fl = mode === 'full' ? 2 * B * V * d : 0;
+        const by = mode === 'full' ? P * V * d * 4 : 0;
+        const name = mode === 'full' ? `position full · ${variant}` : 'position bias';
+        await h.add(`${name} forward`, (p) => forward.encode(p, batch), fl + B * V, by + 4 * (2 * B * V + P * V));
+        await h.add(`${name} backward`, (p) => backward.encode(p, batch), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
+      } finally {
+        owner.destroy();
+      }
     }
   }
 }

@@ -12,10 +12,19 @@
 //   (bound alone); delta, dDelta: rows [vBase, vBase + vCount) of ΔU_q [V, d] (bound alone, a
 //   window of the position's block when a block exceeds one binding).
 // Idea: like matmul_nt and translator_grad, with the batch rows reached through the slot
-//   list; the gradient sums slots in list order, so it is deterministic.
+//   list; the gradient sums slots in list order, so it is deterministic. With SUBGROUPS,
+//   delta_logits and delta_dz take unembed_logits's and unembed_grad's subgroup design: an
+//   invocation owns one row n of ΔU_q (logits) or one column k (dz) and SG_SLOTS slots at a
+//   time, and the operand all invocations share (z[slot, ·] or dlogits[slot, ·]) is loaded
+//   lane by lane, LANES at a time, and handed around with subgroupShuffle; sums run in order.
 // Launch: workgroup 256; add_bias, bias_grad: (ceil(V / 256), count or 1);
 //   delta_logits: (ceil(count / SLOTS), ceil(vCount / COLS)); delta_dz: (ceil(count / SLOTS),
 //   ceil(d / COLS)); delta_grad: (ceil(d / COLS), ceil(vCount / COLS)).
+//   With SUBGROUPS workgroup WG; delta_logits: (ceil(vCount / WG)); delta_dz: (ceil(d / WG)).
+
+#if ${SUBGROUPS}
+enable subgroups;
+#endif
 
 const SLOTS = ${SLOTS}u; // slots per workgroup (delta_logits, delta_dz)
 const COLS = ${COLS}u;  // output columns per workgroup (vocabulary rows or hidden units)
@@ -50,6 +59,39 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) 
 @group(0) @binding(2) var<storage, read> z: array<f32>;
 @group(0) @binding(3) var<storage, read> delta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> logits: array<f32>;
+#if ${SUBGROUPS}
+const SG_SLOTS = ${SG_SLOTS}u;
+const LANES = ${LANES}u;
+
+@compute @workgroup_size(${WG})
+fn delta_logits(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocation_id) sgi: u32) {
+  let n = gid.x;
+  let row = min(n, p.vCount - 1u) * p.d; // spare invocations compute a copy of the last row, unstored
+  let lane = sgi % LANES;
+  for (var s0 = 0u; s0 < p.count; s0 += SG_SLOTS) {
+    var acc: array<f32, SG_SLOTS>;
+    var zRow: array<u32, SG_SLOTS>;
+    for (var i = 0u; i < SG_SLOTS; i++) {
+      acc[i] = 0.0;
+      zRow[i] = slots[p.first + min(s0 + i, p.count - 1u)] * p.d;
+    }
+    for (var k0 = 0u; k0 < p.d; k0 += LANES) {
+      let k = k0 + lane;
+      var zl: array<f32, SG_SLOTS>;
+      for (var i = 0u; i < SG_SLOTS; i++) { zl[i] = select(0.0, z[zRow[i] + min(k, p.d - 1u)], k < p.d); }
+      for (var j = 0u; j < LANES; j++) {
+        let u = delta[row + min(k0 + j, p.d - 1u)];
+        for (var i = 0u; i < SG_SLOTS; i++) { acc[i] = fma(subgroupShuffle(zl[i], j), u, acc[i]); }
+      }
+    }
+    if (n < p.vCount) {
+      for (var i = 0u; i < SG_SLOTS; i++) {
+        if (s0 + i < p.count) { logits[slots[p.first + s0 + i] * p.V + p.vBase + n] += acc[i]; }
+      }
+    }
+  }
+}
+#else
 var<workgroup> Ds: array<array<f32, 65>, 32>; // [k][n]
 var<workgroup> Zs: array<array<f32, 32>, 16>; // [slot][k]
 
@@ -89,10 +131,44 @@ fn delta_logits(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_inde
     }
   }
 }
+#endif
 #elif ${DELTA_DZ}
 @group(0) @binding(2) var<storage, read> dlogits: array<f32>;
 @group(0) @binding(3) var<storage, read> delta: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dz: array<f32>;
+#if ${SUBGROUPS}
+const SG_SLOTS = ${SG_SLOTS}u;
+const LANES = ${LANES}u;
+
+@compute @workgroup_size(${WG})
+fn delta_dz(@builtin(global_invocation_id) gid: vec3u, @builtin(subgroup_invocation_id) sgi: u32) {
+  let k = gid.x;
+  let col = min(k, p.d - 1u); // spare invocations compute a copy of the last column, unstored
+  let lane = sgi % LANES;
+  for (var s0 = 0u; s0 < p.count; s0 += SG_SLOTS) {
+    var acc: array<f32, SG_SLOTS>;
+    var lRow: array<u32, SG_SLOTS>;
+    for (var i = 0u; i < SG_SLOTS; i++) {
+      acc[i] = 0.0;
+      lRow[i] = slots[p.first + min(s0 + i, p.count - 1u)] * p.V + p.vBase;
+    }
+    for (var n0 = 0u; n0 < p.vCount; n0 += LANES) {
+      let n = n0 + lane;
+      var l: array<f32, SG_SLOTS>;
+      for (var i = 0u; i < SG_SLOTS; i++) { l[i] = select(0.0, dlogits[lRow[i] + min(n, p.vCount - 1u)], n < p.vCount); }
+      for (var j = 0u; j < LANES; j++) {
+        let u = delta[min(n0 + j, p.vCount - 1u) * p.d + col];
+        for (var i = 0u; i < SG_SLOTS; i++) { acc[i] = fma(subgroupShuffle(l[i], j), u, acc[i]); }
+      }
+    }
+    if (k < p.d) {
+      for (var i = 0u; i < SG_SLOTS; i++) {
+        if (s0 + i < p.count) { dz[slots[p.first + s0 + i] * p.d + k] += acc[i]; }
+      }
+    }
+  }
+}
+#else
 var<workgroup> Ds: array<array<f32, 65>, 32>; // [n][k]
 var<workgroup> Gs: array<array<f32, 32>, 16>; // [slot][n]
 
@@ -132,6 +208,7 @@ fn delta_dz(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) l
     }
   }
 }
+#endif
 #else
 @group(0) @binding(2) var<storage, read> dlogits: array<f32>;
 @group(0) @binding(3) var<storage, read> z: array<f32>;

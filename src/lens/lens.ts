@@ -148,7 +148,7 @@ export class Lens {
       TopK.create(gpu, V, targetsPerRow, k.topk),
       Gather.create(gpu, maxBinding),
       adamw ? AdamW.create(gpu, sets, adamw, maxBinding) : undefined,
-      pu ? PositionUnembed.create(gpu, pu.mode, V, d, pu.positions, maxBinding) : undefined,
+      pu ? PositionUnembed.create(gpu, pu.mode, V, d, pu.positions, maxBinding, k.unembed === 'subgroup' ? 'subgroup' : 'tiled') : undefined,
     ]);
     return new Lens(gpu, head, shape, { translator, norm, unembed, crossEntropy, topk, gather, adamw: opt, position }, data);
   }

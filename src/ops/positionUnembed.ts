@@ -12,7 +12,7 @@ import type { PositionUnembedMode } from '../shared/constants.ts';
 import { invariant } from '../shared/errors.ts';
 
 export type { PositionUnembedMode };
-import { POSITION_TILE } from './tiles.ts';
+import { POSITION_TILE, UNEMBED_SUBGROUP_TILE } from './tiles.ts';
 import type { Batch, PositionBatch } from './groups.ts';
 
 
@@ -42,6 +42,13 @@ export function positionLayout(mode: PositionUnembedMode, V: number, d: number, 
 
 type Pipes = Record<'add' | 'biasGrad' | 'deltaLogits' | 'deltaDz' | 'deltaGrad', GPUComputePipeline>;
 
+/**
+ * ΔU_q z and dlogits ΔU_q: `tiled` (workgroup tiles, as matmul_nt) or `subgroup` (a row or
+ * column of ΔU_q an invocation, the shared operand handed between lanes, as the subgroup
+ * unembedding). The lens runs the design its unembedding runs.
+ */
+export type PositionVariant = 'subgroup' | 'tiled';
+
 export class PositionUnembed {
   /** Windows over ΔU_p's V rows (relative to the delta start), each within one binding. */
   readonly deltaWindows: Window[];
@@ -53,22 +60,26 @@ export class PositionUnembed {
     readonly positions: number,
     private pipes: Pipes,
     maxBinding: number,
+    readonly variant: PositionVariant,
   ) {
     this.deltaWindows = layout.mode === 'full' ? bindingWindows(layout.V, layout.d * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment) : [];
   }
 
   /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
-  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, positions: number, maxBinding = gpu.maxBinding): Promise<PositionUnembed> {
+  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, positions: number, maxBinding = gpu.maxBinding, variant: PositionVariant = 'tiled'): Promise<PositionUnembed> {
+    if (variant === 'subgroup') gpu.requireSubgroups('the subgroup position unembedding');
     const flags = { ADD: false, BIAS_GRAD: false, DELTA_LOGITS: false, DELTA_DZ: false };
-    const make = (entry: string, flag?: keyof typeof flags) => pipeline(gpu, 'position_unembed', entry, { ...POSITION_TILE, ...flags, ...(flag ? { [flag]: true } : {}) });
+    const sg = { SG_SLOTS: UNEMBED_SUBGROUP_TILE.SLOTS, WG: UNEMBED_SUBGROUP_TILE.WG, LANES: gpu.subgroupLanes };
+    const make = (entry: string, flag?: keyof typeof flags, subgroups = false) =>
+      pipeline(gpu, 'position_unembed', entry, { ...POSITION_TILE, ...sg, ...flags, ...(flag ? { [flag]: true } : {}), SUBGROUPS: subgroups });
     const [add, biasGrad, deltaLogits, deltaDz, deltaGrad] = await Promise.all([
       make('add_bias', 'ADD'),
       make('bias_grad', 'BIAS_GRAD'),
-      make('delta_logits', 'DELTA_LOGITS'),
-      make('delta_dz', 'DELTA_DZ'),
+      make('delta_logits', 'DELTA_LOGITS', variant === 'subgroup'),
+      make('delta_dz', 'DELTA_DZ', variant === 'subgroup'),
       make('delta_grad'),
     ]);
-    return new PositionUnembed(gpu, positionLayout(mode, V, d, maxBinding), positions, { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, maxBinding);
+    return new PositionUnembed(gpu, positionLayout(mode, V, d, maxBinding), positions, { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, maxBinding, variant);
   }
 
   get stride(): number {
@@ -131,7 +142,8 @@ export class PositionUnembed {
         for (const r of at.write(batch).ranges) {
           dispatch(this.gpu, pass, this.pipes.add, add[r.group]!, Math.ceil(this.layout.V / 256), r.count);
           this.deltaWindows.forEach((w, i) => {
-            dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
+            if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
+            else dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
           });
         }
       },
@@ -164,7 +176,8 @@ export class PositionUnembed {
         for (const r of at.write(batch).ranges) {
           dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
           this.deltaWindows.forEach((w, i) => {
-            dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
+            if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(d / UNEMBED_SUBGROUP_TILE.WG));
+            else dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
             dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
           });
         }

@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
 import { positionSlots } from '../../src/ops/groups.ts';
-import { packPositionBlocks, PositionUnembed, positionBackwardRef, positionForwardRef, positionLayout, unpackPositionBlocks } from '../../src/ops/positionUnembed.ts';
+import { packPositionBlocks, PositionUnembed, type PositionVariant, positionBackwardRef, positionForwardRef, positionLayout, unpackPositionBlocks } from '../../src/ops/positionUnembed.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { runBound } from '../helpers/bound.ts';
@@ -14,12 +14,13 @@ import { buf, f32, testGpu } from '../helpers/gpu.ts';
 const test = suite('position unembedding');
 const SENTINEL = 777.25;
 
-async function runCase(name: string, maxBinding?: number) {
+async function runCase(name: string, variant: PositionVariant, maxBinding?: number) {
   const gpu = await testGpu();
   const fx = fixture(name);
   const { V, B, P, d, seed, full } = fx.meta;
   const mode = full ? 'full' : 'bias';
-  const op = await PositionUnembed.create(gpu, mode, V, d, P, maxBinding);
+  const op = await PositionUnembed.create(gpu, mode, V, d, P, maxBinding, variant);
+  assert.is(op.variant, variant);
   const c = fx.f32('c');
   const delta = full ? uniformF32(seed + 5, P * V * d, 0.05) : undefined;
   const positions = Array.from({ length: P }, (_, q) => q);
@@ -68,15 +69,18 @@ async function runCase(name: string, maxBinding?: number) {
   if (full) expectClose(`${name} reference dz`, ref.dz, fx.f32('dz'), { atol: 1e-9, rtol: 1e-6 });
 }
 
-test('bias: V 509 (prime), 33 rows over 5 of 6 positions', () => runCase('position_bias_v509'));
-test('full: ΔU_p z forward, dΔU_p and dz backward, d 48', () => runCase('position_full_v509'));
-test('full with ΔU_p in vocabulary windows of 128 rows and blocks in sub-blocks', async () => {
-  const maxBinding = 128 * 48 * 4;
-  const layout = positionLayout('full', 509, 48, maxBinding);
-  assert.ok(layout.subBlocks > 1 && layout.subStride * 4 <= maxBinding, `sub-blocks ${layout.subBlocks} of ${layout.subStride}`);
-  const gpu = await testGpu();
-  assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, 6, maxBinding)).deltaWindows.length, 4);
-  await runCase('position_full_v509', maxBinding);
-});
+const variants: PositionVariant[] = (await testGpu()).hasSubgroups ? ['tiled', 'subgroup'] : ['tiled'];
+for (const variant of variants) {
+  test(`bias (${variant}): V 509 (prime), 33 rows over 5 of 6 positions`, () => runCase('position_bias_v509', variant));
+  test(`full (${variant}): ΔU_p z forward, dΔU_p and dz backward, d 48`, () => runCase('position_full_v509', variant));
+  test(`full (${variant}) with ΔU_p in vocabulary windows of 128 rows and blocks in sub-blocks`, async () => {
+    const maxBinding = 128 * 48 * 4;
+    const layout = positionLayout('full', 509, 48, maxBinding);
+    assert.ok(layout.subBlocks > 1 && layout.subStride * 4 <= maxBinding, `sub-blocks ${layout.subBlocks} of ${layout.subStride}`);
+    const gpu = await testGpu();
+    assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, 6, maxBinding, variant)).deltaWindows.length, 4);
+    await runCase('position_full_v509', variant, maxBinding);
+  });
+}
 
 test.run();
