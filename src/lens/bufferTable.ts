@@ -63,9 +63,9 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   }
   if (s.position) {
     const bytes = s.position.positions * s.position.layout.stride * 4;
-    const item = `position unembedding (${s.position.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}${train ? '; gradients, AdamW moments' : ''})`;
+    const item = `position unembedding (${s.position.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}${train ? `; ${s.position.fusedUpdate ? '' : 'gradients, '}AdamW moments` : ''})`;
     add('positionParams', 'parameters', bytes, item);
-    add('positionGrad', 'gradients', bytes, item, train);
+    add('positionGrad', 'gradients', bytes, item, train && !s.position.fusedUpdate);
     add('positionM', 'optimizer state', bytes, item, train);
     add('positionV', 'optimizer state', bytes, item, train);
   }

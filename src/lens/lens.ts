@@ -137,7 +137,7 @@ export class Lens {
     const { d, V, numGroups, maxBinding, targetsPerRow, position: pu, adamw, kernels: k } = shape;
     const sets = [
       { stride: shape.stride, numGroups, fusedTranslator: shape.fusedUpdate ? { d } : undefined },
-      ...(pu ? [{ stride: pu.layout.subStride, numGroups: pu.positions * pu.layout.subBlocks }] : []),
+      ...(pu ? [{ stride: pu.layout.subStride, numGroups: pu.positions * pu.layout.subBlocks, fusedPosition: pu.fusedUpdate ? { V, d, deltaOffset: pu.layout.deltaOffset, subBlocks: pu.layout.subBlocks } : undefined }] : []),
     ];
     const target = shape.teacher ? { kind: 'teacher' as const } : { kind: 'sparse' as const, targetsPerRow, first: shape.firstTarget };
     const [translator, norm, unembed, crossEntropy, topk, gather, opt, position] = await Promise.all([
@@ -181,10 +181,12 @@ export class Lens {
     const { tables, shape, ops } = this;
     const rows = shape.maxBatch;
     const translatorSet: SetBuffers = shape.fusedUpdate ? { param: b.params, dy: b.dy, x: b.x, m: b.m, v: b.v } : { param: b.params, grad: b.grad, m: b.m, v: b.v };
-    const positionSet: SetBuffers[] = ops.position ? [{ param: b.positionParams, grad: b.positionGrad, m: b.positionM, v: b.positionV }] : [];
+    const positionBackward = ops.position?.bindBackward(tables, { params: b.positionParams, grad: b.positionGrad, z: b.z, dlogits: b.dlogits, dz: b.dz }, rows);
+    const moments = { param: b.positionParams, m: b.positionM, v: b.positionV };
+    const positionSet: SetBuffers[] = !positionBackward ? [] : shape.position!.fusedUpdate ? [{ ...moments, dlogits: b.dlogits, z: b.z, slots: positionBackward.slots }] : [{ ...moments, grad: b.positionGrad }];
     return {
       unembedBackward: ops.unembed.bindBackward(tables, { dlogits: b.dlogits, U: this.head.U, dz: b.dz, partial: b.partial }, rows),
-      positionBackward: ops.position?.bindBackward(tables, { params: b.positionParams, grad: b.positionGrad, z: b.z, dlogits: b.dlogits, dz: b.dz }, rows),
+      positionBackward,
       normBackward: ops.norm.bindBackward(tables, { y: b.y, gamma: this.head.gamma, rstd: b.rstd, dz: b.dz, dy: b.dy }, rows),
       translatorBackward: shape.fusedUpdate ? undefined : ops.translator.bindBackward(tables, { dy: b.dy, x: b.x, grad: b.grad }, rows),
       adamw: adamw.bind(tables, [translatorSet, ...positionSet]),
@@ -370,7 +372,7 @@ export class Lens {
       present.push(
         batch.positions.ranges.flatMap((r) => {
           const step = ++positions[r.group]!;
-          return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step }));
+          return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step, first: r.first, count: r.count }));
         }),
       );
     }

@@ -31,8 +31,9 @@ export interface LensOptions {
   adamw?: AdamWConfig;
   /**
    * `fused` (the default where the adapter has subgroups): the translators' clip norm is the
-   * ghost norm and AdamW rebuilds their gradient from dy and x (no gradient buffer);
-   * `unfused`: the gradient is stored (translator backward), then summed and applied.
+   * ghost norm and AdamW rebuilds their gradient from dy and x (no gradient buffer), and so
+   * for the full position unembedding from dlogits and z; `unfused`: the gradients are stored
+   * (the backward), then summed and applied.
    */
   update?: 'fused' | 'unfused';
   /** Overrides the device's binding limit (tests use it to force binding windows). */
@@ -69,8 +70,11 @@ export interface LensShape {
   targetsPerRow: number;
   firstTarget: boolean;
   teacher: { normed: boolean } | undefined;
-  /** The position unembedding and its block layout on this device. */
-  position: { mode: PositionUnembedMode; positions: number; layout: PositionLayout } | undefined;
+  /**
+   * The position unembedding and its block layout on this device; `fusedUpdate`: the full mode
+   * trained with the fused update, its gradient rebuilt from dlogits and z (never stored).
+   */
+  position: { mode: PositionUnembedMode; positions: number; layout: PositionLayout; fusedUpdate: boolean } | undefined;
   /** A training lens's AdamW settings (gradients, moments, backward activations); none for inference. */
   adamw: AdamWConfig | undefined;
   /** The translators' update fused with their gradient: dW is never stored. */
@@ -94,7 +98,8 @@ export function lensShape(device: DeviceTraits, head: { d: number; V: number; dt
     );
   }
   const pu = o.positionUnembed;
-  const position = pu && { ...pu, layout: positionLayout(pu.mode, V, d, maxBinding) };
+  const fusedUpdate = Boolean(o.adamw) && (o.update ?? (device.hasSubgroups ? 'fused' : 'unfused')) === 'fused';
+  const position = pu && { ...pu, layout: positionLayout(pu.mode, V, d, maxBinding), fusedUpdate: fusedUpdate && pu.mode === 'full' };
   const positionParameters = pu ? pu.positions * V * (pu.mode === 'full' ? d + 1 : 1) : 0;
   return {
     d,
@@ -108,7 +113,7 @@ export function lensShape(device: DeviceTraits, head: { d: number; V: number; dt
     teacher: o.teacher,
     position,
     adamw: o.adamw,
-    fusedUpdate: Boolean(o.adamw) && (o.update ?? (device.hasSubgroups ? 'fused' : 'unfused')) === 'fused',
+    fusedUpdate,
     maxBinding,
     align: device.align,
     parameters: parameterCount(o.numGroups, d) + positionParameters,

@@ -6,7 +6,8 @@
 // host (each group's W and b are always updated together, so they share one count).
 // A translator set may be fused: its gradient is never stored; its norm is the ghost norm from
 // the batch's dy and x (translator_ghost_norm.wgsl), and its update rebuilds each gradient
-// element (translator_sg.wgsl's gradient with ADAMW).
+// element (translator_sg.wgsl's gradient with ADAMW). A full position-unembedding set may be
+// fused the same way, from the batch's dlogits and z (position_adamw.wgsl).
 import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
@@ -41,15 +42,28 @@ export interface PresentGroup {
 /**
  * Parameters in blocks of `stride` f32, one block per group (translators, positions, …).
  * `fusedTranslator`: translator blocks of width d whose gradient is rebuilt from dy and x.
+ * `fusedPosition`: the full position unembedding's sub-blocks (group q · subBlocks + i, its
+ * layout from positionLayout) whose gradient is rebuilt from dlogits and z.
  */
 export interface ParamSet {
   stride: number;
   numGroups: number;
   fusedTranslator?: { d: number };
+  fusedPosition?: { V: number; d: number; deltaOffset: number; subBlocks: number };
 }
 
-/** A set's buffers: the stored gradient, or for a fused translator set the batch's dy and x. */
-export type SetBuffers = { param: GPUBuffer; m: GPUBuffer; v: GPUBuffer } & ({ grad: GPUBuffer } | { dy: GPUBuffer; x: GPUBuffer });
+/**
+ * A set's buffers: the stored gradient; for a fused translator set the batch's dy and x; for
+ * a fused position set the batch's dlogits, z and its slot list by position (a step-tables slot).
+ */
+export type SetBuffers = { param: GPUBuffer; m: GPUBuffer; v: GPUBuffer } & (
+  | { grad: GPUBuffer }
+  | { dy: GPUBuffer; x: GPUBuffer }
+  | { dlogits: GPUBuffer; z: GPUBuffer; slots: Slot }
+);
+
+/** Whether a set's gradient is rebuilt from the batch (fused): its present groups carry their slots. */
+const isFused = (set: ParamSet) => Boolean(set.fusedTranslator ?? set.fusedPosition);
 
 interface SetLayout extends ParamSet {
   chunks: number;
@@ -88,6 +102,7 @@ export class AdamW {
     private clipPipe: GPUComputePipeline,
     private updatePipe: GPUComputePipeline,
     private fusedPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
+    private positionPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
     maxBinding: number,
   ) {
     this.sets = sets.map((set) => ({
@@ -103,14 +118,18 @@ export class AdamW {
   static async create(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
     const fused = sets.some((set) => set.fusedTranslator);
     if (fused) gpu.requireSubgroups('the fused translator update');
-    const [s, c, u, ghost, fusedUpdate] = await Promise.all([
+    const position = sets.some((set) => set.fusedPosition);
+    const [s, c, u, ghost, fusedUpdate, positionGhost, positionUpdate] = await Promise.all([
       pipeline(gpu, 'adamw', 'sumsq', { CHUNK: ADAMW_CHUNK, SUMSQ: true, CLIP: false, UPDATE: false }),
       pipeline(gpu, 'adamw', 'clip', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: true, UPDATE: false }),
       pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true }),
       fused ? pipeline(gpu, 'translator_ghost_norm', 'ghost_norm') : undefined,
       fused ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: false, ADAMW: true }) : undefined,
+      position ? pipeline(gpu, 'position_adamw', 'ghost_norm', { CHUNK: ADAMW_CHUNK, GHOST: true }) : undefined,
+      position ? pipeline(gpu, 'position_adamw', 'update', { CHUNK: ADAMW_CHUNK, GHOST: false }) : undefined,
     ]);
-    return new AdamW(gpu, sets, config, s, c, u, ghost && fusedUpdate && { ghost, update: fusedUpdate }, maxBinding);
+    const pair = (g?: GPUComputePipeline, up?: GPUComputePipeline) => (g && up ? { ghost: g, update: up } : undefined);
+    return new AdamW(gpu, sets, config, s, c, u, pair(ghost, fusedUpdate), pair(positionGhost, positionUpdate), maxBinding);
   }
 
   /**
@@ -122,13 +141,14 @@ export class AdamW {
   bind(tables: StepTables, bufs: SetBuffers[]): Bound<PresentGroup[][]> {
     invariant(bufs.length === this.sets.length, `adamw: ${bufs.length} parameter sets given, ${this.sets.length} expected`);
     this.sets.forEach((set, k) => {
-      invariant(Boolean(set.fusedTranslator) === 'dy' in bufs[k]!, `adamw: set ${k} ${set.fusedTranslator ? 'is fused: give it dy and x' : 'takes its stored gradient'}`);
+      invariant(Boolean(set.fusedTranslator) === 'dy' in bufs[k]!, `adamw: set ${k} ${set.fusedTranslator ? 'is fused: give it dy and x' : 'takes no dy and x'}`);
+      invariant(Boolean(set.fusedPosition) === 'dlogits' in bufs[k]!, `adamw: set ${k} ${set.fusedPosition ? 'is fused: give it dlogits, z and slots' : 'takes no dlogits'}`);
     });
     const at: SetSlots[] = this.sets.map((set) => ({
       present: tables.reserve(set.numGroups * 16),
-      ranges: set.fusedTranslator ? tables.reserve(set.numGroups * 16) : undefined,
+      ranges: isFused(set) ? tables.reserve(set.numGroups * 16) : undefined,
       sumsq: set.windows.map(() => tables.reserve(48)),
-      update: set.windows.map(() => tables.reserve(48)),
+      update: set.windows.map(() => tables.reserve(64)),
       sumsqBindGroups: [],
       updateBindGroups: [],
     }));
@@ -164,6 +184,16 @@ export class AdamW {
       );
       return;
     }
+    if ('dlogits' in buf) {
+      const ranges = tables.binding(at.ranges!);
+      const slots = tables.binding(buf.slots);
+      const { ghost, update } = this.positionPipes!;
+      at.sumsqBindGroups = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at.sumsq[i]!), ranges, slots, buf.dlogits, buf.z, this.partial]));
+      at.updateBindGroups = set.windows.map((w, i) =>
+        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, slots, buf.dlogits, buf.z, present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
+      );
+      return;
+    }
     at.sumsqBindGroups = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at.sumsq[i]!), window(buf.grad, w), present, this.partial]));
     at.updateBindGroups = set.windows.map((w, i) =>
       bindGroup(this.gpu, this.updatePipe, [tables.binding(at.update[i]!), window(buf.grad, w), present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
@@ -183,7 +213,7 @@ export class AdamW {
       view.setFloat32(i * 16 + 8, Math.sqrt(1 - beta2 ** p.step), true);
     });
     tables.write(at.present, table);
-    if (set.fusedTranslator) {
+    if (isFused(set)) {
       tables.write(at.ranges!, packRanges(sorted.map((p) => {
         invariant(p.first !== undefined && p.count !== undefined, `adamw: present group ${p.group} of a fused set has no slots`);
         return { group: p.group, first: p.first, count: p.count };
@@ -209,10 +239,17 @@ export class AdamW {
           dispatch(this.gpu, pass, ghost, at.sumsqBindGroups[i]!, hi - lo);
           return;
         }
+        if (set.fusedPosition) {
+          const ghost = this.positionPipes!.ghost;
+          const { V, d, subBlocks } = set.fusedPosition;
+          tables.writeParams(at.sumsq[i]!, ghost, { V, d, subBlocks, rangeBase: lo, partialBase: partials + lo });
+          dispatch(this.gpu, pass, ghost, at.sumsqBindGroups[i]!, hi - lo);
+          return;
+        }
         tables.writeParams(at.sumsq[i]!, this.sumsqPipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, chunks: set.chunks, partialBase: partials });
         dispatch(this.gpu, pass, this.sumsqPipe, at.sumsqBindGroups[i]!, set.chunks, hi - lo);
       });
-      partials += sorted.length * (set.fusedTranslator ? 1 : set.chunks);
+      partials += sorted.length * (isFused(set) ? 1 : set.chunks);
     }
     return partials;
   }
@@ -230,6 +267,12 @@ export class AdamW {
           const fused = this.fusedPipes!.update;
           tables.writeParams(at.update[i]!, fused, { d, groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
           dispatch(this.gpu, pass, fused, at.updateBindGroups[i]!, Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.WG), Math.ceil(d / TRANSLATOR_SUBGROUP_TILE.ROWS), hi - lo);
+          return;
+        }
+        if (set.fusedPosition) {
+          const update = this.positionPipes!.update;
+          tables.writeParams(at.update[i]!, update, { ...set.fusedPosition, subStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
+          dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, set.chunks, hi - lo);
           return;
         }
         tables.writeParams(at.update[i]!, this.updatePipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });

@@ -7,7 +7,7 @@
 import { bindingWindows, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
-import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
 import type { PositionUnembedMode } from '../shared/constants.ts';
 import { invariant } from '../shared/errors.ts';
 
@@ -153,32 +153,38 @@ export class PositionUnembed {
   /**
    * The present positions' gradient blocks ← (dc_p, dΔU_p) (others are left as they are),
    * and in the full mode dz [rows, d] += ΔU_pᵀ dlogits (dz must hold U's part already); bound once.
+   * Without `grad` (the full mode's fused update) only dz: AdamW rebuilds the gradient from
+   * dlogits, z and the slot list by position, which `slots` names for it.
    */
-  bindBackward(tables: StepTables, buf: PositionBackwardBuffers, maxRows: number): Bound<Batch> {
+  bindBackward(tables: StepTables, buf: PositionBackwardBuffers, maxRows: number): Bound<Batch> & { slots: Slot } {
+    invariant(buf.grad || this.layout.mode === 'full', 'position unembedding: the bias mode stores its gradient');
     const at = this.batchSlots(tables, maxRows);
+    const grad = buf.grad;
     const biasGrad: GPUBindGroup[] = [];
     const deltaDz: GPUBindGroup[][] = [];
     const deltaGrad: GPUBindGroup[][] = [];
     tables.whenSealed(() => {
       for (let q = 0; q < this.positions; q++) {
-        biasGrad[q] = bindGroup(this.gpu, this.pipes.biasGrad, [tables.binding(at.bias[q]!), tables.binding(at.slots), buf.dlogits, this.bias(buf.grad, q)]);
         deltaDz[q] = this.deltaWindows.map((w, i) =>
           bindGroup(this.gpu, this.pipes.deltaDz, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, this.delta(buf.params, q, w), buf.dz]),
         );
+        if (!grad) continue;
+        biasGrad[q] = bindGroup(this.gpu, this.pipes.biasGrad, [tables.binding(at.bias[q]!), tables.binding(at.slots), buf.dlogits, this.bias(grad, q)]);
         deltaGrad[q] = this.deltaWindows.map((w, i) =>
-          bindGroup(this.gpu, this.pipes.deltaGrad, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, buf.z, this.delta(buf.grad, q, w)]),
+          bindGroup(this.gpu, this.pipes.deltaGrad, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, buf.z, this.delta(grad, q, w)]),
         );
       }
     });
     const { V, d } = this.layout;
     return {
+      slots: at.slots,
       encode: (pass, batch) => {
         for (const r of at.write(batch).ranges) {
-          dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
+          if (grad) dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
           this.deltaWindows.forEach((w, i) => {
             if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(d / UNEMBED_SUBGROUP_TILE.WG));
             else dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
-            dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
+            if (grad) dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
           });
         }
       },
@@ -193,10 +199,10 @@ export interface PositionForwardBuffers {
   logits: GPUBuffer;
 }
 
-/** params, grad: the positions' blocks; z, dz [rows, d]; dlogits [rows, V]. */
+/** params, grad: the positions' blocks (no grad: the fused update); z, dz [rows, d]; dlogits [rows, V]. */
 export interface PositionBackwardBuffers {
   params: GPUBuffer;
-  grad: GPUBuffer;
+  grad?: GPUBuffer;
   z: GPUBuffer;
   dlogits: GPUBuffer;
   dz: GPUBuffer;

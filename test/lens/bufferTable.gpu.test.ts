@@ -35,8 +35,10 @@ test('a lens allocates its table, and the memory plan sums the same table', asyn
     for (const spec of lens.table) assert.ok(labels.includes(`lens ${spec.key}`), `lens ${spec.key} allocated`);
     const roles = new Set(lens.table.map((spec) => spec.role));
     assert.is(roles.has('optimizer state'), Boolean(adamw));
-    assert.is(roles.has('gradients'), Boolean(adamw)); // the position unembedding's, fused or not
+    // With the fused update neither the translators' nor the full position unembedding's gradient is stored.
+    assert.is(roles.has('gradients'), update === 'unfused');
     assert.is(labels.includes('lens grad'), update === 'unfused', 'a translator gradient buffer only for the unfused update');
+    assert.is(labels.includes('lens positionGrad'), update === 'unfused', 'a ΔU_p gradient buffer only for the unfused update');
     if (!adamw) {
       assert.not.ok(labels.some((l) => /adamw|lens (grad|m|v|dz|dy|partial|position(Grad|M|V))$/.test(l)), labels.join(', '));
       assert.throws(() => lens.steps, /a lens for inference has no AdamW step counts/);
