@@ -125,6 +125,8 @@ test('--assign uniform --targets all: every token of each chunk, exact bounds at
 test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out, their groups stay, any-k', () => parity('parity_assign_weights'));
 test('--position-unembed bias: c_p trained with the translators (shuffled, batch 20: positions sit out)', () => parity('parity_unembed_bias'));
 test('--position-unembed full: ΔU_p and c_p trained with baseline translators (shuffled, batch 20)', () => parity('parity_unembed_full'));
+test('--position-unembed full --loss kl without targets (shuffled, batch 20)', () => parity('parity_unembed_full_kl'));
+test('--position-unembed full --targets all: 4 weighted targets a row (shuffled, batch 24)', () => parity('parity_unembed_full_targets'));
 test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', () => parity('parity_kl'));
 test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', () => parity('parity_kl_normed'));
 
