@@ -45,7 +45,7 @@ async function check(h: Harness, variant: UnembedVariant): Promise<void> {
 
 export async function benchUnembed(h: Harness): Promise<void> {
   const { V, d, B } = h.shape;
-    const cost = (M: number) => [2 * M * V * d, 4 * (V * d + M * V + M * d)] as const;
+  const cost = (M: number) => [2 * M * V * d, 4 * (V * d + M * V + M * d)] as const;
   for (const variant of h.candidates.unembed) {
     const candidate = { family: 'unembed', name: variant } as const;
     await check(h, variant);

@@ -182,8 +182,11 @@ export class Lens {
     const rows = shape.maxBatch;
     const translatorSet: SetBuffers = shape.fusedUpdate ? { param: b.params, dy: b.dy, x: b.x, m: b.m, v: b.v } : { param: b.params, grad: b.grad, m: b.m, v: b.v };
     const positionBackward = ops.position?.bindBackward(tables, { params: b.positionParams, grad: b.positionGrad, z: b.z, dlogits: b.dlogits, dz: b.dz }, rows);
-    const moments = { param: b.positionParams, m: b.positionM, v: b.positionV };
-    const positionSet: SetBuffers[] = !positionBackward ? [] : shape.position!.fusedUpdate ? [{ ...moments, dlogits: b.dlogits, z: b.z, slots: positionBackward.slots }] : [{ ...moments, grad: b.positionGrad }];
+    const positionSet: SetBuffers[] = [];
+    if (positionBackward) {
+      const moments = { param: b.positionParams, m: b.positionM, v: b.positionV };
+      positionSet.push(shape.position!.fusedUpdate ? { ...moments, dlogits: b.dlogits, z: b.z, slots: positionBackward.slots } : { ...moments, grad: b.positionGrad });
+    }
     return {
       unembedBackward: ops.unembed.bindBackward(tables, { dlogits: b.dlogits, U: this.head.U, dz: b.dz, partial: b.partial }, rows),
       positionBackward,

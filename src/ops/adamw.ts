@@ -175,22 +175,13 @@ export class AdamW {
   private bindSet(tables: StepTables, set: SetLayout, buf: SetBuffers, at: SetSlots): void {
     const window = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
     const present = tables.binding(at.present);
-    if ('dy' in buf) {
+    if (!('grad' in buf)) {
+      // A fused set: the ghost norm and the update read the batch's inputs after the present-group ranges.
+      const [inputs, { ghost, update }] = 'dy' in buf ? [[buf.dy, buf.x], this.fusedPipes!] : [[tables.binding(buf.slots), buf.dlogits, buf.z], this.positionPipes!];
       const ranges = tables.binding(at.ranges!);
-      const { ghost, update } = this.fusedPipes!;
-      at.sumsqBindGroups = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at.sumsq[i]!), ranges, buf.dy, buf.x, this.partial]));
+      at.sumsqBindGroups = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at.sumsq[i]!), ranges, ...inputs, this.partial]));
       at.updateBindGroups = set.windows.map((w, i) =>
-        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, buf.dy, buf.x, present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
-      );
-      return;
-    }
-    if ('dlogits' in buf) {
-      const ranges = tables.binding(at.ranges!);
-      const slots = tables.binding(buf.slots);
-      const { ghost, update } = this.positionPipes!;
-      at.sumsqBindGroups = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at.sumsq[i]!), ranges, slots, buf.dlogits, buf.z, this.partial]));
-      at.updateBindGroups = set.windows.map((w, i) =>
-        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, slots, buf.dlogits, buf.z, present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
+        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, ...inputs, present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
       );
       return;
     }
