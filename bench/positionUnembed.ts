@@ -10,7 +10,7 @@ import { CHECK_SHAPE, OneOff, range, verify, type Harness } from './harness.ts';
 
 /** A batch of B slots at random positions of P, its parameters and activations, bound forward and backward. */
 async function bound(h: Harness, owner: Owner, mode: PositionUnembedMode, variant: PositionVariant, V: number, d: number, B: number, P: number) {
-  const op = await PositionUnembed.create(h.gpu, mode, V, d, P, h.gpu.maxBinding, variant);
+  const op = await PositionUnembed.create(h.gpu, mode, V, d, P, {}, variant);
   const slotPosition = Int32Array.from(uniformInt(13, B, P));
   const host = {
     c: uniformF32(12, P * V, 0.01),

@@ -12,7 +12,7 @@ export const EVAL_ROWS = 256;
 
 /** One variant's logits and backward over `M` rows, bound once to buffers of its own. */
 async function bound(h: Harness, owner: Owner, variant: UnembedVariant, V: number, d: number, M: number) {
-  const op = await Unembed.create(h.gpu, V, d, 'f32', h.gpu.maxBinding, variant);
+  const op = await Unembed.create(h.gpu, V, d, 'f32', {}, variant);
   const b = {
     z: owner.upload('z', uniformF32(1, M * d, 1)),
     U: owner.upload('U', uniformF32(6, V * d, 0.02)),

@@ -64,7 +64,7 @@ export function printPlan(gpu: Gpu, f: PlanFlags, print: (line: string) => void)
   print(`plan: d ${d}, V ${V}, ${layers} layers × ${f.positions} positions, ${f.settings.preset} preset (${table.groups.length} translators), ` +
     `${(trainCount + testCount).toLocaleString('en-US')} samples (${trainCount.toLocaleString('en-US')} train, ${testCount.toLocaleString('en-US')} test), batch ${f.settings.batchSize}`);
   print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);
-  for (const it of plan) print(`  ${it.name.padEnd(52)} ${fmtBytes(it.bytes).padStart(11)}   largest buffer ${fmtBytes(it.largest)}`);
+  for (const it of plan) print(`  ${it.name.padEnd(52)} ${fmtBytes(it.bytes).padStart(11)}   ${it.buffers} buffer${it.buffers > 1 ? 's' : ''}, largest ${fmtBytes(it.largest)}`);
   print(`total: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name}; its largest buffer ${fmtBytes(gpu.limits.maxBufferSize)}`);
   if (problem) throw new InputError(problem);
   const budget = memoryBudget(gpu.adapter, f.gpuMemoryGiB);

@@ -1,9 +1,12 @@
 // Buffers: labelled creation, chunked upload and download, an owner that frees what it
-// made, and binding windows, the pieces of a big buffer that each fit in one storage binding.
+// made, parts (an array too large for one buffer held as several, whole rows in each) and
+// binding windows (the pieces of a part that each fit in one storage binding).
 import './device.ts'; // installs the WebGPU globals (GPUBufferUsage, …) used below
 import { fmtBytes } from '../shared/constants.ts';
-import { BugError, InputError } from '../shared/errors.ts';
-import type { Gpu } from './device.ts';
+import { InputError } from '../shared/errors.ts';
+import type { BufferLimits, Gpu } from './device.ts';
+
+export type { BufferLimits };
 
 const TRANSFER_CHUNK = 64 * 1024 * 1024; // bytes per writeBuffer / staging copy
 
@@ -113,6 +116,18 @@ export class Owner {
     return this.own(upload(this.gpu, label, data, usage));
   }
 
+  /** One buffer a part of a row-major array laid out by bufferParts (labelled `label i/n` when there are several). */
+  parts(label: string, parts: Part[], usage = STORAGE): GPUBuffer[] {
+    return parts.map((p, i) => this.buffer(partLabel(label, i, parts.length), p.byteLength, usage));
+  }
+
+  /** `data`, rows of `rowBytes`, uploaded over the buffers of `parts`. */
+  uploadParts(label: string, data: ArrayBufferView, parts: Part[], usage = STORAGE): GPUBuffer[] {
+    const bufs = this.parts(label, parts, usage);
+    writeParts(this.gpu, bufs, parts, data);
+    return bufs;
+  }
+
   /** Takes `object` (a buffer, step tables, an op with buffers of its own) into this owner's care. */
   own<T extends { destroy(): void }>(object: T): T {
     this.objects.push(object);
@@ -124,35 +139,106 @@ export class Owner {
   }
 }
 
-/** A contiguous range of rows [first, first + count) of a row-major buffer, bindable at once. */
-export interface Window {
+/** One buffer of a row-major array held over several: its rows [first, first + count). */
+export interface Part {
   first: number;
   count: number;
-  byteOffset: number;
   byteLength: number;
 }
 
 /**
+ * Splits `rows` rows of `rowBytes` each into parts of at most `maxBuffer` bytes, each a whole
+ * number of `unit`s of rows (a position's sub-blocks stay together). A unit larger than
+ * `maxBuffer` becomes a part of its own, which the memory plan refuses.
+ */
+export function bufferParts(rows: number, rowBytes: number, maxBuffer: number, unit = 1): Part[] {
+  const unitBytes = rowBytes * unit;
+  const perPart = Math.max(unit, Math.floor(maxBuffer / unitBytes) * unit);
+  const parts: Part[] = [];
+  for (let first = 0; first < rows || parts.length === 0; first += perPart) {
+    const count = Math.min(perPart, rows - first);
+    parts.push({ first, count, byteLength: count * rowBytes });
+  }
+  return parts;
+}
+
+const partLabel = (label: string, i: number, n: number) => (n > 1 ? `${label} ${i + 1}/${n}` : label);
+
+/** One buffer, or the buffers of an array's parts in order (bufferParts). */
+export type Split = GPUBuffer | readonly GPUBuffer[];
+
+export const partsOf = (split: Split): readonly GPUBuffer[] => (Array.isArray(split) ? split : [split as GPUBuffer]);
+
+/** Writes `data` (rows laid out by `parts`) into the parts' buffers. */
+export function writeParts(gpu: Gpu, bufs: Split, parts: Part[], data: ArrayBufferView): void {
+  const b = partsOf(bufs);
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  let at = 0;
+  parts.forEach((p, i) => {
+    writeBuffer(gpu, b[i]!, bytes.subarray(at, at + p.byteLength));
+    at += p.byteLength;
+  });
+}
+
+/** The parts' bytes read back into one array, in row order. */
+export async function readParts(gpu: Gpu, bufs: Split, parts: Part[]): Promise<ArrayBuffer> {
+  const b = partsOf(bufs);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const [i, p] of parts.entries()) {
+    out.set(new Uint8Array(await readBuffer(gpu, b[i]!, p.byteLength)), at);
+    at += p.byteLength;
+  }
+  return out.buffer;
+}
+
+/** A contiguous range of rows [first, first + count) of a row-major array, bindable at once: bytes of its part's buffer. */
+export interface Window {
+  first: number;
+  count: number;
+  /** Which part's buffer holds it (0 for an array in one buffer). */
+  part: number;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/** A window's binding: its bytes of its part's buffer. */
+export function windowBinding(bufs: Split, w: Window): GPUBufferBinding {
+  return { buffer: partsOf(bufs)[w.part]!, offset: w.byteOffset, size: w.byteLength };
+}
+
+/**
  * Splits `rows` rows of `rowBytes` each into windows that fit one storage binding
- * (`maxBinding` bytes) and start at offsets the device accepts (`align` bytes).
+ * (`maxBinding` bytes) and start at offsets the device accepts (`align` bytes), within the
+ * parts of at most `maxBuffer` bytes that bufferParts makes (with the same `unit`).
  * A row must itself fit; row starts must fall on the alignment for windows beyond the first.
  */
-export function bindingWindows(rows: number, rowBytes: number, maxBinding: number, align: number): Window[] {
+export function bindingWindows(rows: number, rowBytes: number, maxBinding: number, align: number, maxBuffer = Infinity, unit = 1): Window[] {
   if (rowBytes > maxBinding) {
     throw new InputError(`one row of ${fmtBytes(rowBytes)} exceeds the binding limit of ${fmtBytes(maxBinding)}`);
   }
+  return bufferParts(rows, rowBytes, maxBuffer, unit).flatMap((part, i) =>
+    partWindows(part.count, rowBytes, maxBinding, align, unit).map((w) => ({ ...w, first: w.first + part.first, part: i })),
+  );
+}
+
+/** The windows of one buffer's rows, from its start, each a whole number of `unit`s of rows. */
+function partWindows(rows: number, rowBytes: number, maxBinding: number, align: number, unit: number): Omit<Window, 'part'>[] {
   // Rows per window: as many as fit, rounded down so each window's start stays aligned.
   const rowsPerAlign = align / gcd(rowBytes, align);
+  const step = (rowsPerAlign * unit) / gcd(rowsPerAlign, unit);
   let perWindow = Math.floor(maxBinding / rowBytes);
-  if (perWindow < rows) perWindow -= perWindow % rowsPerAlign;
+  if (perWindow < rows) perWindow -= perWindow % step;
   if (perWindow <= 0) {
-    throw new BugError(`cannot split rows of ${rowBytes} bytes into ${align}-byte aligned bindings`);
+    throw new InputError(
+      `rows of ${fmtBytes(rowBytes)} bound ${step} at a time (${fmtBytes(step * rowBytes)}) exceed this device's binding limit of ${fmtBytes(maxBinding)}`,
+    );
   }
-  const windows: Window[] = [];
-  for (let first = 0; first < rows || (rows === 0 && windows.length === 0); first += perWindow) {
+  const windows: Omit<Window, 'part'>[] = [];
+  for (let first = 0; first < rows || windows.length === 0; first += perWindow) {
     const count = Math.min(perWindow, rows - first);
-    windows.push({ first, count, byteOffset: first * rowBytes, byteLength: Math.max(4, count * rowBytes) });
-    if (rows === 0) break;
+    // Bindings are whole words: a last window of 2-byte rows may end inside its buffer's padding.
+    windows.push({ first, count, byteOffset: first * rowBytes, byteLength: Math.max(4, Math.ceil((count * rowBytes) / 4) * 4) });
   }
   return windows;
 }

@@ -22,6 +22,27 @@ export interface GpuOptions {
   backend?: string;
   /** Substring of the adapter's name (Dawn picks the first match). */
   adapter?: string;
+  /**
+   * Splits parameters, moments, the head and data sets into buffers of at most this many bytes,
+   * as if the device's largest buffer were this small, so that the splits run at tiny shapes
+   * (a batch's activations keep the device's limits); default: LENSGPU_MAX_BUFFER, else the device's.
+   */
+  maxBuffer?: number;
+}
+
+/** LENSGPU_MAX_BUFFER=BYTES, where set: arrays split as if the device's largest buffer were that small. */
+function maxBufferKnob(): number | undefined {
+  const raw = process.env.LENSGPU_MAX_BUFFER;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 4096) throw new GpuError(`LENSGPU_MAX_BUFFER=${raw}: give a whole number of bytes, at least 4096`);
+  return n;
+}
+
+/** Settings that cut arrays into buffers and bindings: the largest of each, in bytes. */
+export interface BufferLimits {
+  maxBinding: number;
+  maxBuffer: number;
 }
 
 export interface AdapterSummary {
@@ -71,6 +92,7 @@ export class Gpu {
     readonly instance: GPU,
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
+    private shrink: number | undefined,
   ) {
     this.hasTimestamps = device.features.has('timestamp-query');
     this.hasF16 = device.features.has('shader-f16');
@@ -121,7 +143,7 @@ export class Gpu {
       subgroupMaxSize: info.subgroupMaxSize ?? 0,
       device: info.device,
       fallback: (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
-    });
+    }, options.maxBuffer ?? maxBufferKnob());
   }
 
   /**
@@ -146,6 +168,16 @@ export class Gpu {
   /** Largest byte range one storage binding may cover. */
   get maxBinding(): number {
     return this.device.limits.maxStorageBufferBindingSize;
+  }
+
+  /** The largest buffer an array is held in (LENSGPU_MAX_BUFFER or GpuOptions.maxBuffer may make it smaller than the device's). */
+  get maxBuffer(): number {
+    return Math.min(this.device.limits.maxBufferSize, this.shrink ?? Infinity);
+  }
+
+  /** How arrays are cut into buffers and bindings on this device, with any of `o` instead (tests force windows and parts). */
+  bufferLimits(o: Partial<BufferLimits> = {}): BufferLimits {
+    return { maxBinding: o.maxBinding ?? this.maxBinding, maxBuffer: o.maxBuffer ?? this.maxBuffer };
   }
 
   /**

@@ -1,8 +1,12 @@
 // Every GPU buffer a lens owns, declared once: its name, its role, its size as a function of
-// the lens's shape and the line of the memory plan it counts toward. The Lens allocates from
+// the lens's shape, the buffers it lies in (parameters and AdamW moments larger than the
+// device's largest buffer lie over several, whole blocks in each) and the line of the memory
+// plan it counts toward. The Lens allocates from
 // this table (shape.ts gives the shape), the memory plan printed before a run sums it, and the
 // bench reports it; a lens for inference (eval, trajectory) leaves out what only training
 // needs: gradients, AdamW moments and the backward pass's activations. (llm.c's TensorSpec list is the model.)
+import { bufferParts, type Part } from '../gpu/buffers.ts';
+import { positionParts } from '../ops/positionUnembed.ts';
 import { TOP_K } from '../ops/topk.ts';
 import { partialSumBytes, unembedWindows } from '../ops/unembed.ts';
 import type { LensShape } from './shape.ts';
@@ -20,17 +24,20 @@ export interface BufferSpec {
   key: BufferKey;
   role: BufferRole;
   bytes: number;
+  /** Its buffers (one, or bufferParts' for an array larger than the device's largest buffer). */
+  parts: Part[];
   /** The memory plan's line this buffer counts toward. */
   item: string;
 }
 
 export function lensBuffers(s: LensShape): BufferSpec[] {
   const { d, V, maxBatch: B, targetsPerRow: K } = s;
-  const state = s.numGroups * s.stride * 4;
+  const state = bufferParts(s.numGroups, s.stride * 4, s.maxBuffer);
   const rows = B * d * 4;
   const out: BufferSpec[] = [];
-  const add = (key: BufferKey, role: BufferRole, bytes: number, item: string, when = true) => {
-    if (when) out.push({ key, role, bytes, item });
+  const add = (key: BufferKey, role: BufferRole, size: number | Part[], item: string, when = true) => {
+    const parts = typeof size === 'number' ? [{ first: 0, count: 1, byteLength: size }] : size;
+    if (when) out.push({ key, role, bytes: parts.reduce((n, p) => n + p.byteLength, 0), parts, item });
   };
   const train = Boolean(s.adamw);
   add('params', 'parameters', state, 'translator parameters');
@@ -46,7 +53,7 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   add('logits', 'activations', B * V * 4, 'batch logits and dlogits');
   add('dlogits', 'activations', B * V * 4, 'batch logits and dlogits');
   // The unembedding backward's split-K partial sums, over U's windows as the Unembed binds them.
-  const partial = partialSumBytes(unembedWindows(V, d, s.headDtype, s.maxBinding, s.align), B, d);
+  const partial = partialSumBytes(unembedWindows(V, d, s.headDtype, s, s.align), B, d);
   add('partial', 'activations', partial, 'unembedding partial sums', train);
   add('targets', 'activations', B * K * 4, 'batch targets, losses and ranks');
   add('weights', 'activations', B * K * 4, 'batch targets, losses and ranks');
@@ -62,7 +69,7 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
     add('teacherLogits', 'activations', B * V * 4, item);
   }
   if (s.position) {
-    const bytes = s.position.positions * s.position.layout.stride * 4;
+    const bytes = positionParts(s.position.layout, s.position.positions, s.maxBuffer);
     const item = `position unembedding (${s.position.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}${train ? `; ${s.position.fusedUpdate ? '' : 'gradients, '}AdamW moments` : ''})`;
     add('positionParams', 'parameters', bytes, item);
     add('positionGrad', 'gradients', bytes, item, train && !s.position.fusedUpdate);

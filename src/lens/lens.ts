@@ -17,7 +17,7 @@
 // params) goes into the step tables, sent with one writeBuffer per step. Every call reads what
 // it needs of a batch from the batch (its rows, group ranges and slots by position). The lens
 // is the one owner of its buffers, step tables and optimizer: destroy() frees them all.
-import { Owner, readF32, writeBuffer } from '../gpu/buffers.ts';
+import { Owner, readF32, readParts, writeBuffer, writeParts } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { StepTables, type Bound } from '../gpu/stepTables.ts';
 import { AdamW, type PresentGroup, type SetBuffers } from '../ops/adamw.ts';
@@ -48,6 +48,14 @@ export interface LensParams {
   params: Float32Array;
   positions?: Float32Array;
 }
+
+/** The table's arrays that lie over several buffers where they exceed the device's largest (bufferTable.ts). */
+const SPLIT_KEYS = ['params', 'grad', 'm', 'v', 'positionParams', 'positionGrad', 'positionM', 'positionV'] as const;
+type SplitKey = (typeof SPLIT_KEYS)[number];
+const isSplit = (key: BufferKey): key is SplitKey => (SPLIT_KEYS as readonly string[]).includes(key);
+
+/** A lens's buffers by key: one buffer each, the split arrays' parts in order. */
+type LensBuffers = Record<Exclude<BufferKey, SplitKey>, GPUBuffer> & Record<SplitKey, GPUBuffer[]>;
 
 /** The ops a lens runs, made for its shape. */
 interface Ops {
@@ -96,7 +104,7 @@ export class Lens {
   /** Logits of the last forward pass [maxBatch, V], slot order. */
   readonly logits: GPUBuffer;
 
-  private buf: Partial<Record<BufferKey, GPUBuffer>>;
+  private buf: Partial<LensBuffers>;
   private owner: Owner;
   /** Per-step tables (row counts, ranges, present groups, params), one writeBuffer a step. */
   private tables: StepTables;
@@ -115,8 +123,14 @@ export class Lens {
   ) {
     this.owner = new Owner(gpu);
     this.table = lensBuffers(shape);
-    this.buf = Object.fromEntries(this.table.map((spec) => [spec.key, this.owner.buffer(`lens ${spec.key}`, spec.bytes)]));
-    const b = this.buf as Record<BufferKey, GPUBuffer>;
+    this.buf = Object.fromEntries(
+      this.table.map((spec) => {
+        const parts = this.owner.parts(`lens ${spec.key}`, spec.parts);
+        invariant(isSplit(spec.key) || parts.length === 1, `lens ${spec.key}: one buffer expected`);
+        return [spec.key, isSplit(spec.key) ? parts : parts[0]!];
+      }),
+    );
+    const b = this.buf as LensBuffers;
     [this.loss, this.rank, this.anyRank, this.topIds, this.logits] = [b.loss, b.rank, b.anyRank, b.topIds, b.logits];
     if (shape.targetsPerRow === 1) writeBuffer(gpu, b.weights, new Float32Array(shape.maxBatch).fill(1));
     if (ops.adamw) {
@@ -134,27 +148,28 @@ export class Lens {
    * no AdamW state), with the gather from each of `data` bound (the data sets it will run on).
    */
   static async create(gpu: Gpu, head: HeadOnGpu, shape: LensShape, data: DataOnGpu[]): Promise<Lens> {
-    const { d, V, numGroups, maxBinding, targetsPerRow, position: pu, adamw, kernels: k } = shape;
+    const { d, V, numGroups, targetsPerRow, position: pu, adamw, kernels: k } = shape;
+    const limits = { maxBinding: shape.maxBinding, maxBuffer: shape.maxBuffer };
     const sets = [
       { stride: shape.stride, numGroups, fusedTranslator: shape.fusedUpdate ? { d } : undefined },
-      ...(pu ? [{ stride: pu.layout.subStride, numGroups: pu.positions * pu.layout.subBlocks, fusedPosition: pu.fusedUpdate ? { V, d, deltaOffset: pu.layout.deltaOffset, subBlocks: pu.layout.subBlocks } : undefined }] : []),
+      ...(pu ? [{ stride: pu.layout.subStride, numGroups: pu.positions * pu.layout.subBlocks, unit: pu.layout.subBlocks, fusedPosition: pu.fusedUpdate ? { V, d, deltaOffset: pu.layout.deltaOffset, subBlocks: pu.layout.subBlocks } : undefined }] : []),
     ];
     const target = shape.teacher ? { kind: 'teacher' as const } : { kind: 'sparse' as const, targetsPerRow, first: shape.firstTarget };
     const [translator, norm, unembed, crossEntropy, topk, gather, opt, position] = await Promise.all([
-      Translator.create(gpu, d, numGroups, { maxBinding, forward: k.translatorForward, backward: k.translatorBackward }),
+      Translator.create(gpu, d, numGroups, { ...limits, forward: k.translatorForward, backward: k.translatorBackward }),
       RmsNorm.create(gpu, d, head.eps, k.rmsnorm),
-      Unembed.create(gpu, V, d, head.dtype, maxBinding, k.unembed),
+      Unembed.create(gpu, V, d, head.dtype, limits, k.unembed),
       CrossEntropy.create(gpu, V, target),
       TopK.create(gpu, V, targetsPerRow, k.topk),
-      Gather.create(gpu, maxBinding),
-      adamw ? AdamW.create(gpu, sets, adamw, maxBinding) : undefined,
-      pu ? PositionUnembed.create(gpu, pu.mode, V, d, pu.positions, maxBinding, k.unembed === 'subgroup' ? 'subgroup' : 'tiled') : undefined,
+      Gather.create(gpu, limits),
+      adamw ? AdamW.create(gpu, sets, adamw, limits) : undefined,
+      pu ? PositionUnembed.create(gpu, pu.mode, V, d, pu.positions, limits, k.unembed === 'subgroup' ? 'subgroup' : 'tiled') : undefined,
     ]);
     return new Lens(gpu, head, shape, { translator, norm, unembed, crossEntropy, topk, gather, adamw: opt, position }, data);
   }
 
   /** Every kernel call of a step, bound once: bind groups at seal(), per-step values in the tables. */
-  private bindCalls(b: Record<BufferKey, GPUBuffer>): BoundCalls {
+  private bindCalls(b: LensBuffers): BoundCalls {
     const { tables, shape, ops } = this;
     const { gamma, U } = this.head;
     const rows = shape.maxBatch;
@@ -177,7 +192,7 @@ export class Lens {
     };
   }
 
-  private bindTraining(b: Record<BufferKey, GPUBuffer>, adamw: AdamW): NonNullable<BoundCalls['training']> {
+  private bindTraining(b: LensBuffers, adamw: AdamW): NonNullable<BoundCalls['training']> {
     const { tables, shape, ops } = this;
     const rows = shape.maxBatch;
     const translatorSet: SetBuffers = shape.fusedUpdate ? { param: b.params, dy: b.dy, x: b.x, m: b.m, v: b.v } : { param: b.params, grad: b.grad, m: b.m, v: b.v };
@@ -201,8 +216,8 @@ export class Lens {
     return this.table.reduce((n, spec) => n + spec.bytes, 0);
   }
 
-  /** A buffer of the table; a training buffer of an inference lens is an error. */
-  private need(key: BufferKey): GPUBuffer {
+  /** A split array of the table; a training array of an inference lens is an error. */
+  private need(key: SplitKey): GPUBuffer[] {
     const b = this.buf[key];
     if (!b) {
       throw new BugError(
@@ -213,19 +228,25 @@ export class Lens {
     return b;
   }
 
-  /** A table buffer's length in f32. */
-  private floats(key: BufferKey): number {
-    return this.table.find((spec) => spec.key === key)!.bytes / 4;
+  private spec(key: BufferKey): BufferSpec {
+    return this.table.find((spec) => spec.key === key)!;
   }
 
-  /** The translators' parameter blocks, numGroups × blockStride(d) f32. */
-  get params(): GPUBuffer {
-    return this.need('params');
+  /** A split array's f32, read back from its parts. */
+  private async read(key: SplitKey): Promise<Float32Array> {
+    return new Float32Array(await readParts(this.gpu, this.need(key), this.spec(key).parts));
   }
 
-  /** Their gradients (a training lens with the unfused update). */
-  get grad(): GPUBuffer {
-    return this.need('grad');
+  /** Writes a split array's f32 (all of it) over its parts. */
+  private write(key: SplitKey, data: Float32Array): void {
+    const floats = this.spec(key).bytes / 4;
+    invariant(data.length === floats, `lens ${key}: ${data.length} floats given, ${floats} expected`);
+    writeParts(this.gpu, this.need(key), this.spec(key).parts, data);
+  }
+
+  /** The translators' gradient blocks (a training lens with the unfused update), read back. */
+  readGrad(): Promise<Float32Array> {
+    return this.read('grad');
   }
 
   private get counts(): NonNullable<Lens['stepCounts']> {
@@ -247,18 +268,13 @@ export class Lens {
   /** Replaces the parameter blocks (translators, and the position unembedding's where given). */
   setParams(p: LensParams | Float32Array): void {
     const { params, positions } = p instanceof Float32Array ? { params: p, positions: undefined } : p;
-    invariant(params.length === this.floats('params'), `setParams: ${params.length} floats given, ${this.floats('params')} expected`);
-    writeBuffer(this.gpu, this.need('params'), params);
-    if (positions) writeBuffer(this.gpu, this.need('positionParams'), positions);
+    this.write('params', params);
+    if (positions) this.write('positionParams', positions);
   }
 
   /** The parameter blocks, read back (for lens.safetensors and checkpoints). */
   async readParams(): Promise<LensParams> {
-    const pb = this.buf.positionParams;
-    return {
-      params: await readF32(this.gpu, this.need('params'), this.floats('params')),
-      positions: pb && (await readF32(this.gpu, pb, this.floats('positionParams'))),
-    };
+    return { params: await this.read('params'), positions: this.buf.positionParams && (await this.read('positionParams')) };
   }
 
   /** The position unembedding of read-back blocks as named tensors over `positions` (block order), where the lens has one. */
@@ -270,28 +286,23 @@ export class Lens {
   /** AdamW's moments and step counts, read back for a checkpoint (a training lens). */
   async readTrainingState(): Promise<TrainingState> {
     const counts = this.counts;
-    const pm = this.buf.positionM;
     return {
-      m: await readF32(this.gpu, this.need('m'), this.floats('m')),
-      v: await readF32(this.gpu, this.need('v'), this.floats('v')),
+      m: await this.read('m'),
+      v: await this.read('v'),
       steps: counts.groups.slice(),
-      position: pm && {
-        m: await readF32(this.gpu, pm, this.floats('positionM')),
-        v: await readF32(this.gpu, this.need('positionV'), this.floats('positionV')),
-        steps: counts.positions!.slice(),
-      },
+      position: this.buf.positionM && { m: await this.read('positionM'), v: await this.read('positionV'), steps: counts.positions!.slice() },
     };
   }
 
   /** Restores AdamW's moments and step counts from a checkpoint (a training lens). */
   loadTrainingState(state: TrainingState): void {
     const counts = this.counts;
-    writeBuffer(this.gpu, this.need('m'), state.m);
-    writeBuffer(this.gpu, this.need('v'), state.v);
+    this.write('m', state.m);
+    this.write('v', state.v);
     counts.groups.set(state.steps);
     if (state.position && counts.positions) {
-      writeBuffer(this.gpu, this.need('positionM'), state.position.m);
-      writeBuffer(this.gpu, this.need('positionV'), state.position.v);
+      this.write('positionM', state.position.m);
+      this.write('positionV', state.position.v);
       counts.positions.set(state.position.steps);
     }
   }
@@ -306,7 +317,7 @@ export class Lens {
     const { d } = this.head;
     invariant(data.targetsPerRow === K, `the data has ${data.targetsPerRow} targets a row, the lens takes ${K}`);
     if (teacher && !data.finalHidden) throw new InputError("the KL loss needs the data set's final hidden states");
-    const b = this.buf as Record<BufferKey, GPUBuffer>;
+    const b = this.buf as LensBuffers;
     const sources = [
       { src: data.hidden, dst: b.x, width: d },
       { src: data.targets, dst: b.targets, width: K },

@@ -4,6 +4,9 @@
 // --gpu-memory). When it does not fit, the message says which settings would make it fit.
 import { totalmem } from 'node:os';
 import type { AdapterSummary } from '../gpu/device.ts';
+import { bufferParts, type Part } from '../gpu/buffers.ts';
+import { TOP_K } from '../ops/topk.ts';
+import { headParts } from '../ops/unembed.ts';
 import { fmtBytes } from '../shared/constants.ts';
 import { lensBuffers } from './bufferTable.ts';
 import type { LensShape } from './shape.ts';
@@ -18,28 +21,43 @@ export interface PlanInputs {
 export interface PlanItem {
   name: string;
   bytes: number;
+  /** How many buffers it takes, and whether an array of it lies over several. */
+  buffers: number;
+  split: boolean;
   /** The largest single buffer among them (each must fit the device's maxBufferSize). */
   largest: number;
 }
 
 export function memoryPlan(p: PlanInputs): PlanItem[] {
-  const { d, V, headDtype, targetsPerRow: K } = p.lens;
-  const headU = V * d * (headDtype === 'f16' ? 2 : 4);
-  // Per sample: hidden [d] (and final hidden [d] with the KL loss), K targets (and K weights
-  // when K > 1); train: its loss of the epoch; test: its loss and ranks.
-  const perSample = (d * (p.lens.teacher ? 2 : 1) + K * (K > 1 ? 2 : 1)) * 4;
-  const items: PlanItem[] = [
-    ...(p.trainCount ? [{ name: 'train set', bytes: p.trainCount * (perSample + 4), largest: p.trainCount * d * 4 }] : []),
-    { name: p.trainCount ? 'test set' : 'data', bytes: p.testCount * (perSample + (K > 1 ? 12 : 8)), largest: p.testCount * d * 4 },
-    { name: `head (U ${headDtype})`, bytes: headU + d * 4, largest: headU },
-  ];
+  const { d, V, headDtype, targetsPerRow: K, maxBuffer } = p.lens;
+  const items: PlanItem[] = [];
+  const add = (name: string, parts: Part[]) => {
+    let item = items.find((it) => it.name === name);
+    if (!item) items.push((item = { name, bytes: 0, buffers: 0, split: false, largest: 0 }));
+    for (const part of parts) {
+      item.bytes += Math.max(16, Math.ceil(part.byteLength / 4) * 4);
+      item.largest = Math.max(item.largest, part.byteLength);
+    }
+    item.buffers += parts.length;
+    item.split ||= parts.length > 1;
+  };
+  // A data set's arrays over the buffers DataOnGpu makes: hidden [d] (and final hidden [d] with
+  // the KL loss), K targets (and K weights when K > 1) a sample; the run keeps a train sample's
+  // loss of the epoch, a test sample's loss, rank, best rank (K > 1) and top ids (evaluate.ts).
+  const dataSet = (name: string, count: number, kept: number[]) => {
+    const rows = (width: number) => bufferParts(count, width * 4, maxBuffer);
+    add(name, rows(d));
+    if (p.lens.teacher) add(name, rows(d));
+    add(name, rows(K));
+    if (K > 1) add(name, rows(K));
+    for (const width of kept) add(name, [{ first: 0, count, byteLength: count * width * 4 }]);
+  };
+  if (p.trainCount) dataSet('train set', p.trainCount, [1]);
+  dataSet(p.trainCount ? 'test set' : 'data', p.testCount, [1, 1, ...(K > 1 ? [1] : []), TOP_K]);
+  add(`head (U ${headDtype})`, headParts(V, d, headDtype, maxBuffer));
+  add(`head (U ${headDtype})`, [{ first: 0, count: d, byteLength: d * 4 }]);
   // The lens's own buffers, from its buffer table, one line per item.
-  for (const spec of lensBuffers(p.lens)) {
-    let item = items.find((it) => it.name === spec.item);
-    if (!item) items.push((item = { name: spec.item, bytes: 0, largest: 0 }));
-    item.bytes += spec.bytes;
-    item.largest = Math.max(item.largest, spec.bytes);
-  }
+  for (const spec of lensBuffers(p.lens)) add(spec.item, spec.parts);
   return items;
 }
 
@@ -47,7 +65,8 @@ export const planTotal = (plan: PlanItem[]) => plan.reduce((a, it) => a + it.byt
 
 /** The line a run prints before it allocates: the total on this adapter, item by item. */
 export function planLine(plan: PlanItem[], adapterName: string): string {
-  return `GPU memory: ${fmtBytes(planTotal(plan))} on ${adapterName} (${plan.map((it) => `${it.name} ${fmtBytes(it.bytes)}`).join(', ')})`;
+  const item = (it: PlanItem) => `${it.name} ${fmtBytes(it.bytes)}${it.split ? ` in ${it.buffers} buffers` : ''}`;
+  return `GPU memory: ${fmtBytes(planTotal(plan))} on ${adapterName} (${plan.map(item).join(', ')})`;
 }
 
 export interface MemoryBudget {
@@ -88,7 +107,7 @@ export function planProblem(
     ? `the ${tooBig.name} need${tooBig.name.endsWith('s') ? '' : 's'} a ${fmtBytes(tooBig.largest)} buffer, more than this device's largest (${fmtBytes(maxBufferSize)})`
     : `this run needs ${fmtBytes(planTotal(plan))} on the GPU, more than ${budget!.source} allows (${fmtBytes(budget!.bytes)})`;
   if (tooBig && !alternatives.some((a) => fits(memoryPlan(a.inputs)))) {
-    return `${problem}; ${tooBig.name.endsWith('set') ? 'keep fewer samples (--layers) or ' : ''}use a device with larger buffers`;
+    return `${problem}; use a device with larger buffers`;
   }
   return `${problem}; ${shrinkAdvice(plan, alternatives, fits)}`;
 }

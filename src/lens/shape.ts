@@ -47,16 +47,18 @@ export interface DeviceTraits {
   /** Largest byte range of one storage binding, and the alignment of a binding's offset. */
   maxBinding: number;
   align: number;
+  /** Largest buffer: arrays larger than it lie over several (bufferParts). */
+  maxBuffer: number;
   hasSubgroups: boolean;
   /** A CPU driver (the built-in kernel choices differ). */
   cpu: boolean;
 }
 
 /** WebGPU's guaranteed limits, for plans made without a device. */
-export const WEBGPU_DEFAULTS: DeviceTraits = { maxBinding: 128 * 2 ** 20, align: 256, hasSubgroups: false, cpu: false };
+export const WEBGPU_DEFAULTS: DeviceTraits = { maxBinding: 128 * 2 ** 20, align: 256, maxBuffer: 256 * 2 ** 20, hasSubgroups: false, cpu: false };
 
 export function deviceTraits(gpu: Gpu): DeviceTraits {
-  return { maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment, hasSubgroups: gpu.hasSubgroups, cpu: gpu.isCpuDriver };
+  return { maxBinding: gpu.maxBinding, align: gpu.limits.minStorageBufferOffsetAlignment, maxBuffer: gpu.maxBuffer, hasSubgroups: gpu.hasSubgroups, cpu: gpu.isCpuDriver };
 }
 
 export interface LensShape {
@@ -81,6 +83,8 @@ export interface LensShape {
   fusedUpdate: boolean;
   maxBinding: number;
   align: number;
+  /** Largest buffer: parameters, moments, the head and data sets larger than it lie over several. */
+  maxBuffer: number;
   /** Trainable parameters: translators' W and b, and the position unembedding's c_p (and ΔU_p). */
   parameters: number;
   /** The kernel each op family runs. */
@@ -116,6 +120,7 @@ export function lensShape(device: DeviceTraits, head: { d: number; V: number; dt
     fusedUpdate,
     maxBinding,
     align: device.align,
+    maxBuffer: device.maxBuffer,
     parameters: parameterCount(o.numGroups, d) + positionParameters,
     kernels: o.kernels ?? builtInChoices(device),
   };

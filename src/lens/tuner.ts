@@ -106,7 +106,7 @@ const plainBatch = (rows: number): Batch => ({ rows: Uint32Array.from({ length: 
 async function unembedTrial(gpu: Gpu, owner: Owner, head: HeadOnGpu, shape: LensShape, M: number, variant: KernelChoices['unembed']): Promise<Trial> {
   const { d } = shape;
   const V = Math.min(shape.V, TUNE_VOCAB);
-  const op = await Unembed.create(gpu, V, d, shape.headDtype, shape.maxBinding, variant);
+  const op = await Unembed.create(gpu, V, d, shape.headDtype, { maxBinding: shape.maxBinding, maxBuffer: shape.maxBuffer }, variant);
   const b = {
     z: owner.upload('tune z', uniformF32(1, M * d, 1)),
     U: head.U,

@@ -8,7 +8,7 @@
 // the batch's dy and x (translator_ghost_norm.wgsl), and its update rebuilds each gradient
 // element (translator_sg.wgsl's gradient with ADAMW). A full position-unembedding set may be
 // fused the same way, from the batch's dlogits and z (position_adamw.wgsl).
-import { bindingWindows, createBuffer, type Window } from '../gpu/buffers.ts';
+import { bindingWindows, createBuffer, windowBinding, type BufferLimits, type Split, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
@@ -48,6 +48,8 @@ export interface PresentGroup {
 export interface ParamSet {
   stride: number;
   numGroups: number;
+  /** Groups that share one buffer when the set lies in several (a position's sub-blocks); default 1. */
+  unit?: number;
   fusedTranslator?: { d: number };
   fusedPosition?: { V: number; d: number; deltaOffset: number; subBlocks: number };
 }
@@ -56,8 +58,8 @@ export interface ParamSet {
  * A set's buffers: the stored gradient; for a fused translator set the batch's dy and x; for
  * a fused position set the batch's dlogits, z and its slot list by position (a step-tables slot).
  */
-export type SetBuffers = { param: GPUBuffer; m: GPUBuffer; v: GPUBuffer } & (
-  | { grad: GPUBuffer }
+export type SetBuffers = { param: Split; m: Split; v: Split } & (
+  | { grad: Split }
   | { dy: GPUBuffer; x: GPUBuffer }
   | { dlogits: GPUBuffer; z: GPUBuffer; slots: Slot }
 );
@@ -103,19 +105,23 @@ export class AdamW {
     private updatePipe: GPUComputePipeline,
     private fusedPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
     private positionPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
-    maxBinding: number,
+    limits: BufferLimits,
   ) {
+    const align = gpu.limits.minStorageBufferOffsetAlignment;
     this.sets = sets.map((set) => ({
       ...set,
       chunks: Math.ceil(set.stride / ADAMW_CHUNK),
-      windows: bindingWindows(set.numGroups, set.stride * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment),
+      windows: bindingWindows(set.numGroups, set.stride * 4, limits.maxBinding, align, limits.maxBuffer, set.unit),
     }));
     this.clipState = createBuffer(gpu, 'adamw clip state', 8);
     this.partial = createBuffer(gpu, 'adamw norm partials', this.sets.reduce((n, set) => n + set.numGroups * set.chunks, 0) * 4);
   }
 
-  /** AdamW over parameter sets whose gradients are clipped by one global norm. */
-  static async create(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, maxBinding = gpu.maxBinding): Promise<AdamW> {
+  /**
+   * AdamW over parameter sets whose gradients are clipped by one global norm; each set in one
+   * buffer or over bufferParts' buffers (`limits` override the device's, as tests do).
+   */
+  static async create(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, limits: Partial<BufferLimits> = {}): Promise<AdamW> {
     const fused = sets.some((set) => set.fusedTranslator);
     if (fused) gpu.requireSubgroups('the fused translator update');
     const position = sets.some((set) => set.fusedPosition);
@@ -129,7 +135,7 @@ export class AdamW {
       position ? pipeline(gpu, 'position_adamw', 'update', { CHUNK: ADAMW_CHUNK, GHOST: false }) : undefined,
     ]);
     const pair = (g?: GPUComputePipeline, up?: GPUComputePipeline) => (g && up ? { ghost: g, update: up } : undefined);
-    return new AdamW(gpu, sets, config, s, c, u, pair(ghost, fusedUpdate), pair(positionGhost, positionUpdate), maxBinding);
+    return new AdamW(gpu, sets, config, s, c, u, pair(ghost, fusedUpdate), pair(positionGhost, positionUpdate), gpu.bufferLimits(limits));
   }
 
   /**
@@ -173,7 +179,7 @@ export class AdamW {
 
   /** A set's bind groups, window by window: its norm's partial sums and its update. */
   private bindSet(tables: StepTables, set: SetLayout, buf: SetBuffers, at: SetSlots): void {
-    const window = (b: GPUBuffer, w: Window): GPUBufferBinding => ({ buffer: b, offset: w.byteOffset, size: w.byteLength });
+    const window = windowBinding;
     const present = tables.binding(at.present);
     if (!('grad' in buf)) {
       // A fused set: the ghost norm and the update read the batch's inputs after the present-group ranges.

@@ -1,20 +1,31 @@
 // A batch's rows of a data set gathered into slot order on the GPU (kernels/gather.wgsl): one
-// kernel instead of a buffer copy per run of consecutive rows. A source larger than one
-// storage binding (a data set's hidden states) is bound in windows of rows, one dispatch each;
-// the bindings are made once per data set and a step only writes its row ids.
-import { bindingWindows } from '../gpu/buffers.ts';
+// kernel instead of a buffer copy per run of consecutive rows. A source may lie over several
+// buffers (whole rows in each, as bufferParts cuts it); one larger than a storage binding (a
+// data set's hidden states) is bound in windows of rows, one dispatch each. The bindings are
+// made once per data set and a step only writes its row ids.
+import { bindingWindows, windowBinding, type BufferLimits, type Split } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, StepTables } from '../gpu/stepTables.ts';
 import { invariant } from '../shared/errors.ts';
 import type { Batch } from './groups.ts';
 
-/** One gathered array: `src` [rows, width] 32-bit words into `dst` [slots, width]. */
+/**
+ * One gathered array: `src` [rows, width] (one buffer, or bufferParts' buffers) into `dst`
+ * [slots, width] 32-bit words; `half`: src holds bf16 or f16 values, 2 bytes each, widened to f32.
+ */
 export interface GatherSource {
-  src: GPUBuffer;
+  src: Split;
   dst: GPUBuffer;
   width: number;
+  half?: HalfDtype;
 }
+
+/** The 2-byte float types data may keep on the GPU. */
+export type HalfDtype = 'bf16' | 'f16';
+
+/** Bytes of one row of a source. */
+export const sourceRowBytes = (width: number, half?: HalfDtype) => width * (half ? 2 : 4);
 
 /** A data set's arrays gathered together by one row-id list; `rows` is the data set's length. */
 export interface GatherBuffers {
@@ -25,13 +36,18 @@ export interface GatherBuffers {
 export class Gather {
   private constructor(
     private gpu: Gpu,
-    private pipe: GPUComputePipeline,
-    private maxBinding: number,
+    private pipes: Record<'words' | HalfDtype, GPUComputePipeline>,
+    private limits: BufferLimits,
   ) {}
 
-  /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
-  static async create(gpu: Gpu, maxBinding = gpu.maxBinding): Promise<Gather> {
-    return new Gather(gpu, await pipeline(gpu, 'gather', 'main'), maxBinding);
+  /** `limits` override the device's (tests use them to force windows and parts). */
+  static async create(gpu: Gpu, limits: Partial<BufferLimits> = {}): Promise<Gather> {
+    const [words, bf16, f16] = await Promise.all([
+      pipeline(gpu, 'gather', 'main', { HALF: false, BF16: false }),
+      pipeline(gpu, 'gather', 'main', { HALF: true, BF16: true }),
+      pipeline(gpu, 'gather', 'main', { HALF: true, BF16: false }),
+    ]);
+    return new Gather(gpu, { words, bf16, f16 }, gpu.bufferLimits(limits));
   }
 
   /**
@@ -42,14 +58,16 @@ export class Gather {
   bind(tables: StepTables, buf: GatherBuffers, maxRows: number): Bound<Batch> {
     const rowIds = tables.reserve(maxRows * 4);
     const align = this.gpu.limits.minStorageBufferOffsetAlignment;
-    const windows = buf.sources.map((s) => bindingWindows(buf.rows, s.width * 4, this.maxBinding, align));
+    const { maxBinding, maxBuffer } = this.limits;
+    const windows = buf.sources.map((s) => bindingWindows(buf.rows, sourceRowBytes(s.width, s.half), maxBinding, align, maxBuffer));
     const params = windows.map((ws) => ws.map(() => tables.reserve(16)));
-    const bindGroups: GPUBindGroup[] = [];
+    const calls: { pipe: GPUComputePipeline; bindGroup: GPUBindGroup }[] = [];
     tables.whenSealed(() =>
-      buf.sources.forEach(({ src, dst, width }, k) =>
+      buf.sources.forEach(({ src, dst, width, half }, k) =>
         windows[k]!.forEach((w, i) => {
-          tables.writeParams(params[k]![i]!, this.pipe, { width, rowBase: w.first, rowCount: w.count });
-          bindGroups.push(bindGroup(this.gpu, this.pipe, [tables.binding(params[k]![i]!), tables.binding(rowIds), { buffer: src, offset: w.byteOffset, size: w.byteLength }, dst]));
+          const pipe = this.pipes[half ?? 'words'];
+          tables.writeParams(params[k]![i]!, pipe, { width, rowBase: w.first, rowCount: w.count });
+          calls.push({ pipe, bindGroup: bindGroup(this.gpu, pipe, [tables.binding(params[k]![i]!), tables.binding(rowIds), windowBinding(src, w), dst]) });
         }),
       ),
     );
@@ -59,7 +77,7 @@ export class Gather {
         const outside = rows.find((row) => row >= buf.rows);
         invariant(outside === undefined, `gather: row ${outside} is outside the data set (${buf.rows} rows)`);
         tables.write(rowIds, rows);
-        for (const bg of bindGroups) dispatch(this.gpu, pass, this.pipe, bg, rows.length);
+        for (const c of calls) dispatch(this.gpu, pass, c.pipe, c.bindGroup, rows.length);
       },
     };
   }

@@ -2,9 +2,10 @@
 // (`bias`: c_p only; `full`: ΔU_p too), its gradients dc_p and dΔU_p, and its share of dz.
 // Parameters are one block per position: c_p [V] first (padded to 64), then ΔU_p [V, d] in
 // the full mode, then padding so that a block splits into `subBlocks` equal pieces that each
-// fit one storage binding (AdamW updates the pieces as separate groups). Each kernel binds
-// one position's c_p, or a window of ΔU_p's rows, never the whole set.
-import { bindingWindows, type Window } from '../gpu/buffers.ts';
+// fit one storage binding (AdamW updates the pieces as separate groups). The blocks lie in one
+// buffer or over several, whole positions in each (positionParts). Each kernel binds one
+// position's c_p, or a window of ΔU_p's rows, never the whole set.
+import { bindingWindows, bufferParts, partsOf, type BufferLimits, type Part, type Split, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
@@ -40,6 +41,11 @@ export function positionLayout(mode: PositionUnembedMode, V: number, d: number, 
   return { mode, V, d, deltaOffset, stride: subStride * subBlocks, subBlocks, subStride };
 }
 
+/** The buffers of `positions` blocks of `layout`: whole positions (all their sub-blocks) in each, sub-blocks as rows. */
+export function positionParts(layout: PositionLayout, positions: number, maxBuffer: number): Part[] {
+  return bufferParts(positions * layout.subBlocks, layout.subStride * 4, maxBuffer, layout.subBlocks);
+}
+
 type Pipes = Record<'add' | 'biasGrad' | 'deltaLogits' | 'deltaDz' | 'deltaGrad', GPUComputePipeline>;
 
 /**
@@ -52,6 +58,8 @@ export type PositionVariant = 'subgroup' | 'tiled';
 export class PositionUnembed {
   /** Windows over ΔU_p's V rows (relative to the delta start), each within one binding. */
   readonly deltaWindows: Window[];
+  /** The buffers the blocks lie in (positionParts). */
+  readonly parts: Part[];
 
   private constructor(
     private gpu: Gpu,
@@ -59,14 +67,15 @@ export class PositionUnembed {
     /** Positions (blocks) in the parameter set. */
     readonly positions: number,
     private pipes: Pipes,
-    maxBinding: number,
+    limits: BufferLimits,
     readonly variant: PositionVariant,
   ) {
-    this.deltaWindows = layout.mode === 'full' ? bindingWindows(layout.V, layout.d * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment) : [];
+    this.deltaWindows = layout.mode === 'full' ? bindingWindows(layout.V, layout.d * 4, limits.maxBinding, gpu.limits.minStorageBufferOffsetAlignment) : [];
+    this.parts = positionParts(layout, positions, limits.maxBuffer);
   }
 
-  /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
-  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, positions: number, maxBinding = gpu.maxBinding, variant: PositionVariant = 'tiled'): Promise<PositionUnembed> {
+  /** `limits` override the device's (tests use them to force windows and parts). */
+  static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, positions: number, limits: Partial<BufferLimits> = {}, variant: PositionVariant = 'tiled'): Promise<PositionUnembed> {
     if (variant === 'subgroup') gpu.requireSubgroups('the subgroup position unembedding');
     const flags = { ADD: false, BIAS_GRAD: false, DELTA_LOGITS: false, DELTA_DZ: false };
     const sg = { SG_SLOTS: UNEMBED_SUBGROUP_TILE.SLOTS, WG: UNEMBED_SUBGROUP_TILE.WG, LANES: gpu.subgroupLanes };
@@ -79,19 +88,28 @@ export class PositionUnembed {
       make('delta_dz', 'DELTA_DZ', variant === 'subgroup'),
       make('delta_grad'),
     ]);
-    return new PositionUnembed(gpu, positionLayout(mode, V, d, maxBinding), positions, { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, maxBinding, variant);
+    const lim = gpu.bufferLimits(limits);
+    return new PositionUnembed(gpu, positionLayout(mode, V, d, lim.maxBinding), positions, { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, lim, variant);
   }
 
   get stride(): number {
     return this.layout.stride;
   }
 
-  private bias(buf: GPUBuffer, q: number): GPUBufferBinding {
-    return { buffer: buf, offset: q * this.layout.stride * 4, size: this.layout.V * 4 };
+  /** Position q's buffer among the parts and the byte offset of its block in it. */
+  private block(buf: Split, q: number): { buffer: GPUBuffer; offset: number } {
+    const S = this.layout.subBlocks;
+    const i = this.parts.findIndex((p) => q * S < p.first + p.count);
+    return { buffer: partsOf(buf)[i]!, offset: (q - this.parts[i]!.first / S) * this.layout.stride * 4 };
   }
 
-  private delta(buf: GPUBuffer, q: number, w: Window): GPUBufferBinding {
-    return { buffer: buf, offset: (q * this.layout.stride + this.layout.deltaOffset) * 4 + w.byteOffset, size: w.byteLength };
+  private bias(buf: Split, q: number): GPUBufferBinding {
+    return { ...this.block(buf, q), size: this.layout.V * 4 };
+  }
+
+  private delta(buf: Split, q: number, w: Window): GPUBufferBinding {
+    const { buffer, offset } = this.block(buf, q);
+    return { buffer, offset: offset + this.layout.deltaOffset * 4 + w.byteOffset, size: w.byteLength };
   }
 
   /**
@@ -192,17 +210,17 @@ export class PositionUnembed {
   }
 }
 
-/** params: the positions' blocks; z [rows, d]; logits [rows, V]. */
+/** params: the positions' blocks (one buffer, or positionParts' buffers); z [rows, d]; logits [rows, V]. */
 export interface PositionForwardBuffers {
-  params: GPUBuffer;
+  params: Split;
   z: GPUBuffer;
   logits: GPUBuffer;
 }
 
 /** params, grad: the positions' blocks (no grad: the fused update); z, dz [rows, d]; dlogits [rows, V]. */
 export interface PositionBackwardBuffers {
-  params: GPUBuffer;
-  grad?: GPUBuffer;
+  params: Split;
+  grad?: Split;
   z: GPUBuffer;
   dlogits: GPUBuffer;
   dz: GPUBuffer;

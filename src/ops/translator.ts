@@ -1,8 +1,9 @@
 // The grouped translator y = x + W_g x + b_g (forward: matmul_nt with RESIDUAL_BIAS) and its
 // parameter gradients (translator_grad), over a batch whose slots are sorted by group.
-// Parameters and gradients are `numGroups` blocks of blockStride(d) f32 (see groups.ts);
-// where they exceed one storage binding, each window of groups gets its own dispatch.
-import { bindingWindows, type Window } from '../gpu/buffers.ts';
+// Parameters and gradients are `numGroups` blocks of blockStride(d) f32 (see groups.ts), in
+// one buffer or over several (whole blocks in each); where they exceed one storage binding,
+// each window of groups gets its own dispatch.
+import { bindingWindows, windowBinding, type BufferLimits, type Split, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, StepTables } from '../gpu/stepTables.ts';
@@ -22,9 +23,7 @@ export type ForwardVariant = 'auto' | 'subgroup' | 'tiled' | 'gemv';
 export type BackwardVariant = 'subgroup' | 'tiled';
 
 /** The translator's kernels: forward and backward variants (defaults: subgroups where the adapter has them). */
-export interface TranslatorOptions {
-  /** Overrides the device's binding limit (tests use it to force binding windows). */
-  maxBinding?: number;
+export interface TranslatorOptions extends Partial<BufferLimits> {
   forward?: ForwardVariant;
   backward?: BackwardVariant;
 }
@@ -40,10 +39,10 @@ export class Translator {
     readonly forwardVariant: ForwardVariant,
     readonly backwardVariant: BackwardVariant,
     private pipes: { tiled: GPUComputePipeline; gemv: GPUComputePipeline; grad: GPUComputePipeline; sgForward?: GPUComputePipeline; sgGrad?: GPUComputePipeline },
-    maxBinding: number,
+    limits: BufferLimits,
   ) {
     this.stride = blockStride(d);
-    this.windows = bindingWindows(numGroups, this.stride * 4, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
+    this.windows = bindingWindows(numGroups, this.stride * 4, limits.maxBinding, gpu.limits.minStorageBufferOffsetAlignment, limits.maxBuffer);
   }
 
   static async create(gpu: Gpu, d: number, numGroups: number, o: TranslatorOptions = {}): Promise<Translator> {
@@ -58,7 +57,7 @@ export class Translator {
       sg ? pipeline(gpu, 'translator_sg', 'forward', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: true, ADAMW: false }) : undefined,
       sg ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: false, ADAMW: false }) : undefined,
     ]);
-    return new Translator(gpu, d, numGroups, forward, backward, { tiled, gemv, grad, sgForward, sgGrad }, o.maxBinding ?? gpu.maxBinding);
+    return new Translator(gpu, d, numGroups, forward, backward, { tiled, gemv, grad, sgForward, sgGrad }, gpu.bufferLimits(o));
   }
 
   /**
@@ -81,7 +80,7 @@ export class Translator {
     const tiled: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
-        const params = { buffer: buf.params, offset: w.byteOffset, size: w.byteLength };
+        const params = windowBinding(buf.params, w);
         const [ranges, p] = [tables.binding(rangeSlot), tables.binding(rangeParams[i]!)];
         tiled[i] = bindGroup(this.gpu, tiledPipe, [tables.binding(tiledSlots[i]!), buf.x, params, tables.binding(tileSlot), buf.y]);
         byRange.gemv.bindGroups[i] = bindGroup(this.gpu, gemvPipe, [p, buf.x, params, ranges, buf.y]);
@@ -128,7 +127,7 @@ export class Translator {
     const bindGroups: GPUBindGroup[] = [];
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
-        const grad = { buffer: buf.grad, offset: w.byteOffset, size: w.byteLength };
+        const grad = windowBinding(buf.grad, w);
         const ranges = tables.binding(rangeSlot);
         bindGroups[i] = bindGroup(this.gpu, pipe, subgroup
           ? [tables.binding(paramSlots[i]!), ranges, buf.dy, buf.x, grad]
@@ -153,10 +152,10 @@ export class Translator {
   }
 }
 
-/** x, y [B, d]; params: the groups' blocks. */
+/** x, y [B, d]; params: the groups' blocks (one buffer, or the parts of bufferParts). */
 export interface TranslatorForwardBuffers {
   x: GPUBuffer;
-  params: GPUBuffer;
+  params: Split;
   y: GPUBuffer;
 }
 
@@ -164,7 +163,7 @@ export interface TranslatorForwardBuffers {
 export interface TranslatorBackwardBuffers {
   dy: GPUBuffer;
   x: GPUBuffer;
-  grad: GPUBuffer;
+  grad: Split;
 }
 
 // ---- Plain TypeScript reference (float64 accumulation) ----

@@ -1,7 +1,9 @@
 // The frozen unembedding: logits = z Uᵀ (matmul_nt) and dz = dlogits · U (unembed_grad),
-// U stored [V, d] as f32, or as f16 packed two per u32. U is bound in vocabulary windows that
-// each fit one storage binding (V 32,000 × d 2,048 in f32 is 262 MB; lavapipe binds 128 MiB).
-import { bindingWindows, type Window } from '../gpu/buffers.ts';
+// U stored [V, d] as f32, or as f16 packed two per u32, in one buffer or over several. U is
+// bound in vocabulary windows that each fit one storage binding (V 32,000 × d 2,048 in f32 is
+// 262 MB; lavapipe binds 128 MiB). Windows and buffers start at multiples of V_PER_SPLIT rows,
+// so the backward's split-K sums the same rows in the same order however U is cut.
+import { bindingWindows, bufferParts, windowBinding, type BufferLimits, type Part, type Split, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
 import type { HeadDtype } from '../shared/constants.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
@@ -10,9 +12,16 @@ import { InputError, invariant } from '../shared/errors.ts';
 import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_REGISTER_TILES, UNEMBED_SUBGROUP_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges, type Batch } from './groups.ts';
 
-/** U's vocabulary windows, each within one storage binding (f32 or f16 rows of d). */
-export function unembedWindows(V: number, d: number, dtype: HeadDtype, maxBinding: number, align: number): Window[] {
-  return bindingWindows(V, dtype === 'f16' ? d * 2 : d * 4, maxBinding, align);
+const rowBytes = (d: number, dtype: HeadDtype) => (dtype === 'f16' ? d * 2 : d * 4);
+
+/** U's vocabulary windows, each within one storage binding and one of headParts' buffers (f32 or f16 rows of d). */
+export function unembedWindows(V: number, d: number, dtype: HeadDtype, limits: BufferLimits, align: number): Window[] {
+  return bindingWindows(V, rowBytes(d, dtype), limits.maxBinding, align, limits.maxBuffer, V_PER_SPLIT);
+}
+
+/** The buffers U is held in: whole V_PER_SPLIT-row blocks of the vocabulary in each. */
+export function headParts(V: number, d: number, dtype: HeadDtype, maxBuffer: number): Part[] {
+  return bufferParts(V, rowBytes(d, dtype), maxBuffer, V_PER_SPLIT);
 }
 
 /** The backward's split-K: how many V_PER_SPLIT-row splits the windows make. */
@@ -55,18 +64,18 @@ export class Unembed {
     private logitsPipe: GPUComputePipeline,
     private partialsPipe: GPUComputePipeline,
     private reducePipe: GPUComputePipeline,
-    maxBinding: number,
+    limits: BufferLimits,
   ) {
-    this.windows = unembedWindows(V, d, dtype, maxBinding, gpu.limits.minStorageBufferOffsetAlignment);
+    this.windows = unembedWindows(V, d, dtype, limits, gpu.limits.minStorageBufferOffsetAlignment);
   }
 
-  /** `maxBinding` overrides the device's binding limit (tests use it to force windows). */
+  /** `limits` override the device's (tests use them to force windows and parts). */
   static async create(
     gpu: Gpu,
     V: number,
     d: number,
     dtype: HeadDtype,
-    maxBinding = gpu.maxBinding,
+    limits: Partial<BufferLimits> = {},
     variant: UnembedVariant = defaultUnembedVariant(gpu),
   ): Promise<Unembed> {
     if (dtype === 'f16' && d % 2) throw new InputError(`an f16 head needs an even hidden size (d = ${d})`);
@@ -83,7 +92,7 @@ export class Unembed {
       isRegister(variant) ? registerPipeline(gpu, variant, d, f16, false) : pipeline(gpu, 'unembed_grad', 'partials', { ...grad, PARTIALS: true }),
       pipeline(gpu, 'unembed_grad', 'reduce', { ...grad, SUBGROUPS: false, PARTIALS: false }),
     ]);
-    return new Unembed(gpu, V, d, dtype, variant, logits, partials, reduce, maxBinding);
+    return new Unembed(gpu, V, d, dtype, variant, logits, partials, reduce, gpu.bufferLimits(limits));
   }
 
   /** The logits dispatch for a window of N rows and M batch rows (subgroup and register variants). */
@@ -105,10 +114,6 @@ export class Unembed {
     return [Math.ceil(this.d / UNEMBED_GRAD_TILE.TN), Math.ceil(M / UNEMBED_GRAD_TILE.TM)];
   }
 
-  private window(U: GPUBuffer, w: Window): GPUBufferBinding {
-    return { buffer: U, offset: w.byteOffset, size: w.byteLength };
-  }
-
   /**
    * logits [M, V] = z [M, d] · Uᵀ for batches of up to `maxRows` rows: each window's params
    * (and for the tiled variant the row tiles) live in step-tables slots, the bind groups are
@@ -121,7 +126,7 @@ export class Unembed {
     if (this.variant !== 'tiled') {
       tables.whenSealed(() =>
         this.windows.forEach((w, i) => {
-          bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), buf.logits]);
+          bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, windowBinding(buf.U, w), buf.logits]);
         }),
       );
       return {
@@ -137,7 +142,7 @@ export class Unembed {
     const tileSlot = tables.reserve(Math.ceil(maxRows / UNEMBED_TILE_SLOTS) * 16);
     tables.whenSealed(() =>
       this.windows.forEach((w, i) => {
-        bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, this.window(buf.U, w), tables.binding(tileSlot), buf.logits]);
+        bindGroups[i] = bindGroup(this.gpu, this.logitsPipe, [tables.binding(paramSlots[i]!), buf.z, windowBinding(buf.U, w), tables.binding(tileSlot), buf.logits]);
       }),
     );
     return {
@@ -166,7 +171,7 @@ export class Unembed {
     let reduce: GPUBindGroup;
     tables.whenSealed(() => {
       this.windows.forEach((w, i) => {
-        bindGroups[i] = bindGroup(this.gpu, this.partialsPipe, [tables.binding(paramSlots[i]!), buf.dlogits, this.window(buf.U, w), buf.partial]);
+        bindGroups[i] = bindGroup(this.gpu, this.partialsPipe, [tables.binding(paramSlots[i]!), buf.dlogits, windowBinding(buf.U, w), buf.partial]);
       });
       reduce = bindGroup(this.gpu, this.reducePipe, [tables.binding(reduceSlot), buf.partial, buf.dz]);
     });
@@ -193,17 +198,17 @@ function registerPipeline(gpu: Gpu, tile: RegisterTile, d: number, f16: boolean,
   return pipeline(gpu, 'unembed_register', logits ? 'logits_main' : 'partials', defines);
 }
 
-/** z [M, d]; U [V, d] (f32, or f16 two per u32); logits [M, V]. */
+/** z [M, d]; U [V, d] (f32, or f16 two per u32; one buffer or headParts' buffers); logits [M, V]. */
 export interface UnembedForwardBuffers {
   z: GPUBuffer;
-  U: GPUBuffer;
+  U: Split;
   logits: GPUBuffer;
 }
 
 /** dlogits [M, V]; U; dz [M, d]; partial: the split-K partial sums (partialSumBytes). */
 export interface UnembedBackwardBuffers {
   dlogits: GPUBuffer;
-  U: GPUBuffer;
+  U: Split;
   dz: GPUBuffer;
   partial: GPUBuffer;
 }

@@ -10,7 +10,7 @@ import type { TrainSettings } from './settings.ts';
 /** A run described by its shapes: the device, the head, the samples, the settings and the groups. */
 export interface PlanRequest {
   device: DeviceTraits;
-  /** The device's largest buffer, and the memory a run may use where it is known. */
+  /** The device's own largest buffer (arrays are split by device.maxBuffer, which tests may make smaller), and the memory a run may use where it is known. */
   maxBufferSize: number;
   budget: MemoryBudget | undefined;
   head: { d: number; V: number; dtype: HeadDtype };

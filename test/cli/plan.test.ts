@@ -18,7 +18,7 @@ test("the seed's lite run: buffer by buffer, its total, and that it fits", () =>
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /^plan: d 2048, V 32000, 16 layers × 6 positions, lite preset \(36 translators\), 96,000 samples \(76,800 train, 19,200 test\), batch 32$/m);
   assert.match(r.stdout, /^trainable parameters: 151,068,672$/m);
-  assert.match(r.stdout, /^ {2}translator parameters +576\.3 MiB {3}largest buffer 576\.3 MiB$/m);
+  assert.match(r.stdout, /^ {2}translator parameters +576\.3 MiB {3}1 buffer, largest 576\.3 MiB$/m);
   assert.match(r.stdout, /^total: [\d.]+ GiB on /m);
 });
 
@@ -42,11 +42,16 @@ test("its total is what train plans for the same shapes (the parity data's 16 la
   assert.is(total(planned.stdout, /^total: (\S+ \w+) on/m), total(run.stdout, /^GPU memory: (\S+ \w+) on/m));
 });
 
-test("a full lens of LLaMA-3-8B's shapes does not fit one buffer: exit 1, naming the buffer and what would fit", () => {
-  const r = cli('plan', '--d', '4096', '--vocab', '128256', '--layers', '32', '--preset', 'full');
-  assert.is(r.status, 1);
-  assert.match(r.stdout, /^ {2}translator parameters +12\.00 GiB/m);
-  assert.match(r.stderr, /^lensgpu: the translator parameters need a 12\.00 GiB buffer, more than this device's largest \([\d.]+ GiB\); it would fit with --preset lite/);
+test("a full lens of LLaMA-3-8B's shapes lies over several buffers: it fits 141 GiB, not 24 (exit 1, naming what would fit)", () => {
+  const args = ['plan', '--d', '4096', '--vocab', '128256', '--layers', '32', '--preset', 'full'];
+  const big = cli(...args, '--gpu-memory', '141');
+  assert.is(big.status, 0, big.stderr);
+  // 192 translators × 64 MiB: 12 GiB in buffers of at most this device's largest.
+  assert.match(big.stdout, /^ {2}translator parameters +12\.00 GiB {3}[3-9] buffers, largest [\d.]+ GiB$/m);
+  assert.match(big.stdout, /^fits: [\d.]+ GiB of 141\.00 GiB \(--gpu-memory 141\)$/m);
+  const small = cli(...args, '--gpu-memory', '24');
+  assert.is(small.status, 1);
+  assert.match(small.stderr, /^lensgpu: this run needs [\d.]+ GiB on the GPU, more than --gpu-memory 24 allows \(24\.00 GiB\); it would fit with --preset lite/);
 });
 
 test('bad shapes: one line', () => {

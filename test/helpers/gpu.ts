@@ -1,6 +1,6 @@
 // One GPU device shared by every test file; the runner destroys it at the end.
 import { Gpu } from '../../src/gpu/device.ts';
-import { readBuffer, upload } from '../../src/gpu/buffers.ts';
+import { readBuffer, upload, writeParts, type Part } from '../../src/gpu/buffers.ts';
 
 let shared: Promise<Gpu> | undefined;
 
@@ -26,6 +26,13 @@ export async function run(gpu: Gpu, what: string, encode: (pass: GPUComputePassE
 
 export function buf(gpu: Gpu, label: string, data: ArrayBufferView): GPUBuffer {
   return upload(gpu, label, data);
+}
+
+/** `data` over one buffer a part (bufferParts' layout). */
+export function bufParts(gpu: Gpu, label: string, data: ArrayBufferView, parts: Part[]): GPUBuffer[] {
+  const bufs = parts.map((p, i) => gpu.device.createBuffer({ label: `${label} ${i + 1}/${parts.length}`, size: Math.max(16, Math.ceil(p.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+  writeParts(gpu, bufs, parts, data);
+  return bufs;
 }
 
 export async function f32(gpu: Gpu, b: GPUBuffer, n: number): Promise<Float32Array> {

@@ -18,18 +18,24 @@ const planOf = (change: Partial<LensOptions> = {}, dtype: HeadDtype = 'f32', sam
 });
 const seed = planOf();
 
-test('the seed run: every buffer counted, 4 copies of the 151 M parameters', () => {
+test('the seed run: every buffer counted, 4 copies of the 151 M parameters, each array over buffers of at most 256 MiB', () => {
   const plan = memoryPlan(seed);
   const item = (name: string) => plan.find((it) => it.name.startsWith(name))!;
-  const state = 36 * Math.ceil((2048 * 2048 + 2048) / 64) * 64 * 4;
+  const block = Math.ceil((2048 * 2048 + 2048) / 64) * 64 * 4;
+  const state = 36 * block;
   assert.is(item('translator parameters').bytes, state);
   assert.is(item('gradients').bytes, state);
   assert.is(item('AdamW').bytes, 2 * state);
-  assert.is(item('AdamW').largest, state);
+  // 15 blocks of 16 MiB a buffer: 15 + 15 + 6.
+  assert.equal([item('translator parameters').buffers, item('AdamW').buffers], [3, 6]);
+  assert.is(item('AdamW').largest, 15 * block);
   assert.is(item('train set').bytes, 76_800 * 2050 * 4);
-  assert.is(item('train set').largest, 76_800 * 2048 * 4);
+  // hidden over 3 buffers of ≤ 32,768 rows, its targets and its losses.
+  assert.is(item('train set').buffers, 5);
+  assert.is(item('train set').largest, 32_768 * 2048 * 4);
   assert.is(item('head').largest, 32000 * 2048 * 4);
   assert.is(memoryPlan(planOf({}, 'f16')).find((it) => it.name.startsWith('head'))!.largest, 32000 * 2048 * 2);
+  assert.ok(plan.every((it) => it.largest <= 256 * MiB));
   assert.ok(planTotal(plan) > 3.3 * GiB && planTotal(plan) < 3.5 * GiB, `${planTotal(plan) / GiB} GiB`);
 });
 
@@ -58,14 +64,17 @@ test('a full position unembedding too big for the budget suggests the bias alone
   assert.match(msg, /^this run needs 9\.\d+ GiB .*; it would fit with --position-unembed bias \(3\.\d+ GiB\)$/);
 });
 
-test("a buffer past the device's largest is named, with a way out where one exists", () => {
-  const smallSamples = { trainCount: 1000, testCount: 100 };
-  const small = planOf({ numGroups: 4 }, 'f32', smallSamples); // 4 × 16 MiB of parameters
-  const alternatives = [{ flag: '--head-dtype f16', inputs: planOf({ numGroups: 4 }, 'f16', smallSamples) }];
-  const msg = planProblem(memoryPlan(small), 200 * MiB, undefined, alternatives)!;
-  assert.match(msg, /^the head \(U f32\) needs a 250\.0 MiB buffer, more than this device's largest \(200\.0 MiB\); it would fit with --head-dtype f16/);
-  const data = planProblem(memoryPlan(seed), 256 * MiB, undefined, [{ flag: '--head-dtype f16', inputs: planOf({}, 'f16') }])!;
-  assert.match(data, /^the train set needs a 600\.0 MiB buffer, .*; keep fewer samples \(--layers\) or use a device with larger buffers$/);
+test("a block larger than the device's largest buffer is named: arrays split, blocks do not", () => {
+  const device = { ...WEBGPU_DEFAULTS, maxBuffer: 200 * MiB };
+  const big = (d: number) => ({ lens: lensShape(device, { d, V: 32000, dtype: 'f32' }, { numGroups: 80, maxBatch: 32, adamw: SEED_ADAMW }), trainCount: 1000, testCount: 100 });
+  // d 4,096: 64 MiB blocks, 3 a buffer; U in buffers of 12 × 1,024 rows, and γ.
+  const fits = memoryPlan(big(4096));
+  assert.is(planProblem(fits, 200 * MiB, undefined, []), undefined);
+  assert.is(fits.find((it) => it.name === 'translator parameters')!.buffers, 27);
+  assert.is(fits.find((it) => it.name.startsWith('head'))!.buffers, Math.ceil(32000 / (12 * 1024)) + 1);
+  // d 8,192 (Llama-3.1-70B): one translator block is 256 MiB.
+  const msg = planProblem(memoryPlan(big(8192)), 200 * MiB, undefined, [])!;
+  assert.match(msg, /^the translator parameters need a 256\.\d MiB buffer, more than this device's largest \(200\.0 MiB\); use a device with larger buffers$/);
 });
 
 test('the budget: --gpu-memory, else system memory for a software adapter, else unknown', () => {

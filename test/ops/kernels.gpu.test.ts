@@ -2,7 +2,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { partialSumBytes, REGISTER_TILES, Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
+import { headParts, partialSumBytes, REGISTER_TILES, Unembed, type UnembedVariant } from '../../src/ops/unembed.ts';
+import type { BufferLimits } from '../../src/gpu/buffers.ts';
 import { CrossEntropy } from '../../src/ops/crossEntropy.ts';
 import { TopK, TOP_K, topkRef, type TopKVariant } from '../../src/ops/topk.ts';
 import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
@@ -10,14 +11,14 @@ import { blockStride } from '../../src/ops/groups.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { adamwInputs, extremeLogits, fixture } from '../helpers/fixtures.ts';
 import { rowsBatch, runBound, runOne } from '../helpers/bound.ts';
-import { buf, f32, testGpu, u32 } from '../helpers/gpu.ts';
+import { buf, bufParts, f32, testGpu, u32 } from '../helpers/gpu.ts';
 import { packF16 } from '../../src/shared/f16.ts';
 import { pipeline, writeParams } from '../../src/gpu/pipelines.ts';
 import { ADAMW_CHUNK } from '../../src/ops/tiles.ts';
 
 const test = suite('kernels');
 
-async function unembedCase(name: string, maxBinding?: number, variant: UnembedVariant = 'tiled') {
+async function unembedCase(name: string, limits: Partial<BufferLimits> = {}, variant: UnembedVariant = 'tiled') {
   const gpu = await testGpu();
   const fx = fixture(name);
   const { V, d, M, seed, f16 } = fx.meta;
@@ -25,11 +26,12 @@ async function unembedCase(name: string, maxBinding?: number, variant: UnembedVa
   const U = stored ? fx.f32('U') : uniformF32(seed, V * d, 0.05);
   const z = stored ? fx.f32('z') : uniformF32(seed + 1, M * d, 1);
   const dl = stored ? fx.f32('dlogits') : uniformF32(seed + 2, M * V, 1e-3);
-  const op = await Unembed.create(gpu, V, d, f16 ? 'f16' : 'f32', maxBinding, variant);
+  const dtype = f16 ? 'f16' : 'f32';
+  const op = await Unembed.create(gpu, V, d, dtype, limits, variant);
   assert.is(op.variant, variant);
   const b = {
     z: buf(gpu, 'z', z),
-    U: buf(gpu, 'U', f16 ? packF16(U) : U),
+    U: bufParts(gpu, 'U', f16 ? packF16(U) : U, headParts(V, d, dtype, gpu.bufferLimits(limits).maxBuffer)),
     logits: buf(gpu, 'logits', new Float32Array(M * V)),
     dlogits: buf(gpu, 'dlogits', dl),
     dz: buf(gpu, 'dz', new Float32Array(M * d)),
@@ -73,20 +75,21 @@ test("a kernel's params are filled by the field names of its WGSL struct, checke
 
 for (const variant of ['tiled', 'subgroup', ...REGISTER_TILES] as const) {
   const t = (title: string, fn: () => Promise<void>) => test(`unembedding (${variant}) ${title}`, fn);
-  t('V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48', undefined, variant));
-  t('V 509, f16 head', () => unembedCase('unembed_v509_d48_f16', undefined, variant));
-  t('V 509, batch 1', () => unembedCase('unembed_v509_d48_b1', undefined, variant));
-  t('V 509, d 50 (not a multiple of 8 or of a tile)', () => unembedCase('unembed_v509_d50', undefined, variant));
-  t('V 509, d 50, f16 head', () => unembedCase('unembed_v509_d50_f16', undefined, variant));
-  t('V 509, d 50, batch 256 (evaluation)', () => unembedCase('unembed_v509_d50_m256', undefined, variant));
-  t('V 509 split into vocabulary windows of 128 rows', async () => {
+  t('V 509 (prime), d 48, batch 33, f32', () => unembedCase('unembed_v509_d48', {}, variant));
+  t('V 509, f16 head', () => unembedCase('unembed_v509_d48_f16', {}, variant));
+  t('V 509, batch 1', () => unembedCase('unembed_v509_d48_b1', {}, variant));
+  t('V 509, d 50 (not a multiple of 8 or of a tile)', () => unembedCase('unembed_v509_d50', {}, variant));
+  t('V 509, d 50, f16 head', () => unembedCase('unembed_v509_d50_f16', {}, variant));
+  t('V 509, d 50, batch 256 (evaluation)', () => unembedCase('unembed_v509_d50_m256', {}, variant));
+  t('V 32,000 over three buffers of 12,288 rows, bound in windows of 8,192 rows', async () => {
     const gpu = await testGpu();
-    const op = await Unembed.create(gpu, 509, 48, 'f32', 128 * 48 * 4, variant);
-    assert.is(op.windows.length, 4);
-    await unembedCase('unembed_v509_d48', 128 * 48 * 4, variant);
+    const limits = { maxBinding: 64 * 2 ** 20, maxBuffer: 96 * 2 ** 20 };
+    const op = await Unembed.create(gpu, 32000, 2048, 'f32', limits, variant);
+    assert.equal(op.windows.map((w) => [w.part, w.first, w.count]), [[0, 0, 8192], [0, 8192, 4096], [1, 12288, 8192], [1, 20480, 4096], [2, 24576, 7424]]);
+    await unembedCase('unembed_v32000_d2048', limits, variant);
   });
-  t('V 32,000, d 2,048 (262 MB: several windows on lavapipe)', () => unembedCase('unembed_v32000_d2048', undefined, variant));
-  t('V 32,000, d 2,048, f16 head', () => unembedCase('unembed_v32000_d2048_f16', undefined, variant));
+  t('V 32,000, d 2,048 (262 MB: several windows on lavapipe)', () => unembedCase('unembed_v32000_d2048', {}, variant));
+  t('V 32,000, d 2,048, f16 head', () => unembedCase('unembed_v32000_d2048_f16', {}, variant));
 }
 
 function logitsFor(fx: ReturnType<typeof fixture>): Float32Array {
@@ -177,7 +180,7 @@ async function adamwCase(name: string, maxBinding?: number) {
   const { d, groups: G, present, prior_steps: prior } = fx.meta;
   const stride = blockStride(d);
   const init = adamwInputs(fx, stride);
-  const op = await AdamW.create(gpu, [{ stride, numGroups: G }], { ...SEED_ADAMW, maxNorm: fx.meta.max_norm }, maxBinding);
+  const op = await AdamW.create(gpu, [{ stride, numGroups: G }], { ...SEED_ADAMW, maxNorm: fx.meta.max_norm }, { maxBinding });
   const b = { param: buf(gpu, 'param', init.param), grad: buf(gpu, 'grad', init.grad), m: buf(gpu, 'm', init.m), v: buf(gpu, 'v', init.v) };
   await runOne(gpu, `adamw ${name}`, (t) => op.bind(t, [b]), [present.map((g: number) => ({ group: g, step: prior[g] + 1 }))]);
   const norm = await f32(gpu, op.clipState, 1);

@@ -24,7 +24,7 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const slotPosition = Int32Array.from(queue.map((_, i) => queue[(i * 7) % queue.length]!));
   const B = slotPosition.length;
   const positions = positionSlots(slotPosition);
-  const op = await PositionUnembed.create(gpu, 'full', V, d, P, maxBinding);
+  const op = await PositionUnembed.create(gpu, 'full', V, d, P, { maxBinding });
   const { stride, subStride, subBlocks: S, deltaOffset } = op.layout;
   const seed = 900 + V + d + P;
   const blocks = packPositionBlocks({ mode: 'full', V, positions: counts.map((_, q) => q), c: uniformF32(seed, P * V, 0.05), delta: uniformF32(seed + 1, P * V * d, 0.05) }, op.layout);
@@ -36,8 +36,8 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const grad = buf(gpu, 'grad', new Float32Array(P * stride));
   const present: PresentGroup[] = positions.ranges.flatMap((r, i) => Array.from({ length: S }, (_, k) => ({ group: r.group * S + k, step: 1 + 3 * i, first: r.first, count: r.count })));
   const set = { stride: subStride, numGroups: P * S };
-  const unfused = await AdamW.create(gpu, [set], SEED_ADAMW, maxBinding);
-  const fused = await AdamW.create(gpu, [{ ...set, fusedPosition: { V, d, deltaOffset, subBlocks: S } }], SEED_ADAMW, maxBinding);
+  const unfused = await AdamW.create(gpu, [set], SEED_ADAMW, { maxBinding });
+  const fused = await AdamW.create(gpu, [{ ...set, fusedPosition: { V, d, deltaOffset, subBlocks: S } }], SEED_ADAMW, { maxBinding });
   const a = { param: buf(gpu, 'param a', blocks), m: buf(gpu, 'm a', m), v: buf(gpu, 'v a', v) };
   const b = { param: buf(gpu, 'param b', blocks), m: buf(gpu, 'm b', m), v: buf(gpu, 'v b', v) };
   const batch = { rows: new Uint32Array(B), ranges: [], positions };
@@ -87,7 +87,7 @@ test('V 32,000, d 16, a seed batch of 32 over 6 positions', () => fusedCase([5, 
 test('ΔU_p in sub-blocks over binding windows (blocks larger than a binding)', async () => {
   const maxBinding = 128 * 48 * 4;
   const gpu = await testGpu();
-  const op = await PositionUnembed.create(gpu, 'full', 509, 48, 5, maxBinding);
+  const op = await PositionUnembed.create(gpu, 'full', 509, 48, 5, { maxBinding });
   assert.ok(op.layout.subBlocks > 1, `sub-blocks ${op.layout.subBlocks}`);
   await fusedCase([1, 2, 30, 0, 3], 509, 48, 1, maxBinding);
 });

@@ -19,7 +19,7 @@ async function runCase(name: string, variant: PositionVariant, maxBinding?: numb
   const fx = fixture(name);
   const { V, B, P, d, seed, full } = fx.meta;
   const mode = full ? 'full' : 'bias';
-  const op = await PositionUnembed.create(gpu, mode, V, d, P, maxBinding, variant);
+  const op = await PositionUnembed.create(gpu, mode, V, d, P, { maxBinding }, variant);
   assert.is(op.variant, variant);
   const c = fx.f32('c');
   const delta = full ? uniformF32(seed + 5, P * V * d, 0.05) : undefined;
@@ -78,7 +78,7 @@ for (const variant of variants) {
     const layout = positionLayout('full', 509, 48, maxBinding);
     assert.ok(layout.subBlocks > 1 && layout.subStride * 4 <= maxBinding, `sub-blocks ${layout.subBlocks} of ${layout.subStride}`);
     const gpu = await testGpu();
-    assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, 6, maxBinding, variant)).deltaWindows.length, 4);
+    assert.is((await PositionUnembed.create(gpu, 'full', 509, 48, 6, { maxBinding }, variant)).deltaWindows.length, 4);
     await runCase('position_full_v509', variant, maxBinding);
   });
 }

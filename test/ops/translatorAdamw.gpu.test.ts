@@ -34,8 +34,8 @@ async function fusedCase(counts: number[], d: number, scale: number, maxNorm: nu
   const present: PresentGroup[] = ranges.map((r, i) => ({ group: r.group, step: 1 + 3 * i, first: r.first, count: r.count }));
 
   const tr = await Translator.create(gpu, d, G, { maxBinding, backward: 'subgroup' });
-  const unfused = await AdamW.create(gpu, [{ stride, numGroups: G }], config, maxBinding);
-  const fused = await AdamW.create(gpu, [{ stride, numGroups: G, fusedTranslator: { d } }], config, maxBinding);
+  const unfused = await AdamW.create(gpu, [{ stride, numGroups: G }], config, { maxBinding });
+  const fused = await AdamW.create(gpu, [{ stride, numGroups: G, fusedTranslator: { d } }], config, { maxBinding });
   const xBuf = buf(gpu, 'x', x);
   const dyBuf = buf(gpu, 'dy', dy);
   const grad = buf(gpu, 'grad', new Float32Array(G * stride));

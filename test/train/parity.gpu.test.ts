@@ -17,14 +17,25 @@ import { trainLens } from '../../src/train/trainer.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { Gpu } from '../../src/gpu/device.ts';
 
 const test = suite('parity with PyTorch');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
 
-async function parity(name: string, kernels?: KernelChoices) {
+/** What a run leaves, to compare two runs bit for bit: its epochs, its lens's tensors, its per-sample metrics. */
+interface RunOutput {
+  /** The memory plan's line. */
+  plan: string;
+  history: unknown;
+  blocks: Float32Array;
+  unembed: unknown;
+  metrics: unknown;
+}
+
+async function parity(name: string, kernels?: KernelChoices, gpu?: Gpu): Promise<RunOutput> {
   const fx = fixture(name);
   const m = fx.meta;
-  const gpu = await testGpu();
+  gpu ??= await testGpu();
   const head = loadHeadFile(join(DATA, 'head.safetensors'), 'f32');
   // The extension cases: targets as the data gives them (all), or assigned from the chain of thought.
   const prepared = prepareTargets(loadDataset(join(DATA, `train${m.data}.safetensors`)), loadDataset(join(DATA, `test${m.data}.safetensors`)), {
@@ -34,6 +45,7 @@ async function parity(name: string, kernels?: KernelChoices) {
   const { train, test: testSet } = prepared;
   if (m.dropped) assert.equal([prepared.dropped!.train, prepared.dropped!.test], m.dropped, 'samples left out by the assignment');
   const out = mkdtempSync(join(tmpdir(), 'lensgpu-parity-'));
+  const lines: string[] = [];
   try {
     const result = await trainLens({
       gpu,
@@ -44,7 +56,7 @@ async function parity(name: string, kernels?: KernelChoices) {
       resume: false,
       quiet: true,
       ...(kernels ? { kernels } : {}),
-      print: () => {},
+      print: (line) => lines.push(line),
       provenance: {},
       settings: {
         preset: m.preset,
@@ -110,32 +122,62 @@ async function parity(name: string, kernels?: KernelChoices) {
       const least = Math.min(...got.filter((r) => r.count > 0).map((r) => r.count));
       expectClose(`${name} ${key} top-1`, got.map((r) => r.top1), ref[field].map((r) => r.top1), { atol: 1.01 / least, rtol: 0 });
     }
+    const { train_seconds: _s, ...timeless } = results;
+    return { plan: lines.find((l) => l.startsWith('GPU memory:')) ?? '', history: result.history, blocks: lens.blocks, unembed: lens.unembed, metrics: timeless };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 }
 
-test('baseline, 3 epochs, file order', () => parity('parity_baseline'));
-test('lite, 3 epochs, file order', () => parity('parity_lite'));
-test('lite on hidden states ×1e-3 (the norm eps dominates)', () => parity('parity_lite_tiny'));
-test('lite, seeded shuffle, batch 20 (last batch smaller)', () => parity('parity_lite_shuffled'));
-test('--targets all: 4 weighted targets a row (padding, a repeated token, zero weights), any-k', () => parity('parity_targets_all'));
-test('--targets first on rows with several targets: the loss reads the first, any-k counts them all', () => parity('parity_targets_first'));
-test('--assign uniform --targets all: every token of each chunk, exact bounds at tie lengths (T = 9, 15)', () => parity('parity_assign_uniform'));
-test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out, their groups stay, any-k', () => parity('parity_assign_weights'));
-test('--position-unembed bias: c_p trained with the translators (shuffled, batch 20: positions sit out)', () => parity('parity_unembed_bias'));
-test('--position-unembed full: ΔU_p and c_p trained with baseline translators (shuffled, batch 20)', () => parity('parity_unembed_full'));
-test('--position-unembed full --loss kl without targets (shuffled, batch 20)', () => parity('parity_unembed_full_kl'));
-test('--position-unembed full --targets all: 4 weighted targets a row (shuffled, batch 24)', () => parity('parity_unembed_full_targets'));
-test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', () => parity('parity_kl'));
-test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', () => parity('parity_kl_normed'));
+const run = (name: string, kernels?: KernelChoices) => async () => void (await parity(name, kernels));
+test('baseline, 3 epochs, file order', run('parity_baseline'));
+test('lite, 3 epochs, file order', run('parity_lite'));
+test('lite on hidden states ×1e-3 (the norm eps dominates)', run('parity_lite_tiny'));
+test('lite, seeded shuffle, batch 20 (last batch smaller)', run('parity_lite_shuffled'));
+test('--targets all: 4 weighted targets a row (padding, a repeated token, zero weights), any-k', run('parity_targets_all'));
+test('--targets first on rows with several targets: the loss reads the first, any-k counts them all', run('parity_targets_first'));
+test('--assign uniform --targets all: every token of each chunk, exact bounds at tie lengths (T = 9, 15)', run('parity_assign_uniform'));
+test('--assign weights:0,1,2,2,1,0 --targets first: empty chunks leave samples out, their groups stay, any-k', run('parity_assign_weights'));
+test('--position-unembed bias: c_p trained with the translators (shuffled, batch 20: positions sit out)', run('parity_unembed_bias'));
+test('--position-unembed full: ΔU_p and c_p trained with baseline translators (shuffled, batch 20)', run('parity_unembed_full'));
+test('--position-unembed full --loss kl without targets (shuffled, batch 20)', run('parity_unembed_full_kl'));
+test('--position-unembed full --targets all: 4 weighted targets a row (shuffled, batch 24)', run('parity_unembed_full_targets'));
+test('--loss kl without targets: KL to softmax(U · norm(final_hidden)), top-k against its argmax', run('parity_kl'));
+test('--loss kl --final-normed, baseline, shuffled, with 4 targets a row for top-k and any-k', run('parity_kl_normed'));
 
 // The kernels a GPU runs without tuning (register tiles, workgroup-memory tiles), and those of a
 // GPU without subgroups, in whole runs here too: every op test checks them, these the run.
 const gpuKernels = builtInChoices({ hasSubgroups: (await testGpu()).hasSubgroups, cpu: false });
 const plainKernels = builtInChoices({ hasSubgroups: false, cpu: false });
-test(`lite with a GPU's built-in kernels (${describeChoices(gpuKernels)})`, () => parity('parity_lite', gpuKernels));
-test(`lite on hidden states ×1e-3 with a GPU's built-in kernels`, () => parity('parity_lite_tiny', gpuKernels));
-test(`lite, shuffled, batch 20, with the kernels of a GPU without subgroups (${describeChoices(plainKernels)})`, () => parity('parity_lite_shuffled', plainKernels));
+test(`lite with a GPU's built-in kernels (${describeChoices(gpuKernels)})`, run('parity_lite', gpuKernels));
+test(`lite on hidden states ×1e-3 with a GPU's built-in kernels`, run('parity_lite_tiny', gpuKernels));
+test(`lite, shuffled, batch 20, with the kernels of a GPU without subgroups (${describeChoices(plainKernels)})`, run('parity_lite_shuffled', plainKernels));
+
+// Parameters, moments, the position unembedding and the data over buffers of at most 100,000
+// bytes (10 translator blocks, one position's block, 520 rows of hidden states a buffer): the
+// same run, bit for bit, as over one buffer each, and so as close to PyTorch.
+const small = await Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER, maxBuffer: 100_000 });
+for (const [name, what, buffers] of [
+  ['parity_lite', 'lite (36 translators: 4 buffers)', /train set [\d.]+ KiB in 4 buffers, .*translator parameters [\d.]+ KiB in 4 buffers/],
+  ['parity_lite_shuffled', 'lite, shuffled, batch 20', /AdamW moments \(m, v\) [\d.]+ KiB in 8 buffers/],
+  ['parity_unembed_full', '--position-unembed full (6 positions: 6 buffers)', /position unembedding \(ΔU_p, c_p; AdamW moments\) [\d.]+ MiB in 18 buffers/],
+  ['parity_unembed_full_kl', '--position-unembed full --loss kl (final hidden states over 2 buffers)', /train set [\d.]+ KiB in 6 buffers/],
+  ['parity_targets_all', '--targets all (4 targets a row)', /train set [\d.]+ KiB in 5 buffers/],
+] as const) {
+  for (const [kernelsName, kernels] of [['', undefined], [' with the kernels of a GPU without subgroups', plainKernels]] as const) {
+    if (kernels && name !== 'parity_lite_shuffled') continue;
+    test(`${what}${kernelsName}: split over buffers of 100,000 bytes, bit-identical to one buffer each`, async () => {
+      const one = await parity(name, kernels);
+      const split = await parity(name, kernels, small);
+      assert.match(split.plan, buffers);
+      assert.not.match(one.plan, / in \d+ buffers/);
+      assert.equal(split.history, one.history, 'epochs');
+      assert.ok(Buffer.from(split.blocks.buffer).equals(Buffer.from(one.blocks.buffer)), 'translator blocks');
+      assert.equal(split.unembed, one.unembed, 'position unembedding');
+      assert.equal(split.metrics, one.metrics, 'metrics.json');
+    });
+  }
+}
+test('(closing the small-buffer device)', () => small.destroy());
 
 test.run();
