@@ -340,6 +340,7 @@ gpuOptions(
     .option('--layers <n>', 'layers of the model', int(1))
     .option('--positions <n>', 'positions a problem', int(1), 6)
     .option('--samples <n>', 'samples a layer, train and test together (4 : 1)', int(2), 6000)
+    .addOption(new Option('--data-dtype <type>', 'how the data files store hidden states (bf16 and f16 stay 2 bytes a value on the GPU)').choices(['f32', 'bf16', 'f16']).default('f32'))
     .addOption(presetOption())
     .addOption(criticalLayersOption())
     .addOption(headDtypeOption())
@@ -354,7 +355,8 @@ gpuOptions(
   const settings = settingsFromFlags({ ...SEED_SETTINGS, ...o, loss: 'ce' }, { preset: o.preset });
   const gpu = await openGpu(o);
   try {
-    printPlan(gpu, { model, positions: o.positions, samples: o.samples, headDtype: o.headDtype, gpuMemoryGiB: o.gpuMemory, settings }, (l) => console.log(l));
+    const hiddenHalf = o.dataDtype === 'f32' ? undefined : o.dataDtype;
+    printPlan(gpu, { model, positions: o.positions, samples: o.samples, headDtype: o.headDtype, hiddenHalf, gpuMemoryGiB: o.gpuMemory, settings }, (l) => console.log(l));
   } finally {
     gpu.destroy();
   }

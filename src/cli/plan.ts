@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { memoryBudget, planTotal } from '../lens/plan.ts';
 import { groupTable } from '../lens/preset.ts';
 import { deviceTraits } from '../lens/shape.ts';
-import { fmtBytes, type HeadDtype } from '../shared/constants.ts';
+import { fmtBytes, type HalfDtype, type HeadDtype } from '../shared/constants.ts';
 import { InputError } from '../shared/errors.ts';
 import { planOf } from '../train/planning.ts';
 import type { TrainSettings } from '../train/settings.ts';
@@ -39,6 +39,8 @@ export interface PlanFlags {
   /** Samples a layer, train and test together (the seed's 6,000 = 4,800 + 1,200). */
   samples: number;
   headDtype: HeadDtype;
+  /** The data files' hidden states as bf16 or f16 (default f32). */
+  hiddenHalf?: HalfDtype;
   gpuMemoryGiB: number | undefined;
   settings: TrainSettings;
 }
@@ -57,12 +59,13 @@ export function printPlan(gpu: Gpu, f: PlanFlags, print: (line: string) => void)
     head: { d, V, dtype: f.headDtype },
     trainCount,
     testCount,
+    hiddenHalf: f.hiddenHalf,
     targetsPerRow: 1,
     settings: f.settings,
     table,
   });
   print(`plan: d ${d}, V ${V}, ${layers} layers × ${f.positions} positions, ${f.settings.preset} preset (${table.groups.length} translators), ` +
-    `${(trainCount + testCount).toLocaleString('en-US')} samples (${trainCount.toLocaleString('en-US')} train, ${testCount.toLocaleString('en-US')} test), batch ${f.settings.batchSize}`);
+    `${(trainCount + testCount).toLocaleString('en-US')} samples (${trainCount.toLocaleString('en-US')} train, ${testCount.toLocaleString('en-US')} test${f.hiddenHalf ? `, ${f.hiddenHalf} hidden states` : ''}), batch ${f.settings.batchSize}`);
   print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);
   for (const it of plan) print(`  ${it.name.padEnd(52)} ${fmtBytes(it.bytes).padStart(11)}   ${it.buffers} buffer${it.buffers > 1 ? 's' : ''}, largest ${fmtBytes(it.largest)}`);
   print(`total: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name}; its largest buffer ${fmtBytes(gpu.limits.maxBufferSize)}`);

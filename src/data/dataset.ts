@@ -11,7 +11,7 @@ import { InputError } from '../shared/errors.ts';
 import { NumpyTensors } from './numpy.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import type { TensorFile } from './tensorFile.ts';
-import { MAX_TARGETS } from '../shared/constants.ts';
+import { MAX_TARGETS, type HalfDtype } from '../shared/constants.ts';
 
 /** Several weighted targets a row: `targetsPerRow` (K) a row, −1 padding last, weights normalised per row. */
 export interface MultiTargets {
@@ -32,8 +32,12 @@ export interface Dataset {
   source: string;
   count: number;
   d: number;
-  /** [count, d] row-major. */
-  hidden: Float32Array;
+  /**
+   * [count, d] row-major: f32, or the file's bf16 / f16 values kept as their bits, 2 bytes a
+   * value (hiddenHalf), which the GPU widens to f32 when it gathers a batch (exact).
+   */
+  hidden: Float32Array | Uint16Array;
+  hiddenHalf?: HalfDtype;
   layer: Int32Array;
   position: Int32Array;
   /**
@@ -45,8 +49,9 @@ export interface Dataset {
   targetsFromTeacher?: boolean;
   /** `targets` / `target_weights`, where the data has them. */
   multi?: MultiTargets;
-  /** `final_hidden` [count, d]. */
-  finalHidden?: Float32Array;
+  /** `final_hidden` [count, d], f32 or 16-bit as `hidden`. */
+  finalHidden?: Float32Array | Uint16Array;
+  finalHiddenHalf?: HalfDtype;
   /** `example` [count]. */
   example?: Int32Array;
   /** `cot` and `cot_example`. */
@@ -89,26 +94,29 @@ export function loadDataset(path: string): Dataset {
     };
     for (const name of ['layer', 'position', ...(hasTarget ? ['target'] : []), ...(file.has('example') ? ['example'] : [])]) vector(name);
     const multi = file.has('targets') ? readMultiTargets(file, count) : undefined;
-    let finalHidden: Float32Array | undefined;
+    let final: ReturnType<TensorFile['readStates']> | undefined;
     if (file.has('final_hidden')) {
       const f = file.get('final_hidden');
       if (f.shape.length !== 2 || f.shape[0] !== count || f.shape[1] !== d) {
         throw new InputError(`${path}: 'final_hidden' is [${f.shape}], expected [${count}, ${d}] like 'hidden'`);
       }
-      finalHidden = file.readF32('final_hidden');
-      checkFinite(path, 'final_hidden', finalHidden, d);
+      final = file.readStates('final_hidden');
+      checkFinite(path, 'final_hidden', final.values, d, final.half);
     }
+    const hidden = file.readStates('hidden');
     const ds: Dataset = {
       source: path,
       count,
       d,
-      hidden: file.readF32('hidden'),
+      hidden: hidden.values,
+      ...(hidden.half ? { hiddenHalf: hidden.half } : {}),
       layer: file.readInt('layer'),
       position: file.readInt('position'),
       target: hasTarget ? file.readInt('target') : multi ? firstTargets(multi) : new Int32Array(count).fill(-1),
       ...(fromTeacher ? { targetsFromTeacher: true } : {}),
       multi,
-      finalHidden,
+      finalHidden: final?.values,
+      ...(final?.half ? { finalHiddenHalf: final.half } : {}),
       example: file.has('example') ? file.readInt('example') : undefined,
       cot: file.has('cot') || file.has('cot_example') ? readCot(file) : undefined,
     };
@@ -211,9 +219,12 @@ function readCot(file: TensorFile): CotTokens {
   return { T, tokens, example };
 }
 
-function checkFinite(source: string, name: string, a: Float32Array, d: number): void {
+/** Every value finite: f32, or 16-bit floats by their exponent bits (all ones: inf or NaN). */
+function checkFinite(source: string, name: string, a: Float32Array | Uint16Array, d: number, half?: HalfDtype): void {
+  const top = half === 'bf16' ? 0x7f80 : 0x7c00;
   for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) throw new InputError(`${source}: ${name}[${Math.floor(i / d)}, ${i % d}] is ${a[i]} (values must be finite)`);
+    const finite = half ? (a[i]! & top) !== top : Number.isFinite(a[i]);
+    if (!finite) throw new InputError(`${source}: ${name}[${Math.floor(i / d)}, ${i % d}] is ${half ? 'inf or NaN' : a[i]} (values must be finite)`);
   }
 }
 
@@ -234,7 +245,7 @@ export function validateDataset(ds: Dataset): void {
       }
     }
   }
-  checkFinite(ds.source, 'hidden', ds.hidden, ds.d);
+  checkFinite(ds.source, 'hidden', ds.hidden, ds.d, ds.hiddenHalf);
   if (ds.example) {
     const at = ds.example.findIndex((e) => e < 0);
     if (at >= 0) throw new InputError(`${ds.source}: example[${at}] = ${ds.example[at]} is negative`);
@@ -280,8 +291,8 @@ export function selectLayers(ds: Dataset, layers: readonly number[] | undefined)
 
 /** The rows `keep` of a dataset (every per-row tensor; the problems' cot stays whole). */
 export function subset(ds: Dataset, keep: number[]): Dataset {
-  const rows = (a: Float32Array, width: number) => {
-    const out = new Float32Array(keep.length * width);
+  const rows = <T extends Float32Array | Uint16Array>(a: T, width: number): T => {
+    const out = new (a.constructor as new (n: number) => T)(keep.length * width);
     keep.forEach((row, i) => out.set(a.subarray(row * width, (row + 1) * width), i * width));
     return out;
   };

@@ -121,7 +121,7 @@ export class SafetensorsFile extends TensorFile {
 
 export interface TensorOut {
   name: string;
-  dtype: 'F32' | 'F16' | 'I32' | 'I64' | 'U8';
+  dtype: 'F32' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U8';
   shape: number[];
   data: ArrayBufferView;
 }

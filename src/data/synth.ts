@@ -20,7 +20,7 @@ import { assignTargets, chunkBounds } from './assign.ts';
 import { hash32, uniformF32, uniformInt } from './counterRng.ts';
 import type { Dataset } from './dataset.ts';
 import { writeSafetensors, type TensorOut } from './safetensors.ts';
-import { MAX_TARGETS } from '../shared/constants.ts';
+import { MAX_TARGETS, type HalfDtype } from '../shared/constants.ts';
 import { InputError } from '../shared/errors.ts';
 
 /** The split the chains of thought are planted with (one weight per position, cycled). */
@@ -210,10 +210,13 @@ export function writeSynthFiles(dir: string, shape: SynthShape, extras: SynthExt
   return files;
 }
 
+/** The file dtype of hidden states kept as f32 or as 16-bit bits. */
+const stateDtype = (half?: HalfDtype) => (half === 'bf16' ? 'BF16' : half === 'f16' ? 'F16' : 'F32');
+
 /** A synthetic data set's tensors as the data format names them. */
 function synthTensors(ds: Dataset, shape: SynthShape, extras: SynthExtras): TensorOut[] {
   const out: TensorOut[] = [
-    { name: 'hidden', dtype: 'F32', shape: [ds.count, ds.d], data: ds.hidden },
+    { name: 'hidden', dtype: stateDtype(ds.hiddenHalf), shape: [ds.count, ds.d], data: ds.hidden },
     { name: 'layer', dtype: 'I32', shape: [ds.count], data: ds.layer },
     { name: 'position', dtype: 'I32', shape: [ds.count], data: ds.position },
     { name: 'target', dtype: 'I32', shape: [ds.count], data: ds.target },
@@ -222,7 +225,7 @@ function synthTensors(ds: Dataset, shape: SynthShape, extras: SynthExtras): Tens
     const { ids, weights } = chunkTargets(ds, shape, extras.multi);
     out.push({ name: 'targets', dtype: 'I32', shape: [ds.count, extras.multi], data: ids }, { name: 'target_weights', dtype: 'F32', shape: [ds.count, extras.multi], data: weights });
   }
-  if (extras.final) out.push({ name: 'final_hidden', dtype: 'F32', shape: [ds.count, ds.d], data: ds.finalHidden! });
+  if (extras.final) out.push({ name: 'final_hidden', dtype: stateDtype(ds.finalHiddenHalf), shape: [ds.count, ds.d], data: ds.finalHidden! });
   if (extras.cot) {
     const c = ds.cot!;
     out.push(

@@ -5,6 +5,7 @@
 import { readSync } from 'node:fs';
 import { InputError } from '../shared/errors.ts';
 import { f16Bits, f16ToF32 } from '../shared/f16.ts';
+import type { HalfDtype } from '../shared/constants.ts';
 
 export const ITEM_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,
@@ -75,6 +76,19 @@ export abstract class TensorFile {
       default:
         throw new InputError(`${this.path}: tensor '${name}' is ${t.dtype}; F32, F16, BF16 or F64 expected`);
     }
+  }
+
+  /**
+   * A tensor of hidden states as the data keeps them: F16 and BF16 as their bits (2 bytes a
+   * value, `half` says which), F32 as f32, F64 rounded to f32.
+   */
+  readStates(name: string): { values: Float32Array | Uint16Array; half?: HalfDtype } {
+    const dtype = this.get(name).dtype;
+    if (dtype !== 'F16' && dtype !== 'BF16') return { values: this.readF32(name) };
+    const raw = this.bytes(name);
+    // A view where the bytes are 2-aligned (they are in safetensors and .npy), else a copy.
+    const bits = raw.byteOffset % 2 === 0 ? new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2) : new Uint16Array(raw.slice().buffer);
+    return { values: bits, half: dtype === 'BF16' ? 'bf16' : 'f16' };
   }
 
   /** A float tensor as IEEE f16 bits (F16 as stored; others rounded to nearest even). */

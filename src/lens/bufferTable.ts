@@ -26,6 +26,8 @@ export interface BufferSpec {
   bytes: number;
   /** Its buffers (one, or bufferParts' for an array larger than the device's largest buffer). */
   parts: Part[];
+  /** The fewest bytes a kernel binds of it at once (the whole buffer, or one block). */
+  bound: number;
   /** The memory plan's line this buffer counts toward. */
   item: string;
 }
@@ -35,15 +37,16 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   const state = bufferParts(s.numGroups, s.stride * 4, s.maxBuffer);
   const rows = B * d * 4;
   const out: BufferSpec[] = [];
-  const add = (key: BufferKey, role: BufferRole, size: number | Part[], item: string, when = true) => {
+  const add = (key: BufferKey, role: BufferRole, size: number | Part[], item: string, when = true, bound = typeof size === 'number' ? size : 0) => {
     const parts = typeof size === 'number' ? [{ first: 0, count: 1, byteLength: size }] : size;
-    if (when) out.push({ key, role, bytes: parts.reduce((n, p) => n + p.byteLength, 0), parts, item });
+    if (when) out.push({ key, role, bytes: parts.reduce((n, p) => n + p.byteLength, 0), parts, bound, item });
   };
+  const block = s.stride * 4;
   const train = Boolean(s.adamw);
-  add('params', 'parameters', state, 'translator parameters');
-  add('grad', 'gradients', state, 'gradients', train && !s.fusedUpdate);
-  add('m', 'optimizer state', state, 'AdamW moments (m, v)', train);
-  add('v', 'optimizer state', state, 'AdamW moments (m, v)', train);
+  add('params', 'parameters', state, 'translator parameters', true, block);
+  add('grad', 'gradients', state, 'gradients', train && !s.fusedUpdate, block);
+  add('m', 'optimizer state', state, 'AdamW moments (m, v)', train, block);
+  add('v', 'optimizer state', state, 'AdamW moments (m, v)', train, block);
   const activations = `batch activations (x, y, z${train ? ', dz, dy' : ''})`;
   for (const key of ['x', 'y', 'z'] as const) add(key, 'activations', rows, activations);
   add('dz', 'activations', rows, activations, train);
@@ -71,10 +74,11 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   if (s.position) {
     const bytes = positionParts(s.position.layout, s.position.positions, s.maxBuffer);
     const item = `position unembedding (${s.position.mode === 'full' ? 'ΔU_p, c_p' : 'c_p'}${train ? `; ${s.position.fusedUpdate ? '' : 'gradients, '}AdamW moments` : ''})`;
-    add('positionParams', 'parameters', bytes, item);
-    add('positionGrad', 'gradients', bytes, item, train && !s.position.fusedUpdate);
-    add('positionM', 'optimizer state', bytes, item, train);
-    add('positionV', 'optimizer state', bytes, item, train);
+    const sub = s.position.layout.subStride * 4;
+    add('positionParams', 'parameters', bytes, item, true, sub);
+    add('positionGrad', 'gradients', bytes, item, train && !s.position.fusedUpdate, sub);
+    add('positionM', 'optimizer state', bytes, item, train, sub);
+    add('positionV', 'optimizer state', bytes, item, train, sub);
   }
   return out;
 }

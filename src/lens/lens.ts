@@ -319,10 +319,10 @@ export class Lens {
     if (teacher && !data.finalHidden) throw new InputError("the KL loss needs the data set's final hidden states");
     const b = this.buf as LensBuffers;
     const sources = [
-      { src: data.hidden, dst: b.x, width: d },
+      { src: data.hidden, dst: b.x, width: d, half: data.hiddenHalf },
       { src: data.targets, dst: b.targets, width: K },
       ...(data.weights ? [{ src: data.weights, dst: b.weights, width: K }] : []),
-      ...(teacher ? [{ src: data.finalHidden!, dst: b.teacherX, width: d }] : []),
+      ...(teacher ? [{ src: data.finalHidden!, dst: b.teacherX, width: d, half: data.finalHiddenHalf }] : []),
     ];
     this.gathers.set(data, this.ops.gather.bind(this.tables, { rows: data.count, sources }, this.shape.maxBatch));
   }

@@ -4,10 +4,11 @@
 import { paddedTargets, type Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
 import { bufferParts, Owner, writeParts } from '../gpu/buffers.ts';
+import { sourceRowBytes } from '../ops/gather.ts';
 import { headParts } from '../ops/unembed.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { InputError } from '../shared/errors.ts';
-import type { HeadDtype } from '../shared/constants.ts';
+import type { HalfDtype, HeadDtype } from '../shared/constants.ts';
 
 /** The frozen final norm and unembedding, resident on the GPU. */
 export class HeadOnGpu {
@@ -34,14 +35,16 @@ export class HeadOnGpu {
 }
 
 /**
- * A dataset resident on the GPU: hidden [N, d] f32 and `targetsPerRow` targets a row
- * [N, targetsPerRow] i32 with their weights [N, targetsPerRow] f32 (absent for one target a
- * row: weight 1), and with the KL loss the model's last hidden state [N, d]; each over the
- * buffers of dataParts.
+ * A dataset resident on the GPU: hidden [N, d] (f32, or bf16 / f16 as the file had them, 2
+ * bytes a value) and `targetsPerRow` targets a row [N, targetsPerRow] i32 with their weights
+ * [N, targetsPerRow] f32 (absent for one target a row: weight 1), and with the KL loss the
+ * model's last hidden state [N, d]; each over the buffers of dataParts.
  */
 export class DataOnGpu {
   readonly count: number;
   readonly hidden: GPUBuffer[];
+  readonly hiddenHalf: HalfDtype | undefined;
+  readonly finalHiddenHalf: HalfDtype | undefined;
   readonly targets: GPUBuffer[];
   readonly weights: GPUBuffer[] | undefined;
   readonly finalHidden: GPUBuffer[] | undefined;
@@ -51,9 +54,10 @@ export class DataOnGpu {
     if (withFinalHidden && !ds.finalHidden) throw new InputError(`${ds.source}: no final_hidden to upload`);
     const owner = (this.owner = new Owner(gpu));
     this.count = ds.count;
-    const rows = (width: number) => dataParts(ds.count, width, gpu.maxBuffer);
-    this.hidden = owner.uploadParts(`${name} hidden`, ds.hidden, rows(ds.d));
-    this.finalHidden = withFinalHidden ? owner.uploadParts(`${name} final hidden`, ds.finalHidden!, rows(ds.d)) : undefined;
+    const rows = (width: number, half?: HalfDtype) => dataParts(ds.count, width, gpu.maxBuffer, half);
+    [this.hiddenHalf, this.finalHiddenHalf] = [ds.hiddenHalf, withFinalHidden ? ds.finalHiddenHalf : undefined];
+    this.hidden = owner.uploadParts(`${name} hidden`, ds.hidden, rows(ds.d, ds.hiddenHalf));
+    this.finalHidden = withFinalHidden ? owner.uploadParts(`${name} final hidden`, ds.finalHidden!, rows(ds.d, ds.finalHiddenHalf)) : undefined;
     const t = paddedTargets(ds, targetsPerRow);
     this.targets = owner.uploadParts(`${name} targets`, t.ids, rows(targetsPerRow));
     this.weights = targetsPerRow > 1 ? owner.uploadParts(`${name} target weights`, t.weights, rows(targetsPerRow)) : undefined;
@@ -69,7 +73,7 @@ export class DataOnGpu {
   }
 }
 
-/** The buffers of a data set's array of `count` rows of `width` 32-bit values. */
-export function dataParts(count: number, width: number, maxBuffer: number) {
-  return bufferParts(count, width * 4, maxBuffer);
+/** The buffers of a data set's array of `count` rows of `width` 32-bit values (16-bit where `half`). */
+export function dataParts(count: number, width: number, maxBuffer: number, half?: HalfDtype) {
+  return bufferParts(count, sourceRowBytes(width, half), maxBuffer);
 }

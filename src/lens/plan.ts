@@ -4,10 +4,12 @@
 // --gpu-memory). When it does not fit, the message says which settings would make it fit.
 import { totalmem } from 'node:os';
 import type { AdapterSummary } from '../gpu/device.ts';
-import { bufferParts, type Part } from '../gpu/buffers.ts';
+import type { Part } from '../gpu/buffers.ts';
+import { dataParts } from './onGpu.ts';
+import { V_PER_SPLIT } from '../ops/tiles.ts';
 import { TOP_K } from '../ops/topk.ts';
 import { headParts } from '../ops/unembed.ts';
-import { fmtBytes } from '../shared/constants.ts';
+import { fmtBytes, type HalfDtype } from '../shared/constants.ts';
 import { lensBuffers } from './bufferTable.ts';
 import type { LensShape } from './shape.ts';
 
@@ -16,6 +18,9 @@ export interface PlanInputs {
   lens: LensShape;
   trainCount: number;
   testCount: number;
+  /** The data's hidden states (and final hidden states) kept as bf16 or f16, 2 bytes a value; default f32. */
+  hiddenHalf?: HalfDtype;
+  finalHiddenHalf?: HalfDtype;
 }
 
 export interface PlanItem {
@@ -26,14 +31,17 @@ export interface PlanItem {
   split: boolean;
   /** The largest single buffer among them (each must fit the device's maxBufferSize). */
   largest: number;
+  /** The most bytes a kernel must bind of one of them at once: a whole buffer, one block or U's V_PER_SPLIT rows (within the binding limit). */
+  bound: number;
 }
 
 export function memoryPlan(p: PlanInputs): PlanItem[] {
   const { d, V, headDtype, targetsPerRow: K, maxBuffer } = p.lens;
   const items: PlanItem[] = [];
-  const add = (name: string, parts: Part[]) => {
+  const add = (name: string, parts: Part[], bound = parts[0]!.byteLength) => {
     let item = items.find((it) => it.name === name);
-    if (!item) items.push((item = { name, bytes: 0, buffers: 0, split: false, largest: 0 }));
+    if (!item) items.push((item = { name, bytes: 0, buffers: 0, split: false, largest: 0, bound: 0 }));
+    item.bound = Math.max(item.bound, bound);
     for (const part of parts) {
       item.bytes += Math.max(16, Math.ceil(part.byteLength / 4) * 4);
       item.largest = Math.max(item.largest, part.byteLength);
@@ -45,19 +53,19 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
   // the KL loss), K targets (and K weights when K > 1) a sample; the run keeps a train sample's
   // loss of the epoch, a test sample's loss, rank, best rank (K > 1) and top ids (evaluate.ts).
   const dataSet = (name: string, count: number, kept: number[]) => {
-    const rows = (width: number) => bufferParts(count, width * 4, maxBuffer);
-    add(name, rows(d));
-    if (p.lens.teacher) add(name, rows(d));
-    add(name, rows(K));
-    if (K > 1) add(name, rows(K));
+    const rows = (width: number, half?: HalfDtype) => dataParts(count, width, maxBuffer, half);
+    add(name, rows(d, p.hiddenHalf), d * 4);
+    if (p.lens.teacher) add(name, rows(d, p.finalHiddenHalf), d * 4);
+    add(name, rows(K), K * 4);
+    if (K > 1) add(name, rows(K), K * 4);
     for (const width of kept) add(name, [{ first: 0, count, byteLength: count * width * 4 }]);
   };
   if (p.trainCount) dataSet('train set', p.trainCount, [1]);
   dataSet(p.trainCount ? 'test set' : 'data', p.testCount, [1, 1, ...(K > 1 ? [1] : []), TOP_K]);
-  add(`head (U ${headDtype})`, headParts(V, d, headDtype, maxBuffer));
+  add(`head (U ${headDtype})`, headParts(V, d, headDtype, maxBuffer), Math.min(V, V_PER_SPLIT) * d * (headDtype === 'f16' ? 2 : 4));
   add(`head (U ${headDtype})`, [{ first: 0, count: d, byteLength: d * 4 }]);
   // The lens's own buffers, from its buffer table, one line per item.
-  for (const spec of lensBuffers(p.lens)) add(spec.item, spec.parts);
+  for (const spec of lensBuffers(p.lens)) add(spec.item, spec.parts, spec.bound);
   return items;
 }
 
@@ -98,15 +106,20 @@ export function planProblem(
   maxBufferSize: number,
   budget: MemoryBudget | undefined,
   alternatives: Alternative[],
+  maxBinding = Infinity,
 ): string | undefined {
-  const fits = (p: PlanItem[]) =>
-    p.every((it) => it.largest <= maxBufferSize) && (!budget || planTotal(p) <= budget.bytes);
+  const bindable = (p: PlanItem[]) => p.every((it) => it.largest <= maxBufferSize && it.bound <= maxBinding);
+  const fits = (p: PlanItem[]) => bindable(p) && (!budget || planTotal(p) <= budget.bytes);
   if (fits(plan)) return undefined;
   const tooBig = plan.find((it) => it.largest > maxBufferSize);
+  const unbound = plan.find((it) => it.bound > maxBinding);
+  const need = (it: PlanItem) => `the ${it.name} need${it.name.endsWith('s') ? '' : 's'}`;
   const problem = tooBig
-    ? `the ${tooBig.name} need${tooBig.name.endsWith('s') ? '' : 's'} a ${fmtBytes(tooBig.largest)} buffer, more than this device's largest (${fmtBytes(maxBufferSize)})`
-    : `this run needs ${fmtBytes(planTotal(plan))} on the GPU, more than ${budget!.source} allows (${fmtBytes(budget!.bytes)})`;
-  if (tooBig && !alternatives.some((a) => fits(memoryPlan(a.inputs)))) {
+    ? `${need(tooBig)} a ${fmtBytes(tooBig.largest)} buffer, more than this device's largest (${fmtBytes(maxBufferSize)})`
+    : unbound
+      ? `${need(unbound)} ${fmtBytes(unbound.bound)} bound at once, more than this device's binding limit (${fmtBytes(maxBinding)})`
+      : `this run needs ${fmtBytes(planTotal(plan))} on the GPU, more than ${budget!.source} allows (${fmtBytes(budget!.bytes)})`;
+  if ((tooBig || unbound) && !alternatives.some((a) => fits(memoryPlan(a.inputs)))) {
     return `${problem}; use a device with larger buffers`;
   }
   return `${problem}; ${shrinkAdvice(plan, alternatives, fits)}`;

@@ -55,7 +55,7 @@ export async function savedLensOnGpu(gpu: Gpu, head: Head, lensPath: string | un
     positionUnembed: pu && { mode: pu.mode, positions: pu.positions.length },
   });
   // What it allocates, said before it allocates: the data, the head and an inference lens.
-  o.print?.(planLine(memoryPlan({ lens: shape, trainCount: 0, testCount: ds.count }), gpu.adapter.name));
+  o.print?.(planLine(memoryPlan({ lens: shape, trainCount: 0, testCount: ds.count, hiddenHalf: ds.hiddenHalf, finalHiddenHalf: ds.finalHiddenHalf }), gpu.adapter.name));
   const owner = new Owner(gpu);
   try {
     const headGpu = owner.own(new HeadOnGpu(gpu, head));

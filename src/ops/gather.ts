@@ -7,6 +7,7 @@ import { bindingWindows, windowBinding, type BufferLimits, type Split } from '..
 import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, StepTables } from '../gpu/stepTables.ts';
+import type { HalfDtype } from '../shared/constants.ts';
 import { invariant } from '../shared/errors.ts';
 import type { Batch } from './groups.ts';
 
@@ -21,8 +22,7 @@ export interface GatherSource {
   half?: HalfDtype;
 }
 
-/** The 2-byte float types data may keep on the GPU. */
-export type HalfDtype = 'bf16' | 'f16';
+export type { HalfDtype };
 
 /** Bytes of one row of a source. */
 export const sourceRowBytes = (width: number, half?: HalfDtype) => width * (half ? 2 : 4);

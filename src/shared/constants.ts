@@ -6,6 +6,8 @@ export const MAX_TARGETS = 64;
 
 /** How the unembedding U is kept on the GPU: f32, or f16 packed two per u32. */
 export type HeadDtype = 'f32' | 'f16';
+/** The 16-bit float types a data set's hidden states may keep (2 bytes a value, on the host and the GPU). */
+export type HalfDtype = 'bf16' | 'f16';
 
 /** How the kernels are chosen: the tuning cache's, else tuned (auto); tuned again (fresh); the built-in ones (off). */
 export type TuneMode = 'auto' | 'fresh' | 'off';

@@ -4,7 +4,7 @@
 import { memoryPlan, planProblem, type Alternative, type MemoryBudget, type PlanItem } from '../lens/plan.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
 import { lensShape, type DeviceTraits, type LensOptions, type LensShape } from '../lens/shape.ts';
-import type { HeadDtype } from '../shared/constants.ts';
+import type { HalfDtype, HeadDtype } from '../shared/constants.ts';
 import type { TrainSettings } from './settings.ts';
 
 /** A run described by its shapes: the device, the head, the samples, the settings and the groups. */
@@ -16,6 +16,9 @@ export interface PlanRequest {
   head: { d: number; V: number; dtype: HeadDtype };
   trainCount: number;
   testCount: number;
+  /** The data's hidden states kept as bf16 or f16 (default f32). */
+  hiddenHalf?: HalfDtype;
+  finalHiddenHalf?: HalfDtype;
   /** Targets a sample: 1, or the most any row of either set carries. */
   targetsPerRow: number;
   settings: TrainSettings;
@@ -41,8 +44,13 @@ export function lensOptionsOf(r: PlanRequest): LensOptions {
 /** The run's lens shape, its memory plan, and why it does not fit (undefined when it does). */
 export function planOf(r: PlanRequest): { shape: LensShape; plan: PlanItem[]; problem: string | undefined } {
   const shape = lensShape(r.device, r.head, lensOptionsOf(r));
-  const plan = memoryPlan({ lens: shape, trainCount: r.trainCount, testCount: r.testCount });
-  return { shape, plan, problem: planProblem(plan, r.maxBufferSize, r.budget, smallerRuns(r)) };
+  const plan = memoryPlan({ lens: shape, ...samplesOf(r) });
+  return { shape, plan, problem: planProblem(plan, r.maxBufferSize, r.budget, smallerRuns(r), r.device.maxBinding) };
+}
+
+/** The samples a plan counts: how many, and how their hidden states are stored. */
+function samplesOf(r: PlanRequest) {
+  return { trainCount: r.trainCount, testCount: r.testCount, hiddenHalf: r.hiddenHalf, finalHiddenHalf: r.finalHiddenHalf };
 }
 
 /** Settings that shrink the run, for the message when it does not fit. */
@@ -51,8 +59,7 @@ export function smallerRuns(r: PlanRequest): Alternative[] {
   const options = lensOptionsOf(r);
   const plan = (change: Partial<LensOptions>, dtype = head.dtype) => ({
     lens: lensShape(r.device, { ...head, dtype }, { ...options, ...change }),
-    trainCount: r.trainCount,
-    testCount: r.testCount,
+    ...samplesOf(r),
   });
   const out: Alternative[] = [];
   if (head.dtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: plan({}, 'f16') });

@@ -446,6 +446,8 @@ function planRequest(inputs: RunInputs, table: GroupTable): PlanRequest {
     head,
     trainCount: train.count,
     testCount: test.count,
+    hiddenHalf: train.hiddenHalf,
+    finalHiddenHalf: train.finalHiddenHalf,
     targetsPerRow: Math.max(train.multi?.targetsPerRow ?? 1, test.multi?.targetsPerRow ?? 1),
     settings,
     table,

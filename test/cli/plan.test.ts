@@ -42,16 +42,32 @@ test("its total is what train plans for the same shapes (the parity data's 16 la
   assert.is(total(planned.stdout, /^total: (\S+ \w+) on/m), total(run.stdout, /^GPU memory: (\S+ \w+) on/m));
 });
 
-test("a full lens of LLaMA-3-8B's shapes lies over several buffers: it fits 141 GiB, not 24 (exit 1, naming what would fit)", () => {
+test("a full lens of LLaMA-3-8B's shapes lies over several buffers; the total is checked, and what one kernel binds at once", () => {
   const args = ['plan', '--d', '4096', '--vocab', '128256', '--layers', '32', '--preset', 'full'];
   const big = cli(...args, '--gpu-memory', '141');
-  assert.is(big.status, 0, big.stderr);
   // 192 translators × 64 MiB: 12 GiB in buffers of at most this device's largest.
   assert.match(big.stdout, /^ {2}translator parameters +12\.00 GiB {3}[3-9] buffers, largest [\d.]+ GiB$/m);
-  assert.match(big.stdout, /^fits: [\d.]+ GiB of 141\.00 GiB \(--gpu-memory 141\)$/m);
+  const binding = /binding limit \(([\d.]+) MiB\)/.exec(big.stderr);
+  if (binding) {
+    // The evaluation's 256 rows of split-K partial sums are bound whole: over a 128 MiB binding (lavapipe).
+    assert.is(big.status, 1);
+    assert.match(big.stderr, /^lensgpu: the unembedding partial sums need 504\.0 MiB bound at once, more than this device's binding limit/);
+  } else {
+    assert.is(big.status, 0, big.stderr);
+    assert.match(big.stdout, /^fits: [\d.]+ GiB of 141\.00 GiB \(--gpu-memory 141\)$/m);
+  }
   const small = cli(...args, '--gpu-memory', '24');
   assert.is(small.status, 1);
-  assert.match(small.stderr, /^lensgpu: this run needs [\d.]+ GiB on the GPU, more than --gpu-memory 24 allows \(24\.00 GiB\); it would fit with --preset lite/);
+  assert.match(small.stderr, /^lensgpu: (this run needs [\d.]+ GiB on the GPU, more than --gpu-memory 24|the unembedding partial sums need)/);
+});
+
+test('bf16 data: the plan counts 2 bytes a hidden value', () => {
+  const shapes = ['plan', '--d', '2048', '--vocab', '32000', '--layers', '16'];
+  const [f32, bf16] = [cli(...shapes), cli(...shapes, '--data-dtype', 'bf16')];
+  const train = (text: string) => /^ {2}train set +([\d.]+) MiB/m.exec(text)?.[1];
+  assert.match(bf16.stdout, /76,800 train, 19,200 test, bf16 hidden states\)/);
+  // 76,800 samples × 2,048 values: 600 MiB as f32, 300 MiB as bf16 (plus 600 KiB of targets and losses).
+  assert.equal([train(f32.stdout), train(bf16.stdout)], ['600.6', '300.6']);
 });
 
 test('bad shapes: one line', () => {
