@@ -121,7 +121,7 @@ export class Owner {
     return parts.map((p, i) => this.buffer(partLabel(label, i, parts.length), p.byteLength, usage));
   }
 
-  /** `data`, rows of `rowBytes`, uploaded over the buffers of `parts`. */
+  /** `data` (rows laid out by `parts`) uploaded over one buffer a part. */
   uploadParts(label: string, data: ArrayBufferView, parts: Part[], usage = STORAGE): GPUBuffer[] {
     const bufs = this.parts(label, parts, usage);
     writeParts(this.gpu, bufs, parts, data);

@@ -3,7 +3,7 @@
 // lies over several, whole rows in each (U in whole blocks of V_PER_SPLIT rows).
 import { paddedTargets, type Dataset } from '../data/dataset.ts';
 import type { Head } from '../data/head.ts';
-import { bufferParts, Owner, writeParts } from '../gpu/buffers.ts';
+import { bufferParts, Owner, writeParts, type Part } from '../gpu/buffers.ts';
 import { sourceRowBytes } from '../ops/gather.ts';
 import { headParts } from '../ops/unembed.ts';
 import type { Gpu } from '../gpu/device.ts';
@@ -49,23 +49,25 @@ export class DataOnGpu {
   readonly weights: GPUBuffer[] | undefined;
   readonly finalHidden: GPUBuffer[] | undefined;
   private owner: Owner;
+  private targetParts: Part[];
 
   constructor(gpu: Gpu, name: string, ds: Dataset, readonly targetsPerRow = 1, withFinalHidden = false) {
     if (withFinalHidden && !ds.finalHidden) throw new InputError(`${ds.source}: no final_hidden to upload`);
     const owner = (this.owner = new Owner(gpu));
     this.count = ds.count;
-    const rows = (width: number, half?: HalfDtype) => dataParts(ds.count, width, gpu.maxBuffer, half);
     [this.hiddenHalf, this.finalHiddenHalf] = [ds.hiddenHalf, withFinalHidden ? ds.finalHiddenHalf : undefined];
-    this.hidden = owner.uploadParts(`${name} hidden`, ds.hidden, rows(ds.d, ds.hiddenHalf));
-    this.finalHidden = withFinalHidden ? owner.uploadParts(`${name} final hidden`, ds.finalHidden!, rows(ds.d, ds.finalHiddenHalf)) : undefined;
+    const parts = dataSetParts({ count: ds.count, d: ds.d, targetsPerRow, hiddenHalf: ds.hiddenHalf, finalHidden: withFinalHidden, finalHiddenHalf: ds.finalHiddenHalf }, gpu.maxBuffer);
+    this.targetParts = parts.targets;
+    this.hidden = owner.uploadParts(`${name} hidden`, ds.hidden, parts.hidden);
+    this.finalHidden = parts.finalHidden && owner.uploadParts(`${name} final hidden`, ds.finalHidden!, parts.finalHidden);
     const t = paddedTargets(ds, targetsPerRow);
-    this.targets = owner.uploadParts(`${name} targets`, t.ids, rows(targetsPerRow));
-    this.weights = targetsPerRow > 1 ? owner.uploadParts(`${name} target weights`, t.weights, rows(targetsPerRow)) : undefined;
+    this.targets = owner.uploadParts(`${name} targets`, t.ids, parts.targets);
+    this.weights = parts.weights && owner.uploadParts(`${name} target weights`, t.weights, parts.weights);
   }
 
   /** Replaces each row's first target (one target a row): the teacher's argmax where the data has none. */
   setTargets(ids: Int32Array): void {
-    writeParts(this.owner.gpu, this.targets, dataParts(this.count, 1, this.owner.gpu.maxBuffer), ids);
+    writeParts(this.owner.gpu, this.targets, this.targetParts, ids);
   }
 
   destroy(): void {
@@ -73,7 +75,29 @@ export class DataOnGpu {
   }
 }
 
-/** The buffers of a data set's array of `count` rows of `width` 32-bit values (16-bit where `half`). */
-export function dataParts(count: number, width: number, maxBuffer: number, half?: HalfDtype) {
-  return bufferParts(count, sourceRowBytes(width, half), maxBuffer);
+/** What of a data set goes to the GPU: its samples, their width and targets, which hidden states and how they are stored. */
+export interface DataSetShape {
+  count: number;
+  d: number;
+  targetsPerRow: number;
+  hiddenHalf?: HalfDtype;
+  /** With the KL loss: the final hidden states too. */
+  finalHidden: boolean;
+  finalHiddenHalf?: HalfDtype;
+}
+
+/**
+ * The buffers of a data set's arrays, whole samples in each: hidden [count, d] (16-bit where
+ * hiddenHalf), final hidden, targets [count, K] i32 and, for K > 1, their weights f32. DataOnGpu
+ * allocates them and the memory plan counts them.
+ */
+export function dataSetParts(s: DataSetShape, maxBuffer: number): { hidden: Part[]; finalHidden?: Part[]; targets: Part[]; weights?: Part[] } {
+  const rows = (width: number, half?: HalfDtype) => bufferParts(s.count, sourceRowBytes(width, half), maxBuffer);
+  const K = s.targetsPerRow;
+  return {
+    hidden: rows(s.d, s.hiddenHalf),
+    ...(s.finalHidden ? { finalHidden: rows(s.d, s.finalHiddenHalf) } : {}),
+    targets: rows(K),
+    ...(K > 1 ? { weights: rows(K) } : {}),
+  };
 }

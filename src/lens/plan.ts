@@ -5,12 +5,12 @@
 import { totalmem } from 'node:os';
 import type { AdapterSummary } from '../gpu/device.ts';
 import type { Part } from '../gpu/buffers.ts';
-import { dataParts } from './onGpu.ts';
 import { V_PER_SPLIT } from '../ops/tiles.ts';
 import { TOP_K } from '../ops/topk.ts';
-import { headParts } from '../ops/unembed.ts';
+import { headParts, headRowBytes } from '../ops/unembed.ts';
 import { fmtBytes, type HalfDtype } from '../shared/constants.ts';
 import { lensBuffers } from './bufferTable.ts';
+import { dataSetParts } from './onGpu.ts';
 import type { LensShape } from './shape.ts';
 
 /** What a run allocates: its lens's shape, and its data sets' samples (train 0 for eval and trajectory). */
@@ -53,16 +53,18 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
   // the KL loss), K targets (and K weights when K > 1) a sample; the run keeps a train sample's
   // loss of the epoch, a test sample's loss, rank, best rank (K > 1) and top ids (evaluate.ts).
   const dataSet = (name: string, count: number, kept: number[]) => {
-    const rows = (width: number, half?: HalfDtype) => dataParts(count, width, maxBuffer, half);
-    add(name, rows(d, p.hiddenHalf), d * 4);
-    if (p.lens.teacher) add(name, rows(d, p.finalHiddenHalf), d * 4);
-    add(name, rows(K), K * 4);
-    if (K > 1) add(name, rows(K), K * 4);
+    const { hiddenHalf, finalHiddenHalf } = p;
+    const parts = dataSetParts({ count, d, targetsPerRow: K, hiddenHalf, finalHidden: Boolean(p.lens.teacher), finalHiddenHalf }, maxBuffer);
+    // The gather binds whole samples, at least one row at a time.
+    add(name, parts.hidden, d * 4);
+    if (parts.finalHidden) add(name, parts.finalHidden, d * 4);
+    add(name, parts.targets, K * 4);
+    if (parts.weights) add(name, parts.weights, K * 4);
     for (const width of kept) add(name, [{ first: 0, count, byteLength: count * width * 4 }]);
   };
   if (p.trainCount) dataSet('train set', p.trainCount, [1]);
   dataSet(p.trainCount ? 'test set' : 'data', p.testCount, [1, 1, ...(K > 1 ? [1] : []), TOP_K]);
-  add(`head (U ${headDtype})`, headParts(V, d, headDtype, maxBuffer), Math.min(V, V_PER_SPLIT) * d * (headDtype === 'f16' ? 2 : 4));
+  add(`head (U ${headDtype})`, headParts(V, d, headDtype, maxBuffer), Math.min(V, V_PER_SPLIT) * headRowBytes(d, headDtype));
   add(`head (U ${headDtype})`, [{ first: 0, count: d, byteLength: d * 4 }]);
   // The lens's own buffers, from its buffer table, one line per item.
   for (const spec of lensBuffers(p.lens)) add(spec.item, spec.parts, spec.bound);

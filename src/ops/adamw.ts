@@ -179,7 +179,6 @@ export class AdamW {
 
   /** A set's bind groups, window by window: its norm's partial sums and its update. */
   private bindSet(tables: StepTables, set: SetLayout, buf: SetBuffers, at: SetSlots): void {
-    const window = windowBinding;
     const present = tables.binding(at.present);
     if (!('grad' in buf)) {
       // A fused set: the ghost norm and the update read the batch's inputs after the present-group ranges.
@@ -187,13 +186,13 @@ export class AdamW {
       const ranges = tables.binding(at.ranges!);
       at.sumsqBindGroups = set.windows.map((_, i) => bindGroup(this.gpu, ghost, [tables.binding(at.sumsq[i]!), ranges, ...inputs, this.partial]));
       at.updateBindGroups = set.windows.map((w, i) =>
-        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, ...inputs, present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
+        bindGroup(this.gpu, update, [tables.binding(at.update[i]!), ranges, ...inputs, present, this.clipState, windowBinding(buf.param, w), windowBinding(buf.m, w), windowBinding(buf.v, w)]),
       );
       return;
     }
-    at.sumsqBindGroups = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at.sumsq[i]!), window(buf.grad, w), present, this.partial]));
+    at.sumsqBindGroups = set.windows.map((w, i) => bindGroup(this.gpu, this.sumsqPipe, [tables.binding(at.sumsq[i]!), windowBinding(buf.grad, w), present, this.partial]));
     at.updateBindGroups = set.windows.map((w, i) =>
-      bindGroup(this.gpu, this.updatePipe, [tables.binding(at.update[i]!), window(buf.grad, w), present, this.clipState, window(buf.param, w), window(buf.m, w), window(buf.v, w)]),
+      bindGroup(this.gpu, this.updatePipe, [tables.binding(at.update[i]!), windowBinding(buf.grad, w), present, this.clipState, windowBinding(buf.param, w), windowBinding(buf.m, w), windowBinding(buf.v, w)]),
     );
   }
 

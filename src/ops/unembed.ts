@@ -12,16 +12,17 @@ import { InputError, invariant } from '../shared/errors.ts';
 import { MATMUL_TILE, UNEMBED_GRAD_TILE, UNEMBED_REGISTER_TILES, UNEMBED_SUBGROUP_TILE, UNEMBED_TILE_SLOTS, V_PER_SPLIT } from './tiles.ts';
 import { packRanges, type Batch } from './groups.ts';
 
-const rowBytes = (d: number, dtype: HeadDtype) => (dtype === 'f16' ? d * 2 : d * 4);
+/** Bytes of one row of U: d values of f32, or of f16. */
+export const headRowBytes = (d: number, dtype: HeadDtype) => (dtype === 'f16' ? d * 2 : d * 4);
 
 /** U's vocabulary windows, each within one storage binding and one of headParts' buffers (f32 or f16 rows of d). */
 export function unembedWindows(V: number, d: number, dtype: HeadDtype, limits: BufferLimits, align: number): Window[] {
-  return bindingWindows(V, rowBytes(d, dtype), limits.maxBinding, align, limits.maxBuffer, V_PER_SPLIT);
+  return bindingWindows(V, headRowBytes(d, dtype), limits.maxBinding, align, limits.maxBuffer, V_PER_SPLIT);
 }
 
 /** The buffers U is held in: whole V_PER_SPLIT-row blocks of the vocabulary in each. */
 export function headParts(V: number, d: number, dtype: HeadDtype, maxBuffer: number): Part[] {
-  return bufferParts(V, rowBytes(d, dtype), maxBuffer, V_PER_SPLIT);
+  return bufferParts(V, headRowBytes(d, dtype), maxBuffer, V_PER_SPLIT);
 }
 
 /** The backward's split-K: how many V_PER_SPLIT-row splits the windows make. */

@@ -1,11 +1,16 @@
 // One GPU device shared by every test file; the runner destroys it at the end.
-import { Gpu } from '../../src/gpu/device.ts';
-import { readBuffer, upload, writeParts, type Part } from '../../src/gpu/buffers.ts';
+import { Gpu, type GpuOptions } from '../../src/gpu/device.ts';
+import { createBuffer, readBuffer, upload, writeParts, type Part } from '../../src/gpu/buffers.ts';
 
 let shared: Promise<Gpu> | undefined;
 
+/** A device of the backend and adapter the tests run on (LENSGPU_BACKEND, LENSGPU_ADAPTER), with `o` (e.g. a small maxBuffer); its caller destroys it. */
+export function openTestGpu(o: GpuOptions = {}): Promise<Gpu> {
+  return Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER, ...o });
+}
+
 export function testGpu(): Promise<Gpu> {
-  shared ??= Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER });
+  shared ??= openTestGpu();
   return shared;
 }
 
@@ -30,7 +35,7 @@ export function buf(gpu: Gpu, label: string, data: ArrayBufferView): GPUBuffer {
 
 /** `data` over one buffer a part (bufferParts' layout). */
 export function bufParts(gpu: Gpu, label: string, data: ArrayBufferView, parts: Part[]): GPUBuffer[] {
-  const bufs = parts.map((p, i) => gpu.device.createBuffer({ label: `${label} ${i + 1}/${parts.length}`, size: Math.max(16, Math.ceil(p.byteLength / 4) * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST }));
+  const bufs = parts.map((p, i) => createBuffer(gpu, `${label} ${i + 1}/${parts.length}`, p.byteLength));
   writeParts(gpu, bufs, parts, data);
   return bufs;
 }

@@ -7,9 +7,9 @@ import * as assert from 'uvu/assert';
 import { uniformF32, uniformInt } from '../../src/data/counterRng.ts';
 import { bufferParts, type BufferLimits } from '../../src/gpu/buffers.ts';
 import { Gather, gatherRef, sourceRowBytes, type HalfDtype } from '../../src/ops/gather.ts';
-import { f16ToF32 } from '../../src/shared/f16.ts';
 import { runOne } from '../helpers/bound.ts';
 import { buf, bufParts, testGpu, u32 } from '../helpers/gpu.ts';
+import { halfToF32 } from '../helpers/half.ts';
 
 const test = suite('gather');
 
@@ -17,12 +17,6 @@ const test = suite('gather');
 function halves(half: HalfDtype, n: number, seed: number): Uint16Array {
   if (half === 'bf16') return Uint16Array.from(new Uint32Array(uniformF32(seed, n, 3).buffer), (bits) => bits >>> 16);
   return Uint16Array.from(uniformInt(seed, n, 0xf800), (b) => (b < 0x7c00 ? b : b - 0x7c00 + 0x8000));
-}
-
-/** f32 bits of 16-bit floats, on the host. */
-function widenRef(half: HalfDtype, h: Uint16Array): Uint32Array {
-  if (half === 'bf16') return Uint32Array.from(h, (b) => b << 16);
-  return new Uint32Array(Float32Array.from(h, f16ToF32).buffer);
 }
 
 async function gatherCase(rows: number, width: number, rowIds: Uint32Array, limits: Partial<BufferLimits> = {}, half?: HalfDtype) {
@@ -34,7 +28,7 @@ async function gatherCase(rows: number, width: number, rowIds: Uint32Array, limi
   const sources = [{ src: b.src, dst: b.dst, width, half }];
   await runOne(gpu, `gather ${rows}×${width}`, (t) => op.bind(t, { rows, sources }, rowIds.length), { rows: rowIds, ranges: [] });
   const got = await u32(gpu, b.dst, rowIds.length * width);
-  const words = half ? widenRef(half, src as Uint16Array) : (src as Float32Array);
+  const words = half ? halfToF32(half, src as Uint16Array) : (src as Float32Array);
   assert.equal(Array.from(got), Array.from(gatherRef(words, rowIds, width)));
   return parts.length;
 }

@@ -10,12 +10,12 @@ import * as assert from 'uvu/assert';
 import { loadDataset } from '../../src/data/dataset.ts';
 import { DivergedError } from '../../src/shared/errors.ts';
 import { loadHeadFile } from '../../src/data/head.ts';
-import { Gpu, GpuError } from '../../src/gpu/device.ts';
+import { GpuError, type Gpu } from '../../src/gpu/device.ts';
 import { blockStride } from '../../src/ops/groups.ts';
 import { readCheckpoint } from '../../src/train/checkpoint.ts';
 import { SEED_SETTINGS, type TrainSettings } from '../../src/train/settings.ts';
 import { trainLens, type RunInputs } from '../../src/train/trainer.ts';
-import { testGpu } from '../helpers/gpu.ts';
+import { openTestGpu, testGpu } from '../helpers/gpu.ts';
 
 const test = suite('faults');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
@@ -88,7 +88,7 @@ test('a diverging run stops at the first non-finite loss, naming epoch and step,
 });
 
 test('a lost device ends the run with a clear error and leaves the last checkpoint whole', async () => {
-  const gpu = await Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER });
+  const gpu = await openTestGpu();
   const out = join(tmp, 'lost');
   try {
     // What Dawn's device.lost does on a driver reset, at epoch 2, step 4.

@@ -12,10 +12,11 @@ import { writeSafetensors } from '../../src/data/safetensors.ts';
 import { Gpu } from '../../src/gpu/device.ts';
 import { readLensFile } from '../../src/lens/lensFile.ts';
 import type { HalfDtype } from '../../src/shared/constants.ts';
-import { f16Bits, f16ToF32 } from '../../src/shared/f16.ts';
+import { f16Bits } from '../../src/shared/f16.ts';
 import { SEED_SETTINGS, type TrainSettings } from '../../src/train/settings.ts';
 import { trainLens } from '../../src/train/trainer.ts';
-import { testGpu } from '../helpers/gpu.ts';
+import { openTestGpu, testGpu } from '../helpers/gpu.ts';
+import { halfToF32 } from '../helpers/half.ts';
 
 const test = suite('bf16 and f16 data');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
@@ -29,15 +30,12 @@ function toHalf(half: HalfDtype, a: Float32Array): Uint16Array {
   return Uint16Array.from(bits, (b) => (b + 0x7fff + ((b >>> 16) & 1)) >>> 16);
 }
 
-const widen = (half: HalfDtype, h: Uint16Array) =>
-  half === 'f16' ? Float32Array.from(h, f16ToF32) : new Float32Array(Uint32Array.from(h, (b) => b << 16).buffer);
-
 /** The data set with its hidden (and final hidden) states as 16-bit bits, and the same values as f32. */
 function halfAndWide(ds: Dataset, half: HalfDtype): [Dataset, Dataset] {
   const bits = toHalf(half, ds.hidden as Float32Array);
   const final = ds.finalHidden && toHalf(half, ds.finalHidden as Float32Array);
   const halfSet = { ...ds, hidden: bits, hiddenHalf: half, ...(final ? { finalHidden: final, finalHiddenHalf: half } : {}) };
-  const wide = { ...ds, hidden: widen(half, bits), ...(final ? { finalHidden: widen(half, final) } : {}) };
+  const wide = { ...ds, hidden: halfToF32(half, bits), ...(final ? { finalHidden: halfToF32(half, final) } : {}) };
   return [halfSet, wide];
 }
 
@@ -68,7 +66,7 @@ for (const half of ['bf16', 'f16'] as const) {
 
 test('bf16 final hidden states (--loss kl, --position-unembed full), split over buffers of 30,000 bytes', async () => {
   // 3 translator blocks a buffer, one position's block, 312 rows of bf16 states (U and a position block are larger: one each).
-  const small = await Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER, maxBuffer: 30_000 });
+  const small = await openTestGpu({ maxBuffer: 30_000 });
   try {
     const [train, wideTrain] = halfAndWide(loadDataset(join(DATA, 'train_kl.safetensors')), 'bf16');
     const [testSet, wideTest] = halfAndWide(loadDataset(join(DATA, 'test_kl.safetensors')), 'bf16');

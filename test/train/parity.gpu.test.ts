@@ -16,8 +16,8 @@ import { breakdown } from '../../src/train/metrics.ts';
 import { trainLens } from '../../src/train/trainer.ts';
 import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
-import { testGpu } from '../helpers/gpu.ts';
-import { Gpu } from '../../src/gpu/device.ts';
+import { openTestGpu, testGpu } from '../helpers/gpu.ts';
+import type { Gpu } from '../../src/gpu/device.ts';
 
 const test = suite('parity with PyTorch');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
@@ -156,7 +156,7 @@ test(`lite, shuffled, batch 20, with the kernels of a GPU without subgroups (${d
 // Parameters, moments, the position unembedding and the data over buffers of at most 100,000
 // bytes (10 translator blocks, one position's block, 520 rows of hidden states a buffer): the
 // same run, bit for bit, as over one buffer each, and so as close to PyTorch.
-const small = await Gpu.open({ backend: process.env.LENSGPU_BACKEND, adapter: process.env.LENSGPU_ADAPTER, maxBuffer: 100_000 });
+const small = await openTestGpu({ maxBuffer: 100_000 });
 for (const [name, what, buffers] of [
   ['parity_lite', 'lite (36 translators: 4 buffers)', /train set [\d.]+ KiB in 4 buffers, .*translator parameters [\d.]+ KiB in 4 buffers/],
   ['parity_lite_shuffled', 'lite, shuffled, batch 20', /AdamW moments \(m, v\) [\d.]+ KiB in 8 buffers/],
