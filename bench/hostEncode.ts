@@ -5,6 +5,7 @@
 //
 // Run alone: node --import tsx bench/hostEncode.ts [--quick]   (npm run bench prints it too)
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
+import { Rows } from '../src/data/rows.ts';
 import { Gpu } from '../src/gpu/device.ts';
 import { countObjects, type ObjectCounts } from '../src/gpu/objectCounter.ts';
 import { makeBatch } from '../src/lens/batch.ts';
@@ -15,7 +16,7 @@ import { deviceTraits, lensShape } from '../src/lens/shape.ts';
 import { SEED_ADAMW } from '../src/ops/adamw.ts';
 
 /** Per step, after the first: objects created and commands recorded. */
-export interface HostEncode extends Omit<ObjectCounts, 'live'> {
+export interface HostEncode extends Omit<ObjectCounts, 'live' | 'liveBytes' | 'peakBytes'> {
   batches: number;
   medianMs: number;
 }
@@ -38,7 +39,7 @@ export async function measureHostEncode(gpu: Gpu, shape: HostEncodeShape, batche
   const group = Int32Array.from(cells, (k) => table.groupOf(Math.floor(k / shape.positions), k % shape.positions));
   const head = new HeadOnGpu(gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: uniformF32(3, d, 1), U: uniformF32(6, V * d, 0.02) });
   const none = new Int32Array(N);
-  const data = new DataOnGpu(gpu, 'host encode', { source: 'bench', count: N, d, hidden: uniformF32(9, N * d, 1), layer: none, position: none, target: Int32Array.from(uniformInt(8, N, V)) });
+  const data = new DataOnGpu(gpu, 'host encode', { source: 'bench', count: N, d, hidden: Rows.of(uniformF32(9, N * d, 1), d), layer: none, position: none, target: Int32Array.from(uniformInt(8, N, V)) });
   const lens = await Lens.create(gpu, head, lensShape(deviceTraits(gpu), head, { numGroups: table.groups.length, maxBatch: B, adamw: SEED_ADAMW }), [data]);
   try {
     const { counts, stop } = countObjects(gpu);

@@ -3,6 +3,7 @@
 // traffic floor; the lens's buffer table gives each step's GPU memory.
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import type { Dataset } from '../src/data/dataset.ts';
+import { Rows } from '../src/data/rows.ts';
 import { makeBatch, rowRange, type RowIndex } from '../src/lens/batch.ts';
 import { lensBuffers } from '../src/lens/bufferTable.ts';
 import { Lens } from '../src/lens/lens.ts';
@@ -69,12 +70,12 @@ function benchData(h: Harness, rows: number, seed: number, K: number, teacher: b
     source: 'bench',
     count: rows,
     d,
-    hidden: uniformF32(seed + 1, rows * d, 1),
+    hidden: Rows.of(uniformF32(seed + 1, rows * d, 1), d),
     layer: Int32Array.from(cells, (k) => Math.floor(k / positions)),
     position: Int32Array.from(cells, (k) => k % positions),
     target: Int32Array.from(uniformInt(seed + 2, rows, V)),
     multi: K > 1 ? { targetsPerRow: K, ids: Int32Array.from(uniformInt(seed + 2, rows * K, V)), weights: new Float32Array(rows * K).fill(1 / K) } : undefined,
-    finalHidden: teacher ? uniformF32(seed + 3, rows * d, 1) : undefined,
+    finalHidden: teacher ? Rows.of(uniformF32(seed + 3, rows * d, 1), d) : undefined,
   };
 }
 

@@ -30,7 +30,7 @@ import { modelShapeOf, printPlan } from './plan.ts';
 import { inspect } from './inspect.ts';
 import { resumedOptions } from './resume.ts';
 import { runPythonScript } from './scripts.ts';
-import { TUNE_MODES, type HeadDtype, type PositionUnembedMode } from '../shared/constants.ts';
+import { DATA_PLACES, TUNE_MODES, type HeadDtype, type PositionUnembedMode } from '../shared/constants.ts';
 import { f16Bits } from '../shared/f16.ts';
 import { writeFileAtomic } from '../shared/files.ts';
 
@@ -133,6 +133,7 @@ trainingOptions(program.command('train').description('train a lens; with no data
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
+        dataOn: o.dataOn,
         stop,
         quiet: Boolean(o.quiet),
         tune: o.tune,
@@ -180,6 +181,7 @@ trainingOptions(
         resume: Boolean(o.resume),
         overwrite: Boolean(o.overwrite),
         gpuMemoryGiB: o.gpuMemory,
+        dataOn: o.dataOn,
         stop,
         quiet: Boolean(o.quiet),
         tune: o.tune,
@@ -346,7 +348,8 @@ gpuOptions(
     .addOption(headDtypeOption())
     .addOption(positionUnembedOption())
     .option('--batch-size <n>', 'samples per step', int(1), SEED_SETTINGS.batchSize)
-    .option('--gpu-memory <GiB>', "the GPU's memory, to check the total (default: known only for software adapters)", positive),
+    .option('--gpu-memory <GiB>', "the GPU's memory, to check the total (default: known only for software adapters)", positive)
+    .addOption(dataOnOption()),
 ).action(async (o) => {
   const given = o.d !== undefined || o.vocab !== undefined || o.layers !== undefined;
   if (o.modelDir && given) throw new InputError('give --model-dir, or --d, --vocab and --layers, not both');
@@ -356,7 +359,7 @@ gpuOptions(
   const gpu = await openGpu(o);
   try {
     const hiddenHalf = o.dataDtype === 'f32' ? undefined : o.dataDtype;
-    printPlan(gpu, { model, positions: o.positions, samples: o.samples, headDtype: o.headDtype, hiddenHalf, gpuMemoryGiB: o.gpuMemory, settings }, (l) => console.log(l));
+    printPlan(gpu, { model, positions: o.positions, samples: o.samples, headDtype: o.headDtype, hiddenHalf, gpuMemoryGiB: o.gpuMemory, dataOn: o.dataOn, settings }, (l) => console.log(l));
   } finally {
     gpu.destroy();
   }
@@ -427,6 +430,7 @@ function trainingOptions(cmd: Command, axes: boolean, own: (cmd: Command) => Com
     .option('--no-shuffle', 'take training batches in file order')
     .option('--no-checkpoint', 'do not write checkpoint.safetensors after each epoch')
     .option('--gpu-memory <GiB>', "the GPU's memory, to check the run fits before allocating (default: known only for software adapters)", positive)
+    .addOption(dataOnOption())
     .option('--allow-shared-examples', 'let train and test share problem ids (example)')
     .option('--final-normed', "with --loss kl: final_hidden is already through the final norm (as Hugging Face's last hidden state)")
     .option('--tokenizer <file>', 'a Hugging Face tokenizer.json, to show tokens as text in the report (found in --model-dir by default)')
@@ -484,6 +488,10 @@ function axisOptions(cmd: Command): Command {
 // Options several commands take, each defined once (defaults shown as users type them).
 function headDtypeOption(): Option {
   return new Option('--head-dtype <dtype>', 'how the unembedding is held on the GPU').choices(['f32', 'f16']).default('f32', 'f32');
+}
+
+function dataOnOption(): Option {
+  return new Option('--data-on <where>', "where the data sets are kept: gpu, host (each step writes its batch's rows), auto (the GPU where the run fits with them there)").choices(DATA_PLACES).default('auto');
 }
 
 function presetOption(): Option {

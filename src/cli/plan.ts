@@ -8,7 +8,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { memoryBudget, planTotal } from '../lens/plan.ts';
 import { groupTable } from '../lens/preset.ts';
 import { deviceTraits } from '../lens/shape.ts';
-import { fmtBytes, type HalfDtype, type HeadDtype } from '../shared/constants.ts';
+import { fmtBytes, type DataPlace, type HalfDtype, type HeadDtype } from '../shared/constants.ts';
 import { InputError } from '../shared/errors.ts';
 import { planOf } from '../train/planning.ts';
 import type { TrainSettings } from '../train/settings.ts';
@@ -42,6 +42,7 @@ export interface PlanFlags {
   /** The data files' hidden states as bf16 or f16 (default f32). */
   hiddenHalf?: HalfDtype;
   gpuMemoryGiB: number | undefined;
+  dataOn: DataPlace;
   settings: TrainSettings;
 }
 
@@ -52,7 +53,7 @@ export function printPlan(gpu: Gpu, f: PlanFlags, print: (line: string) => void)
   const table = groupTable(f.settings.preset, range(layers), range(f.positions), f.settings.criticalLayers);
   const perLayerTrain = Math.round(f.samples * 0.8);
   const [trainCount, testCount] = [layers * perLayerTrain, layers * (f.samples - perLayerTrain)];
-  const { shape, plan, problem } = planOf({
+  const { shape, plan, problem, dataOn, hostBecause } = planOf({
     device: deviceTraits(gpu),
     maxBufferSize: gpu.limits.maxBufferSize,
     budget: memoryBudget(gpu.adapter, f.gpuMemoryGiB),
@@ -63,12 +64,14 @@ export function printPlan(gpu: Gpu, f: PlanFlags, print: (line: string) => void)
     targetsPerRow: 1,
     settings: f.settings,
     table,
+    dataOn: f.dataOn,
   });
   print(`plan: d ${d}, V ${V}, ${layers} layers × ${f.positions} positions, ${f.settings.preset} preset (${table.groups.length} translators), ` +
     `${(trainCount + testCount).toLocaleString('en-US')} samples (${trainCount.toLocaleString('en-US')} train, ${testCount.toLocaleString('en-US')} test${f.hiddenHalf ? `, ${f.hiddenHalf} hidden states` : ''}), batch ${f.settings.batchSize}`);
   print(`trainable parameters: ${shape.parameters.toLocaleString('en-US')}`);
   for (const it of plan) print(`  ${it.name.padEnd(52)} ${fmtBytes(it.bytes).padStart(11)}   ${it.buffers} buffer${it.buffers > 1 ? 's' : ''}, largest ${fmtBytes(it.largest)}`);
   print(`total: ${fmtBytes(planTotal(plan))} on ${gpu.adapter.name}; its largest buffer ${fmtBytes(gpu.limits.maxBufferSize)}`);
+  if (dataOn === 'host') print(`data sets: in host memory, each step writes its batch's rows (${hostBecause ?? '--data-on host'})`);
   if (problem) throw new InputError(problem);
   const budget = memoryBudget(gpu.adapter, f.gpuMemoryGiB);
   print(budget ? `fits: ${fmtBytes(planTotal(plan))} of ${fmtBytes(budget.bytes)} (${budget.source})` : 'fits every buffer; the device does not report its memory (--gpu-memory GiB checks the total)');

@@ -12,6 +12,7 @@ import { NumpyTensors } from './numpy.ts';
 import { SafetensorsFile } from './safetensors.ts';
 import type { TensorFile } from './tensorFile.ts';
 import { MAX_TARGETS, type HalfDtype } from '../shared/constants.ts';
+import { HOST_CHUNK_BYTES, type Rows } from './rows.ts';
 
 /** Several weighted targets a row: `targetsPerRow` (K) a row, −1 padding last, weights normalised per row. */
 export interface MultiTargets {
@@ -33,10 +34,10 @@ export interface Dataset {
   count: number;
   d: number;
   /**
-   * [count, d] row-major: f32, or the file's bf16 / f16 values kept as their bits, 2 bytes a
-   * value (hiddenHalf), which the GPU widens to f32 when it gathers a batch (exact).
+   * [count, d] in chunks of whole rows: f32, or the file's bf16 / f16 values kept as their
+   * bits, 2 bytes a value (hiddenHalf), which the GPU widens to f32 when it gathers a batch (exact).
    */
-  hidden: Float32Array | Uint16Array;
+  hidden: Rows;
   hiddenHalf?: HalfDtype;
   layer: Int32Array;
   position: Int32Array;
@@ -49,8 +50,8 @@ export interface Dataset {
   targetsFromTeacher?: boolean;
   /** `targets` / `target_weights`, where the data has them. */
   multi?: MultiTargets;
-  /** `final_hidden` [count, d], f32 or 16-bit as `hidden`. */
-  finalHidden?: Float32Array | Uint16Array;
+  /** `final_hidden` [count, d], f32 or 16-bit and chunked as `hidden`. */
+  finalHidden?: Rows;
   finalHiddenHalf?: HalfDtype;
   /** `example` [count]. */
   example?: Int32Array;
@@ -76,7 +77,8 @@ export function layersAndPositions(ds: Dataset): LayersAndPositions {
 
 export const DATA_TENSORS = ['hidden', 'layer', 'position', 'target'] as const;
 
-export function loadDataset(path: string): Dataset {
+/** Loads and validates a data file; its hidden states are held in chunks of at most `chunkBytes`. */
+export function loadDataset(path: string, chunkBytes = HOST_CHUNK_BYTES): Dataset {
   const file = openDataFile(path);
   try {
     const h = file.get('hidden');
@@ -100,10 +102,10 @@ export function loadDataset(path: string): Dataset {
       if (f.shape.length !== 2 || f.shape[0] !== count || f.shape[1] !== d) {
         throw new InputError(`${path}: 'final_hidden' is [${f.shape}], expected [${count}, ${d}] like 'hidden'`);
       }
-      final = file.readStates('final_hidden');
-      checkFinite(path, 'final_hidden', final.values, d, final.half);
+      final = file.readStates('final_hidden', chunkBytes);
+      checkFinite(path, 'final_hidden', final.values, final.half);
     }
-    const hidden = file.readStates('hidden');
+    const hidden = file.readStates('hidden', chunkBytes);
     const ds: Dataset = {
       source: path,
       count,
@@ -220,12 +222,15 @@ function readCot(file: TensorFile): CotTokens {
 }
 
 /** Every value finite: f32, or 16-bit floats by their exponent bits (all ones: inf or NaN). */
-function checkFinite(source: string, name: string, a: Float32Array | Uint16Array, d: number, half?: HalfDtype): void {
+function checkFinite(source: string, name: string, rows: Rows, half?: HalfDtype): void {
   const top = half === 'bf16' ? 0x7f80 : 0x7c00;
-  for (let i = 0; i < a.length; i++) {
-    const finite = half ? (a[i]! & top) !== top : Number.isFinite(a[i]);
-    if (!finite) throw new InputError(`${source}: ${name}[${Math.floor(i / d)}, ${i % d}] is ${half ? 'inf or NaN' : a[i]} (values must be finite)`);
-  }
+  const d = rows.width;
+  rows.chunks.forEach((a, c) => {
+    for (let i = 0; i < a.length; i++) {
+      const finite = half ? (a[i]! & top) !== top : Number.isFinite(a[i]);
+      if (!finite) throw new InputError(`${source}: ${name}[${c * rows.rowsPerChunk + Math.floor(i / d)}, ${i % d}] is ${half ? 'inf or NaN' : a[i]} (values must be finite)`);
+    }
+  });
 }
 
 /**
@@ -245,7 +250,7 @@ export function validateDataset(ds: Dataset): void {
       }
     }
   }
-  checkFinite(ds.source, 'hidden', ds.hidden, ds.d, ds.hiddenHalf);
+  checkFinite(ds.source, 'hidden', ds.hidden, ds.hiddenHalf);
   if (ds.example) {
     const at = ds.example.findIndex((e) => e < 0);
     if (at >= 0) throw new InputError(`${ds.source}: example[${at}] = ${ds.example[at]} is negative`);
@@ -291,13 +296,8 @@ export function selectLayers(ds: Dataset, layers: readonly number[] | undefined)
 
 /** The rows `keep` of a dataset (every per-row tensor; the problems' cot stays whole). */
 export function subset(ds: Dataset, keep: number[]): Dataset {
-  const rows = <T extends Float32Array | Uint16Array>(a: T, width: number): T => {
+  const pick = <T extends Int32Array | Float32Array>(a: T, width = 1): T => {
     const out = new (a.constructor as new (n: number) => T)(keep.length * width);
-    keep.forEach((row, i) => out.set(a.subarray(row * width, (row + 1) * width), i * width));
-    return out;
-  };
-  const pick = (a: Int32Array, width = 1) => {
-    const out = new Int32Array(keep.length * width);
     keep.forEach((row, i) => out.set(a.subarray(row * width, (row + 1) * width), i * width));
     return out;
   };
@@ -305,12 +305,12 @@ export function subset(ds: Dataset, keep: number[]): Dataset {
   return {
     ...ds,
     count: keep.length,
-    hidden: rows(ds.hidden, ds.d),
+    hidden: ds.hidden.pick(keep),
     layer: pick(ds.layer),
     position: pick(ds.position),
     target: pick(ds.target),
-    multi: m && { targetsPerRow: m.targetsPerRow, ids: pick(m.ids, m.targetsPerRow), weights: rows(m.weights, m.targetsPerRow) },
-    finalHidden: ds.finalHidden && rows(ds.finalHidden, ds.d),
+    multi: m && { targetsPerRow: m.targetsPerRow, ids: pick(m.ids, m.targetsPerRow), weights: pick(m.weights, m.targetsPerRow) },
+    finalHidden: ds.finalHidden?.pick(keep),
     example: ds.example && pick(ds.example),
   };
 }

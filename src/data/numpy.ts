@@ -37,6 +37,9 @@ export class NumpyTensors extends TensorFile {
     super();
   }
 
+  /** The deflated entry inflated last, kept while its chunks are read. */
+  private inflated: { name: string; data: Uint8Array } | undefined;
+
   /** Every NAME.npy in a folder, as tensor NAME. */
   static folder(path: string): NumpyTensors {
     const files = readdirSync(path).filter((f) => f.endsWith('.npy')).sort();
@@ -146,15 +149,20 @@ export class NumpyTensors extends TensorFile {
     }
   }
 
-  bytes(name: string): Uint8Array {
+  bytes(name: string, offset = 0, length?: number): Uint8Array {
     this.get(name); // the error names a missing tensor
     const s = this.sources.get(name)!;
-    const raw = readAt(s.fd, s.begin, s.end - s.begin, `${this.path}: '${name}'`);
-    if (!s.deflated) return raw;
-    return aligned(inflate(raw, `${this.path}:${name}.npy`).subarray(s.deflated.size));
+    if (!s.deflated) return readAt(s.fd, s.begin + offset, length ?? s.end - s.begin - offset, `${this.path}: '${name}'`);
+    // A deflated entry is inflated whole (once for the chunks read of it in a row), then cut.
+    if (this.inflated?.name !== name) {
+      const whole = inflate(readAt(s.fd, s.begin, s.end - s.begin, `${this.path}: '${name}'`), `${this.path}:${name}.npy`);
+      this.inflated = { name, data: whole.subarray(s.deflated.size) };
+    }
+    return aligned(this.inflated.data.subarray(offset, length === undefined ? undefined : offset + length));
   }
 
   close(): void {
+    this.inflated = undefined;
     this.fds.forEach(closeSync);
   }
 }

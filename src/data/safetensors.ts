@@ -107,11 +107,11 @@ export class SafetensorsFile extends TensorFile {
     }
   }
 
-  /** The raw bytes of a tensor. */
-  bytes(name: string): Uint8Array {
+  /** The raw bytes of a tensor, or `length` of them from `offset`. */
+  bytes(name: string, offset = 0, length?: number): Uint8Array {
     this.get(name); // the error names a missing tensor
     const t = this.tensors.get(name)!;
-    return readAt(this.fd, t.begin, t.end - t.begin, `${this.path}: tensor '${name}'`);
+    return readAt(this.fd, t.begin + offset, length ?? t.end - t.begin - offset, `${this.path}: tensor '${name}'`);
   }
 
   close(): void {

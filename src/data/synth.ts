@@ -20,6 +20,7 @@ import { assignTargets, chunkBounds } from './assign.ts';
 import { hash32, uniformF32, uniformInt } from './counterRng.ts';
 import type { Dataset } from './dataset.ts';
 import { writeSafetensors, type TensorOut } from './safetensors.ts';
+import { Rows } from './rows.ts';
 import { MAX_TARGETS, type HalfDtype } from '../shared/constants.ts';
 import { InputError } from '../shared/errors.ts';
 
@@ -123,15 +124,14 @@ function cleanStates(shape: SynthShape, head: SynthHead, split: number, targets:
 function synthSet(shape: SynthShape, head: SynthHead, plant: Plant, split: number, problems: number): Dataset {
   const { layers: L, positions: P, d, V, seed } = shape;
   const N = L * problems * P;
+  const [hidden, finalHidden] = [new Float32Array(N * d), new Float32Array(N * d)];
   const ds = {
     source: `synthetic ${split ? 'test' : 'train'} set (seed ${seed})`,
     count: N,
     d,
-    hidden: new Float32Array(N * d),
     layer: new Int32Array(N),
     position: new Int32Array(N),
     target: new Int32Array(N),
-    finalHidden: new Float32Array(N * d),
     example: new Int32Array(N),
   };
   const targets = uniformInt(mix(seed, 20, split), problems * P, V);
@@ -148,7 +148,7 @@ function synthSet(shape: SynthShape, head: SynthHead, plant: Plant, split: numbe
         proj.fill(0);
         for (let j = 0; j < d; j++) for (let r = 0; r < RANK; r++) proj[r] += b[j * RANK + r]! * y[j]!;
         const xi = uniformF32(mix(seed, 22, split), d, plant.sigma[k]! * Math.sqrt(3), row * d);
-        const x = ds.hidden.subarray(row * d, (row + 1) * d);
+        const x = hidden.subarray(row * d, (row + 1) * d);
         for (let j = 0; j < d; j++) {
           let low = 0;
           for (let r = 0; r < RANK; r++) low += a[j * RANK + r]! * proj[r]!;
@@ -158,11 +158,11 @@ function synthSet(shape: SynthShape, head: SynthHead, plant: Plant, split: numbe
         ds.position[row] = p;
         ds.target[row] = targets[q]!;
         ds.example[row] = split * 1_000_000 + e;
-        ds.finalHidden.set(y, row * d);
+        finalHidden.set(y, row * d);
       }
     }
   }
-  return { ...ds, cot: chainsOfThought(shape, split, problems, targets) };
+  return { ...ds, hidden: Rows.of(hidden, d), finalHidden: Rows.of(finalHidden, d), cot: chainsOfThought(shape, split, problems, targets) };
 }
 
 /** Problem e's chain of thought: chunks split by COT_SPLIT, each starting with its target. */
@@ -216,7 +216,7 @@ const stateDtype = (half?: HalfDtype) => (half === 'bf16' ? 'BF16' : half === 'f
 /** A synthetic data set's tensors as the data format names them. */
 function synthTensors(ds: Dataset, shape: SynthShape, extras: SynthExtras): TensorOut[] {
   const out: TensorOut[] = [
-    { name: 'hidden', dtype: stateDtype(ds.hiddenHalf), shape: [ds.count, ds.d], data: ds.hidden },
+    { name: 'hidden', dtype: stateDtype(ds.hiddenHalf), shape: [ds.count, ds.d], data: ds.hidden.flat() },
     { name: 'layer', dtype: 'I32', shape: [ds.count], data: ds.layer },
     { name: 'position', dtype: 'I32', shape: [ds.count], data: ds.position },
     { name: 'target', dtype: 'I32', shape: [ds.count], data: ds.target },
@@ -225,7 +225,7 @@ function synthTensors(ds: Dataset, shape: SynthShape, extras: SynthExtras): Tens
     const { ids, weights } = chunkTargets(ds, shape, extras.multi);
     out.push({ name: 'targets', dtype: 'I32', shape: [ds.count, extras.multi], data: ids }, { name: 'target_weights', dtype: 'F32', shape: [ds.count, extras.multi], data: weights });
   }
-  if (extras.final) out.push({ name: 'final_hidden', dtype: stateDtype(ds.finalHiddenHalf), shape: [ds.count, ds.d], data: ds.finalHidden! });
+  if (extras.final) out.push({ name: 'final_hidden', dtype: stateDtype(ds.finalHiddenHalf), shape: [ds.count, ds.d], data: ds.finalHidden!.flat('the final hidden states') });
   if (extras.cot) {
     const c = ds.cot!;
     out.push(

@@ -6,6 +6,7 @@ import { readSync } from 'node:fs';
 import { InputError } from '../shared/errors.ts';
 import { f16Bits, f16ToF32 } from '../shared/f16.ts';
 import type { HalfDtype } from '../shared/constants.ts';
+import { HOST_CHUNK_BYTES, Rows } from './rows.ts';
 
 export const ITEM_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1,
@@ -35,8 +36,8 @@ export abstract class TensorFile {
   /** What the file is, for messages: 'safetensors', 'npz', 'npy folder'. */
   abstract readonly format: string;
   abstract readonly tensors: ReadonlyMap<string, TensorInfo>;
-  /** The raw little-endian bytes of a tensor, row-major. */
-  abstract bytes(name: string): Uint8Array;
+  /** The raw little-endian bytes of a tensor, row-major: all of them, or `length` from byte `offset`. */
+  abstract bytes(name: string, offset?: number, length?: number): Uint8Array;
   abstract close(): void;
 
   has(name: string): boolean {
@@ -54,8 +55,12 @@ export abstract class TensorFile {
 
   /** A float tensor (F32, F16, BF16, or F64 rounded) as f32. */
   readF32(name: string): Float32Array {
+    return this.f32Of(name, this.bytes(name));
+  }
+
+  /** Bytes of float tensor `name` as f32. */
+  private f32Of(name: string, raw: Uint8Array): Float32Array {
     const t = this.get(name);
-    const raw = this.bytes(name);
     switch (t.dtype) {
       case 'F32':
         return new Float32Array(raw.buffer, raw.byteOffset, raw.length / 4);
@@ -79,16 +84,22 @@ export abstract class TensorFile {
   }
 
   /**
-   * A tensor of hidden states as the data keeps them: F16 and BF16 as their bits (2 bytes a
-   * value, `half` says which), F32 as f32, F64 rounded to f32.
+   * A [count, width] tensor of hidden states as the data keeps them, read in chunks of whole
+   * rows (Rows): F16 and BF16 as their bits (2 bytes a value, `half` says which), F32 as f32,
+   * F64 rounded to f32.
    */
-  readStates(name: string): { values: Float32Array | Uint16Array; half?: HalfDtype } {
-    const dtype = this.get(name).dtype;
-    if (dtype !== 'F16' && dtype !== 'BF16') return { values: this.readF32(name) };
-    const raw = this.bytes(name);
-    // A view where the bytes are 2-aligned (they are in safetensors and .npy), else a copy.
-    const bits = raw.byteOffset % 2 === 0 ? new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2) : new Uint16Array(raw.slice().buffer);
-    return { values: bits, half: dtype === 'BF16' ? 'bf16' : 'f16' };
+  readStates(name: string, chunkBytes = HOST_CHUNK_BYTES): { values: Rows; half?: HalfDtype } {
+    const t = this.get(name);
+    const [count, width] = t.shape as [number, number];
+    const half = t.dtype === 'BF16' ? 'bf16' : t.dtype === 'F16' ? 'f16' : undefined;
+    const item = ITEM_BYTES[t.dtype] ?? 0;
+    const values = Rows.build(count, width, half ? 2 : 4, (first, rows) => {
+      const raw = this.bytes(name, first * width * item, rows * width * item);
+      if (!half) return this.f32Of(name, raw);
+      // A view where the bytes are 2-aligned (they are in safetensors and .npy), else a copy.
+      return raw.byteOffset % 2 === 0 ? new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2) : new Uint16Array(raw.slice().buffer);
+    }, chunkBytes);
+    return { values, ...(half ? { half } : {}) };
   }
 
   /** A float tensor as IEEE f16 bits (F16 as stored; others rounded to nearest even). */

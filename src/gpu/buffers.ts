@@ -38,6 +38,31 @@ export function writeBuffer(gpu: Gpu, buffer: GPUBuffer, data: ArrayBufferView, 
   }
 }
 
+/**
+ * Writes byte runs back to back into `buffer` from its start, as whole 4-byte words: a run
+ * may end mid-word (rows of an odd number of 16-bit values), the next one completes it.
+ */
+export function writeRuns(gpu: Gpu, buffer: GPUBuffer, runs: Uint8Array[]): void {
+  let offset = 0;
+  let carry = new Uint8Array(0);
+  for (const run of runs) {
+    let bytes = run;
+    if (carry.length) {
+      const word = new Uint8Array(4);
+      word.set(carry);
+      word.set(bytes.subarray(0, 4 - carry.length), carry.length);
+      writeBuffer(gpu, buffer, word, offset);
+      offset += 4;
+      bytes = bytes.subarray(4 - carry.length);
+    }
+    const whole = bytes.length - (bytes.length % 4);
+    writeBuffer(gpu, buffer, bytes.subarray(0, whole), offset);
+    offset += whole;
+    carry = bytes.slice(whole);
+  }
+  if (carry.length) writeBuffer(gpu, buffer, carry, offset);
+}
+
 /** A new storage buffer holding `data`. */
 export function upload(gpu: Gpu, label: string, data: ArrayBufferView, usage = STORAGE): GPUBuffer {
   const buffer = createBuffer(gpu, label, data.byteLength, usage);

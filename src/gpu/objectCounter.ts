@@ -12,12 +12,16 @@ export interface ObjectCounts {
   dispatches: number;
   /** Buffers created since counting began and not destroyed yet. */
   live: number;
+  /** Bytes of the live buffers made for the GPU's own use (not those the host maps to read or write), and their most at once. */
+  liveBytes: number;
+  peakBytes: number;
 }
 
-/** Counts from now until stop() (which also restores the device's own methods); `labels` of the buffers made. */
-export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]; stop(): void } {
+/** Counts from now until stop() (which also restores the device's own methods); `labels` of the buffers made, and the bytes made under each label. */
+export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]; bytesByLabel: Map<string, number>; stop(): void } {
   const labels: string[] = [];
-  const counts: ObjectCounts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0, live: 0 };
+  const bytesByLabel = new Map<string, number>();
+  const counts: ObjectCounts = { buffers: 0, bindGroups: 0, writeBuffers: 0, copies: 0, dispatches: 0, live: 0, liveBytes: 0, peakBytes: 0 };
   type Methods = Record<string, (...a: unknown[]) => unknown>;
   const device = gpu.device as unknown as Methods;
   const queue = gpu.device.queue as unknown as Methods;
@@ -27,14 +31,20 @@ export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]
     (o as Methods)[name] = (...a: unknown[]) => (count(), f.apply(o, a));
   };
   device.createBuffer = (...a) => {
+    const descriptor = a[0] as GPUBufferDescriptor;
     counts.buffers++;
     counts.live++;
-    labels.push(String((a[0] as GPUBufferDescriptor).label ?? ''));
+    labels.push(String(descriptor.label ?? ''));
+    // Mappable buffers (readback and upload staging) live in host-visible memory.
+    const bytes = descriptor.usage & (GPUBufferUsage.MAP_READ | GPUBufferUsage.MAP_WRITE) ? 0 : descriptor.size;
+    counts.liveBytes += bytes;
+    bytesByLabel.set(labels.at(-1)!, (bytesByLabel.get(labels.at(-1)!) ?? 0) + bytes);
+    counts.peakBytes = Math.max(counts.peakBytes, counts.liveBytes);
     const buffer = saved.createBuffer.apply(gpu.device, a) as GPUBuffer;
     const destroy = buffer.destroy.bind(buffer);
     let destroyed = false;
     buffer.destroy = () => {
-      if (!destroyed) counts.live--;
+      if (!destroyed) [counts.live, counts.liveBytes] = [counts.live - 1, counts.liveBytes - bytes];
       destroyed = true;
       destroy();
     };
@@ -57,6 +67,7 @@ export function countObjects(gpu: Gpu): { counts: ObjectCounts; labels: string[]
   return {
     counts,
     labels,
+    bytesByLabel,
     stop: () => {
       Object.assign(device, { createBuffer: saved.createBuffer, createBindGroup: saved.createBindGroup, createCommandEncoder: saved.createCommandEncoder });
       queue.writeBuffer = saved.writeBuffer;

@@ -74,9 +74,14 @@ export class StepTables {
   /** Sets a slot's bytes (from its start) for the next flush. */
   write(slot: Slot, bytes: ArrayBuffer | ArrayBufferView): void {
     const src = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    if (src.byteLength > slot.size) throw new BugError(`${this.label}: ${src.byteLength} bytes for a slot of ${slot.size}`);
-    new Uint8Array(this.mirror, slot.offset, src.byteLength).set(src);
-    this.touch(slot.offset, slot.offset + Math.ceil(src.byteLength / 4) * 4);
+    this.region(slot, src.byteLength).set(src);
+  }
+
+  /** The first `byteLength` bytes of a slot in the host mirror, filled in place for the next flush (no copy). */
+  region(slot: Slot, byteLength: number): Uint8Array {
+    if (byteLength > slot.size) throw new BugError(`${this.label}: ${byteLength} bytes for a slot of ${slot.size}`);
+    this.touch(slot.offset, slot.offset + Math.ceil(byteLength / 4) * 4);
+    return new Uint8Array(this.mirror, slot.offset, byteLength);
   }
 
   /** Sets a params slot: `pipe`'s struct Params by field name, written straight into the mirror. */

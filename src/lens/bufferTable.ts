@@ -55,8 +55,9 @@ export function lensBuffers(s: LensShape): BufferSpec[] {
   // The loss kernel writes dlogits in evaluation too.
   add('logits', 'activations', B * V * 4, 'batch logits and dlogits');
   add('dlogits', 'activations', B * V * 4, 'batch logits and dlogits');
-  // The unembedding backward's split-K partial sums, over U's windows as the Unembed binds them.
-  const partial = partialSumBytes(unembedWindows(V, d, s.headDtype, s, s.align), B, d);
+  // The unembedding backward's split-K partial sums, over U's windows as the Unembed binds
+  // them, for a training batch (the evaluation's larger batches run no backward).
+  const partial = partialSumBytes(unembedWindows(V, d, s.headDtype, s, s.align), s.trainBatch, d);
   add('partial', 'activations', partial, 'unembedding partial sums', train);
   add('targets', 'activations', B * K * 4, 'batch targets, losses and ranks');
   add('weights', 'activations', B * K * 4, 'batch targets, losses and ranks');

@@ -7,7 +7,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { TOP_K } from '../ops/topk.ts';
 import { makeBatch, rowRange, type Batch, type RowIndex } from './batch.ts';
 import type { Lens } from './lens.ts';
-import type { DataOnGpu } from './onGpu.ts';
+import type { RunData } from './onGpu.ts';
 
 export interface SampleResults {
   /** Per test sample, in file order: CE loss and target rank (logits strictly greater). */
@@ -37,7 +37,7 @@ export class Evaluator {
 
   constructor(
     private gpu: Gpu,
-    private data: DataOnGpu,
+    private data: RunData,
     index: RowIndex,
     private batchSize: number,
   ) {
@@ -108,7 +108,7 @@ export class Evaluator {
 }
 
 /** Each row's teacher argmax (file order), computed batch by batch on the GPU, written into the data's targets. */
-export async function teacherArgmax(gpu: Gpu, lens: Lens, data: DataOnGpu, index: RowIndex, batchSize: number): Promise<Int32Array> {
+export async function teacherArgmax(gpu: Gpu, lens: Lens, data: RunData, index: RowIndex, batchSize: number): Promise<Int32Array> {
   const out = new Int32Array(data.count);
   const owner = new Owner(gpu);
   const staging = owner.buffer('teacher argmax', Math.min(batchSize, data.count) * TOP_K * 4);
@@ -145,7 +145,7 @@ export class EpochLosses {
   }
 
   /** Encodes and submits one training step of `batch`, its losses recorded for samples at, at + 1, …. */
-  step(lens: Lens, data: DataOnGpu, batch: Batch, at: number): void {
+  step(lens: Lens, data: RunData, batch: Batch, at: number): void {
     const enc = this.gpu.device.createCommandEncoder({ label: `train step at sample ${at}` });
     lens.encodeTrainStep(enc, data, batch);
     enc.copyBufferToBuffer(lens.loss, 0, this.buffer, at * 4, batch.rows.length * 4);

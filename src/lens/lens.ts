@@ -13,8 +13,9 @@
 //
 // A training step is one command buffer with no readback inside it. All buffers, and every
 // kernel's bind groups (the gather's once per data set given to create()), are made once, sized for
-// the shape's largest batch; what changes per batch (row ids, group ranges, present groups,
-// params) goes into the step tables, sent with one writeBuffer per step. Every call reads what
+// the shape's largest batch (the backward's for its largest training batch); what changes per
+// batch (row ids, or the rows themselves of a data set in host memory, group ranges, present
+// groups, params) goes into the step tables, sent with one writeBuffer per step. Every call reads what
 // it needs of a batch from the batch (its rows, group ranges and slots by position). The lens
 // is the one owner of its buffers, step tables and optimizer: destroy() frees them all.
 import { Owner, readF32, readParts, writeBuffer, writeParts } from '../gpu/buffers.ts';
@@ -22,7 +23,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { StepTables, type Bound } from '../gpu/stepTables.ts';
 import { AdamW, type PresentGroup, type SetBuffers } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
-import { Gather } from '../ops/gather.ts';
+import { Gather, type HostStaging } from '../ops/gather.ts';
 import { PositionUnembed, unpackPositionBlocks, type PositionParams } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK } from '../ops/topk.ts';
@@ -31,7 +32,7 @@ import { Unembed } from '../ops/unembed.ts';
 import { BugError, InputError, invariant } from '../shared/errors.ts';
 import type { Batch } from './batch.ts';
 import { lensBuffers, type BufferKey, type BufferSpec } from './bufferTable.ts';
-import type { DataOnGpu, HeadOnGpu } from './onGpu.ts';
+import { DataOnHost, type HeadOnGpu, type RunData } from './onGpu.ts';
 import type { LensShape } from './shape.ts';
 
 /** What training keeps besides the parameters: AdamW moments and step counts (checkpoints). */
@@ -112,14 +113,16 @@ export class Lens {
   /** AdamW step count of each group (PyTorch keeps one per parameter tensor; W and b agree), and of each position. */
   private stepCounts: { groups: Uint32Array; positions: Uint32Array | undefined } | undefined;
   /** The gather of each data set attached to this lens, bound once per data set. */
-  private gathers = new WeakMap<DataOnGpu, Bound<Batch>>();
+  private gathers = new WeakMap<RunData, Bound<Batch>>();
+  /** Where the batches of host-resident data sets are written (made at the first one's attach). */
+  private staging: HostStaging | undefined;
 
   private constructor(
     private gpu: Gpu,
     readonly head: HeadOnGpu,
     readonly shape: LensShape,
     private ops: Ops,
-    data: DataOnGpu[],
+    data: RunData[],
   ) {
     this.owner = new Owner(gpu);
     this.table = lensBuffers(shape);
@@ -147,7 +150,7 @@ export class Lens {
    * A training lens where the shape has AdamW settings, else one for inference (no gradients,
    * no AdamW state), with the gather from each of `data` bound (the data sets it will run on).
    */
-  static async create(gpu: Gpu, head: HeadOnGpu, shape: LensShape, data: DataOnGpu[]): Promise<Lens> {
+  static async create(gpu: Gpu, head: HeadOnGpu, shape: LensShape, data: RunData[]): Promise<Lens> {
     const { d, V, numGroups, targetsPerRow, position: pu, adamw, kernels: k } = shape;
     const limits = { maxBinding: shape.maxBinding, maxBuffer: shape.maxBuffer };
     const sets = [
@@ -194,7 +197,8 @@ export class Lens {
 
   private bindTraining(b: LensBuffers, adamw: AdamW): NonNullable<BoundCalls['training']> {
     const { tables, shape, ops } = this;
-    const rows = shape.maxBatch;
+    // Sized for the training batch: evaluation batches (up to maxBatch) run no backward.
+    const rows = shape.trainBatch;
     const translatorSet: SetBuffers = shape.fusedUpdate ? { param: b.params, dy: b.dy, x: b.x, m: b.m, v: b.v } : { param: b.params, grad: b.grad, m: b.m, v: b.v };
     const positionBackward = ops.position?.bindBackward(tables, { params: b.positionParams, grad: b.positionGrad, z: b.z, dlogits: b.dlogits, dz: b.dz }, rows);
     const positionSet: SetBuffers[] = [];
@@ -310,32 +314,41 @@ export class Lens {
   /**
    * Binds the gather from a data set into this lens's batch buffers (hidden states, targets,
    * weights, final hidden states), once per data set, before the tables are sealed; a step
-   * then only writes its row ids.
+   * then only writes its row ids (or, for a data set in host memory, its rows).
    */
-  private attach(data: DataOnGpu): void {
+  private attach(data: RunData): void {
     const { targetsPerRow: K, teacher } = this.shape;
     const { d } = this.head;
     invariant(data.targetsPerRow === K, `the data has ${data.targetsPerRow} targets a row, the lens takes ${K}`);
     if (teacher && !data.finalHidden) throw new InputError("the KL loss needs the data set's final hidden states");
     const b = this.buf as LensBuffers;
-    const sources = [
-      { src: data.hidden, dst: b.x, width: d, half: data.hiddenHalf },
-      { src: data.targets, dst: b.targets, width: K },
-      ...(data.weights ? [{ src: data.weights, dst: b.weights, width: K }] : []),
-      ...(teacher ? [{ src: data.finalHidden!, dst: b.teacherX, width: d, half: data.finalHiddenHalf }] : []),
+    const sourcesOf = <S>(a: { hidden: S; targets: S; weights: S | undefined; finalHidden: S | undefined }) => [
+      { src: a.hidden, dst: b.x, width: d, half: data.hiddenHalf },
+      { src: a.targets, dst: b.targets, width: K },
+      ...(a.weights ? [{ src: a.weights, dst: b.weights, width: K }] : []),
+      ...(teacher ? [{ src: a.finalHidden!, dst: b.teacherX, width: d, half: data.finalHiddenHalf }] : []),
     ];
-    this.gathers.set(data, this.ops.gather.bind(this.tables, { rows: data.count, sources }, this.shape.maxBatch));
+    const { tables, ops } = this;
+    const rows = this.shape.maxBatch;
+    if (data instanceof DataOnHost) {
+      const sources = sourcesOf(data);
+      // One staging for every host data set: a step writes only its own batch's rows.
+      this.staging ??= Gather.stage(tables, sources.map((s) => s.width), rows);
+      this.gathers.set(data, ops.gather.bindHost(tables, { rows: data.count, sources }, this.staging, rows));
+    } else {
+      this.gathers.set(data, ops.gather.bind(tables, { rows: data.count, sources: sourcesOf(data) }, rows));
+    }
   }
 
   /** Gathers the batch's hidden states, targets and weights from the data set into slot order. */
-  encodeGather(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+  encodeGather(enc: GPUCommandEncoder, data: RunData, batch: Batch): void {
     const pass = enc.beginComputePass({ label: 'lens gather' });
     this.gatherInto(pass, data, batch);
     pass.end();
   }
 
   /** The gather as the first dispatches of a step's pass (later dispatches see its writes). */
-  private gatherInto(pass: GPUComputePassEncoder, data: DataOnGpu, batch: Batch): void {
+  private gatherInto(pass: GPUComputePassEncoder, data: RunData, batch: Batch): void {
     this.checkBatch(batch);
     const gather = this.gathers.get(data);
     invariant(gather, 'a lens runs on the data sets it was created with (Lens.create binds their gathers)');
@@ -368,6 +381,7 @@ export class Lens {
   private backward(pass: GPUComputePassEncoder, batch: Batch): void {
     this.checkBatch(batch);
     const t = this.training;
+    invariant(batch.rows.length <= this.shape.trainBatch, `a training batch of ${batch.rows.length} rows (this lens trains on at most ${this.shape.trainBatch})`);
     t.unembedBackward.encode(pass, batch);
     // dz holds U's part: the positions' ΔU_p add theirs before the norm's backward reads it.
     t.positionBackward?.encode(pass, batch);
@@ -412,7 +426,7 @@ export class Lens {
    * One training step: gather, forward, backward, clip and update, in one command buffer;
    * its tables go out in one writeBuffer (submit it before encoding the next step).
    */
-  encodeTrainStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+  encodeTrainStep(enc: GPUCommandEncoder, data: RunData, batch: Batch): void {
     const pass = enc.beginComputePass({ label: 'lens train step' });
     this.gatherInto(pass, data, batch);
     this.forward(pass, batch);
@@ -426,7 +440,7 @@ export class Lens {
    * The teacher's 10 best tokens of each slot (topIds, its argmax first): the targets top-k
    * is scored against where the data has none.
    */
-  encodeTeacherTop(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+  encodeTeacherTop(enc: GPUCommandEncoder, data: RunData, batch: Batch): void {
     invariant(this.calls.teacher, 'encodeTeacherTop needs a lens with a teacher (the KL loss)');
     const pass = enc.beginComputePass({ label: 'lens teacher argmax' });
     this.gatherInto(pass, data, batch);
@@ -437,7 +451,7 @@ export class Lens {
   }
 
   /** Forward pass, loss and top-k of one evaluation batch (no gradient, no update); submit it before the next. */
-  encodeEvalStep(enc: GPUCommandEncoder, data: DataOnGpu, batch: Batch): void {
+  encodeEvalStep(enc: GPUCommandEncoder, data: RunData, batch: Batch): void {
     const pass = enc.beginComputePass({ label: 'lens eval step' });
     this.gatherInto(pass, data, batch);
     this.forward(pass, batch);
@@ -447,7 +461,7 @@ export class Lens {
   }
 
   /** The logits of one batch [rows, V] in slot order, computed and read back. */
-  async logitsOf(data: DataOnGpu, batch: Batch): Promise<Float32Array> {
+  async logitsOf(data: RunData, batch: Batch): Promise<Float32Array> {
     return this.gpu.checked('lens logits', async () => {
       const enc = this.gpu.device.createCommandEncoder({ label: 'lens logits' });
       this.encodeEvalStep(enc, data, batch);

@@ -21,6 +21,8 @@ export interface PlanInputs {
   /** The data's hidden states (and final hidden states) kept as bf16 or f16, 2 bytes a value; default f32. */
   hiddenHalf?: HalfDtype;
   finalHiddenHalf?: HalfDtype;
+  /** Where the data sets' arrays are kept (default the GPU); in host memory, a batch's rows go through the step tables. */
+  dataOn?: 'gpu' | 'host';
 }
 
 export interface PlanItem {
@@ -52,18 +54,28 @@ export function memoryPlan(p: PlanInputs): PlanItem[] {
   // A data set's arrays over the buffers DataOnGpu makes: hidden [d] (and final hidden [d] with
   // the KL loss), K targets (and K weights when K > 1) a sample; the run keeps a train sample's
   // loss of the epoch, a test sample's loss, rank, best rank (K > 1) and top ids (evaluate.ts).
+  const teacher = Boolean(p.lens.teacher);
   const dataSet = (name: string, count: number, kept: number[]) => {
     const { hiddenHalf, finalHiddenHalf } = p;
-    const parts = dataSetParts({ count, d, targetsPerRow: K, hiddenHalf, finalHidden: Boolean(p.lens.teacher), finalHiddenHalf }, maxBuffer);
-    // The gather binds whole samples, at least one row at a time.
-    add(name, parts.hidden, d * 4);
-    if (parts.finalHidden) add(name, parts.finalHidden, d * 4);
-    add(name, parts.targets, K * 4);
-    if (parts.weights) add(name, parts.weights, K * 4);
+    const parts = dataSetParts({ count, d, targetsPerRow: K, hiddenHalf, finalHidden: teacher, finalHiddenHalf }, maxBuffer);
+    if (p.dataOn !== 'host') {
+      // The gather binds whole samples, at least one row at a time.
+      add(name, parts.hidden, d * 4);
+      if (parts.finalHidden) add(name, parts.finalHidden, d * 4);
+      add(name, parts.targets, K * 4);
+      if (parts.weights) add(name, parts.weights, K * 4);
+    }
     for (const width of kept) add(name, [{ first: 0, count, byteLength: count * width * 4 }]);
   };
   if (p.trainCount) dataSet('train set', p.trainCount, [1]);
   dataSet(p.trainCount ? 'test set' : 'data', p.testCount, [1, 1, ...(K > 1 ? [1] : []), TOP_K]);
+  if (p.dataOn === 'host') {
+    // A batch's rows of host data, in the step tables' buffer (Gather.stage): ids, hidden
+    // states (f32-wide), targets, weights (K > 1), final hidden states (KL); the widest is bound.
+    const B = p.lens.maxBatch;
+    const words = [1, d, K, ...(K > 1 ? [K] : []), ...(teacher ? [d] : [])].reduce((a, w) => a + w, 0);
+    add('batch rows from host memory', [{ first: 0, count: B, byteLength: B * words * 4 }], B * d * 4);
+  }
   add(`head (U ${headDtype})`, headParts(V, d, headDtype, maxBuffer), Math.min(V, V_PER_SPLIT) * headRowBytes(d, headDtype));
   add(`head (U ${headDtype})`, [{ first: 0, count: d, byteLength: d * 4 }]);
   // The lens's own buffers, from its buffer table, one line per item.

@@ -16,6 +16,8 @@ export interface LensOptions {
   numGroups: number;
   /** Rows of the largest batch (training or evaluation). */
   maxBatch: number;
+  /** Rows of the largest training batch (default maxBatch): the backward's split-K partial sums are sized for it. */
+  trainBatch?: number;
   /** Targets a row (default 1: one-hot cross-entropy). */
   targetsPerRow?: number;
   /** The loss reads only each row's first target (`--targets first`); the others serve the any-k metrics. */
@@ -69,6 +71,8 @@ export interface LensShape {
   /** f32 of one translator block (W, b, padding): blockStride(d). */
   stride: number;
   maxBatch: number;
+  /** Rows of the largest training batch (≤ maxBatch, which may be the evaluation's). */
+  trainBatch: number;
   targetsPerRow: number;
   firstTarget: boolean;
   teacher: { normed: boolean } | undefined;
@@ -112,6 +116,7 @@ export function lensShape(device: DeviceTraits, head: { d: number; V: number; dt
     numGroups: o.numGroups,
     stride: blockStride(d),
     maxBatch: o.maxBatch,
+    trainBatch: Math.min(o.trainBatch ?? o.maxBatch, o.maxBatch),
     targetsPerRow: o.targetsPerRow ?? 1,
     firstTarget: Boolean(o.firstTarget),
     teacher: o.teacher,

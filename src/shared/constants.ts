@@ -13,6 +13,10 @@ export type HalfDtype = 'bf16' | 'f16';
 export type TuneMode = 'auto' | 'fresh' | 'off';
 export const TUNE_MODES: TuneMode[] = ['auto', 'fresh', 'off'];
 
+/** Where a run keeps its data sets: on the GPU, in host memory (each step writes its batch's rows), or on the GPU when the plan fits with them there (auto). */
+export type DataPlace = 'auto' | 'gpu' | 'host';
+export const DATA_PLACES: DataPlace[] = ['auto', 'gpu', 'host'];
+
 /** A position-specific unembedding: c_p a position (`bias`), or ΔU_p and c_p (`full`). */
 export type PositionUnembedMode = 'bias' | 'full';
 

@@ -4,7 +4,7 @@
 import { memoryPlan, planProblem, type Alternative, type MemoryBudget, type PlanItem } from '../lens/plan.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
 import { lensShape, type DeviceTraits, type LensOptions, type LensShape } from '../lens/shape.ts';
-import type { HalfDtype, HeadDtype } from '../shared/constants.ts';
+import type { DataPlace, HalfDtype, HeadDtype } from '../shared/constants.ts';
 import type { TrainSettings } from './settings.ts';
 
 /** A run described by its shapes: the device, the head, the samples, the settings and the groups. */
@@ -23,6 +23,8 @@ export interface PlanRequest {
   targetsPerRow: number;
   settings: TrainSettings;
   table: GroupTable;
+  /** Where the data sets are kept: auto (the GPU where the plan fits with them there), gpu or host. */
+  dataOn: DataPlace;
 }
 
 /** The lens a run trains: its groups, a batch as large as training's or the evaluation's, the loss, AdamW. */
@@ -33,6 +35,7 @@ export function lensOptionsOf(r: PlanRequest): LensOptions {
     numGroups: r.table.groups.length,
     // The evaluation's batches are as large as fit one binding, up to 256 rows.
     maxBatch: Math.max(s.batchSize, Math.min(256, Math.floor(r.device.maxBinding / (r.head.V * 4)))),
+    trainBatch: s.batchSize,
     targetsPerRow: r.targetsPerRow,
     firstTarget: s.targets === 'first',
     teacher: s.loss === 'kl' ? { normed: Boolean(s.finalNormed) } : undefined,
@@ -41,27 +44,46 @@ export function lensOptionsOf(r: PlanRequest): LensOptions {
   };
 }
 
-/** The run's lens shape, its memory plan, and why it does not fit (undefined when it does). */
-export function planOf(r: PlanRequest): { shape: LensShape; plan: PlanItem[]; problem: string | undefined } {
+/** What planning decides: the lens's shape, the memory plan, where the data sets go, and why it does not fit (undefined when it does). */
+export interface RunLayout {
+  shape: LensShape;
+  plan: PlanItem[];
+  dataOn: 'gpu' | 'host';
+  /** With --data-on auto and the data in host memory: why not on the GPU. */
+  hostBecause?: string;
+  problem: string | undefined;
+}
+
+/** The run's lens shape and memory plan, with the data sets on the GPU unless --data-on or the plan puts them in host memory. */
+export function planOf(r: PlanRequest): RunLayout {
   const shape = lensShape(r.device, r.head, lensOptionsOf(r));
-  const plan = memoryPlan({ lens: shape, ...samplesOf(r) });
-  return { shape, plan, problem: planProblem(plan, r.maxBufferSize, r.budget, smallerRuns(r), r.device.maxBinding) };
+  const layout = (dataOn: 'gpu' | 'host') => {
+    const plan = memoryPlan({ lens: shape, ...samplesOf(r, dataOn) });
+    return { shape, plan, dataOn, problem: planProblem(plan, r.maxBufferSize, r.budget, smallerRuns(r, dataOn), r.device.maxBinding) };
+  };
+  if (r.dataOn !== 'auto') return layout(r.dataOn);
+  const onGpu = layout('gpu');
+  if (!onGpu.problem) return onGpu;
+  const onHost = layout('host');
+  // In host memory only where that fits: else the refusal names what would fit with the data on the GPU.
+  return onHost.problem ? onGpu : { ...onHost, hostBecause: `with them on the GPU, ${onGpu.problem.split('; ')[0]}` };
 }
 
-/** The samples a plan counts: how many, and how their hidden states are stored. */
-function samplesOf(r: PlanRequest) {
-  return { trainCount: r.trainCount, testCount: r.testCount, hiddenHalf: r.hiddenHalf, finalHiddenHalf: r.finalHiddenHalf };
+/** The samples a plan counts: how many, how their hidden states are stored, and where. */
+function samplesOf(r: PlanRequest, dataOn: 'gpu' | 'host') {
+  return { trainCount: r.trainCount, testCount: r.testCount, hiddenHalf: r.hiddenHalf, finalHiddenHalf: r.finalHiddenHalf, dataOn };
 }
 
-/** Settings that shrink the run, for the message when it does not fit. */
-export function smallerRuns(r: PlanRequest): Alternative[] {
+/** Settings that shrink the run (its data on `dataOn`), for the message when it does not fit. */
+export function smallerRuns(r: PlanRequest, dataOn: 'gpu' | 'host'): Alternative[] {
   const { head, table, settings: s } = r;
   const options = lensOptionsOf(r);
-  const plan = (change: Partial<LensOptions>, dtype = head.dtype) => ({
+  const plan = (change: Partial<LensOptions>, dtype = head.dtype, on = dataOn) => ({
     lens: lensShape(r.device, { ...head, dtype }, { ...options, ...change }),
-    ...samplesOf(r),
+    ...samplesOf(r, on),
   });
   const out: Alternative[] = [];
+  if (dataOn === 'gpu') out.push({ flag: '--data-on host', inputs: plan({}, head.dtype, 'host') });
   if (head.dtype === 'f32') out.push({ flag: '--head-dtype f16', inputs: plan({}, 'f16') });
   const P = table.positions.length;
   if (s.preset === 'full') out.push({ flag: '--preset lite', inputs: plan({ numGroups: groupTable('lite', table.layers, table.positions, s.criticalLayers).groups.length }) });
@@ -73,6 +95,6 @@ export function smallerRuns(r: PlanRequest): Alternative[] {
   }
   if (options.positionUnembed?.mode === 'full') out.push({ flag: '--position-unembed bias', inputs: plan({ positionUnembed: { ...options.positionUnembed, mode: 'bias' } }) });
   // The lens is sized for the larger of the training batch and the evaluation's (≤ 256 rows).
-  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: plan({ maxBatch: Math.max(s.batchSize >> 1, 256) }) });
+  if (s.batchSize > 256) out.push({ flag: `--batch-size ${s.batchSize >> 1}`, inputs: plan({ maxBatch: Math.max(s.batchSize >> 1, 256), trainBatch: s.batchSize >> 1 }) });
   return out;
 }

@@ -10,7 +10,7 @@ import type { Head } from '../data/head.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import type { Gpu } from '../lens/device.ts';
 import type { PresetName } from '../lens/preset.ts';
-import type { PositionUnembedMode, TuneMode } from '../shared/constants.ts';
+import type { DataPlace, PositionUnembedMode, TuneMode } from '../shared/constants.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { positionsSvg } from '../report/positions.ts';
 import { readRun } from '../report/run.ts';
@@ -116,6 +116,7 @@ export interface SweepInputs {
   resume: boolean;
   overwrite: boolean;
   gpuMemoryGiB?: number;
+  dataOn?: DataPlace;
   stop?: { signal?: NodeJS.Signals };
   quiet: boolean;
   tune?: TuneMode;
@@ -169,6 +170,7 @@ async function sweep(inputs: SweepInputs): Promise<{ interrupted?: NodeJS.Signal
       resume: inputs.resume && hasCheckpoint,
       overwrite: inputs.overwrite,
       gpuMemoryGiB: inputs.gpuMemoryGiB,
+      dataOn: inputs.dataOn,
       stop: inputs.stop,
       quiet: inputs.quiet,
       tune: inputs.tune,

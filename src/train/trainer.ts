@@ -23,13 +23,13 @@ import { GpuError, Owner, type Gpu } from '../lens/device.ts';
 import { EpochLosses, Evaluator, teacherArgmax, type SampleResults } from '../lens/evaluate.ts';
 import { Lens, type LensParams } from '../lens/lens.ts';
 import { writeLensFile } from '../lens/lensFile.ts';
-import { DataOnGpu, HeadOnGpu } from '../lens/onGpu.ts';
-import { memoryBudget, planLine, planTotal, shrinkAdvice, type PlanItem } from '../lens/plan.ts';
+import { HeadOnGpu, placeData, type RunData } from '../lens/onGpu.ts';
+import { memoryBudget, planLine, planTotal, shrinkAdvice } from '../lens/plan.ts';
 import { groupTable, type GroupTable } from '../lens/preset.ts';
 import { builtInChoices, checkedChoices, type KernelChoices } from '../lens/kernels.ts';
 import { deviceTraits, type LensShape } from '../lens/shape.ts';
 import { kernelChoices } from '../lens/tuning.ts';
-import { planOf, smallerRuns, type PlanRequest } from './planning.ts';
+import { planOf, smallerRuns, type PlanRequest, type RunLayout } from './planning.ts';
 import type { TrainSettings } from './settings.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Breakdown, type PredictionStats } from './metrics.ts';
 import { readCheckpoint, writeCheckpoint, type RunState } from './checkpoint.ts';
@@ -38,7 +38,7 @@ import { checkRunFolder, FolderLock, METRICS_FILE, prepareRunFolder, previousTra
 import { writeReport } from '../report/write.ts';
 import type { EpochRow, RunMetrics } from '../report/run.ts';
 import { writeFileAtomic } from '../shared/files.ts';
-import { fmtBytes, type TuneMode } from '../shared/constants.ts';
+import { fmtBytes, type DataPlace, type TuneMode } from '../shared/constants.ts';
 
 export interface RunInputs {
   gpu: Gpu;
@@ -57,6 +57,8 @@ export interface RunInputs {
   overwrite?: boolean;
   /** The GPU memory the run may use, in GiB, where the device does not say (--gpu-memory). */
   gpuMemoryGiB?: number;
+  /** Where the data sets are kept (--data-on; default auto: on the GPU where the plan fits with them there). */
+  dataOn?: DataPlace;
   /** Set by a signal handler: the run stops after the current step with a checkpoint. */
   stop?: { signal?: NodeJS.Signals };
   /** Samples left out at load time because --assign gave them no target. */
@@ -73,6 +75,8 @@ export interface RunInputs {
 
 export interface RunResult {
   params: number;
+  /** The memory plan's total: the bytes the run said it would allocate on the GPU. */
+  plannedBytes: number;
   bestEpoch: number;
   history: EpochRow[];
   best: Breakdown | undefined;
@@ -122,23 +126,19 @@ export async function trainLens(inputs: RunInputs): Promise<RunResult> {
 }
 
 /** What a run decides before it touches the GPU: its groups, its lens's shape and its memory plan. */
-interface RunPlan {
+interface RunPlan extends RunLayout {
   table: GroupTable;
   /** Each train and test row's translator (and position index, with a position unembedding). */
   trainIndex: RowIndex;
   testIndex: RowIndex;
-  shape: LensShape;
-  plan: PlanItem[];
-  /** Why the run does not fit the device, where it does not. */
-  problem: string | undefined;
 }
 
 /** The GPU objects of a run: head, data, lens, the epoch's losses and the evaluator, and their owner. */
 interface RunOnGpu {
   owner: Owner;
   head: HeadOnGpu;
-  train: DataOnGpu;
-  test: DataOnGpu;
+  train: RunData;
+  test: RunData;
   lens: Lens;
   losses: EpochLosses;
   evaluator: Evaluator;
@@ -383,14 +383,14 @@ class Run {
   /** The run's end: the stop, or the best epoch and where its files are. */
   finish(): RunResult {
     const { state, s, print } = this;
-    const params = this.p.shape.parameters;
+    const [params, plannedBytes] = [this.p.shape.parameters, planTotal(this.p.plan)];
     if (this.interrupted) {
       print(
         s.checkpoint
           ? `stopped by ${this.interrupted}; checkpoint (${this.checkpointedAt}) written to ${this.checkpointPath}: continue with --resume --out ${this.inputs.out}`
           : `stopped by ${this.interrupted}; no checkpoint (--no-checkpoint), the run cannot be resumed`,
       );
-      return { params, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted: this.interrupted };
+      return { params, plannedBytes, bestEpoch: state.bestEpoch, history: state.history, best: undefined, stoppedEarly: false, interrupted: this.interrupted };
     }
     if (!this.best) throw new InputError('no epoch was run (--epochs 0?)');
     const b = state.history[state.bestEpoch - 1]!;
@@ -402,7 +402,7 @@ class Run {
       print(`warning: the best epoch's val loss ${b.val_loss.toFixed(4)} is worse than the untrained lens's ${state.untrained.val_loss.toFixed(4)}: training did not help (try a lower --lr or more training data)`);
     }
     print(`wrote ${RESULT_FILES.map((f) => join(this.inputs.out, f)).join(', ')}`);
-    return { params, bestEpoch: state.bestEpoch, history: state.history, best: this.scoresOf(this.best), stoppedEarly: state.stoppedEarly };
+    return { params, plannedBytes, bestEpoch: state.bestEpoch, history: state.history, best: this.scoresOf(this.best), stoppedEarly: state.stoppedEarly };
   }
 
   destroy(): void {
@@ -428,12 +428,13 @@ function planRun(inputs: RunInputs): RunPlan {
   // zero translator, so the lens's tensors do not depend on the assignment rule.
   const [given, givenTest] = [layersAndPositions(train), layersAndPositions(test)];
   const table = groupTable(s.preset, [...given.layers, ...givenTest.layers], [...given.positions, ...givenTest.positions], s.criticalLayers);
-  const { shape, plan, problem } = planOf(planRequest(inputs, table));
+  const layout = planOf(planRequest(inputs, table));
+  const shape = layout.shape;
   const indexOf = (ds: Dataset): RowIndex => ({
     group: Int32Array.from(ds.layer, (l, i) => table.groupOf(l, ds.position[i]!)),
     position: shape.position && positionIndexOf(table.positions, ds.position),
   });
-  return { table, trainIndex: indexOf(train), testIndex: indexOf(test), shape, plan, problem };
+  return { ...layout, table, trainIndex: indexOf(train), testIndex: indexOf(test) };
 }
 
 /** The run as the planning sees it: the device, the head, the samples and the groups. */
@@ -451,6 +452,7 @@ function planRequest(inputs: RunInputs, table: GroupTable): PlanRequest {
     targetsPerRow: Math.max(train.multi?.targetsPerRow ?? 1, test.multi?.targetsPerRow ?? 1),
     settings,
     table,
+    dataOn: inputs.dataOn ?? 'auto',
   };
 }
 
@@ -474,6 +476,7 @@ function describePlan(inputs: RunInputs, p: RunPlan): void {
   print(`samples: ${train.count.toLocaleString('en-US')} train, ${test.count.toLocaleString('en-US')} test; batch ${s.batchSize}`);
   print(planLine(p.plan, gpu.adapter.name));
   if (p.problem) throw new InputError(p.problem);
+  if (p.dataOn === 'host') print(`data sets: in host memory, each step writes its batch's rows (${p.hostBecause ?? '--data-on host'})`);
 }
 
 /**
@@ -488,8 +491,8 @@ async function allocate(inputs: RunInputs, p: RunPlan, recorded: KernelChoices |
     const head = await gpu.checked('uploading the head', () => owner.own(new HeadOnGpu(gpu, inputs.head)));
     const kernels = recorded ?? (await chooseKernels(inputs, head, p.shape));
     return await gpu.checked('allocating the run', async () => {
-      const trainGpu = owner.own(new DataOnGpu(gpu, 'train', train, p.shape.targetsPerRow, kl));
-      const testGpu = owner.own(new DataOnGpu(gpu, 'test', test, p.shape.targetsPerRow, kl));
+      const trainGpu = owner.own(placeData(gpu, 'train', train, p.dataOn, p.shape.targetsPerRow, kl));
+      const testGpu = owner.own(placeData(gpu, 'test', test, p.dataOn, p.shape.targetsPerRow, kl));
       // The gathers from both data sets are bound with the lens's other kernel calls.
       const lens = owner.own(await Lens.create(gpu, head, { ...p.shape, kernels }, [trainGpu, testGpu]));
       const losses = owner.own(new EpochLosses(gpu, train.count));
@@ -499,7 +502,7 @@ async function allocate(inputs: RunInputs, p: RunPlan, recorded: KernelChoices |
   } catch (e) {
     owner.destroy();
     if (e instanceof GpuError && /out.of.memory/i.test(e.message)) {
-      throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(p.plan))}; ${shrinkAdvice(p.plan, smallerRuns(planRequest(inputs, p.table)))}`);
+      throw new GpuError(`the GPU ran out of memory allocating this run's ${fmtBytes(planTotal(p.plan))}; ${shrinkAdvice(p.plan, smallerRuns(planRequest(inputs, p.table), p.dataOn))}`);
     }
     throw e;
   }

@@ -33,7 +33,7 @@ function reference(lensPath: string | undefined): Map<string, { id: number; p: n
   const rows = [...ds.example!.keys()].filter((i) => ds.example![i] === EXAMPLE);
   const d = head.d;
   const x = new Float32Array(rows.length * d);
-  rows.forEach((r, i) => x.set(ds.hidden.subarray(r * d, (r + 1) * d), i * d));
+  rows.forEach((r, i) => x.set(ds.hidden.row(r), i * d));
   let y: Float32Array<ArrayBufferLike> = x;
   if (lensPath) {
     const lens = readLensFile(lensPath);

@@ -4,6 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assignTargets, chunkBounds, chunkStats, parseAssignment, prepareTargets } from '../../src/data/assign.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
+import { Rows } from '../../src/data/rows.ts';
 
 const test = suite('assign');
 
@@ -63,7 +64,7 @@ function tiny(): Dataset {
     source: 'tiny',
     count: 6,
     d: 2,
-    hidden: Float32Array.from({ length: 12 }, (_, i) => i),
+    hidden: Rows.of(Float32Array.from({ length: 12 }, (_, i) => i), 2),
     layer: new Int32Array(6),
     position: Int32Array.from([0, 1, 2, 0, 1, 2]),
     target: Int32Array.from([9, 9, 9, 9, 9, 9]),
@@ -83,7 +84,7 @@ test('uniform, all: every token of each chunk, equally weighted; empty chunks le
   assert.is(data.multi!.targetsPerRow, 3);
   assert.equal(Array.from(data.multi!.ids), [100, 101, -1, 102, 103, 104, 105, 106, -1, 200, -1, -1, 201, -1, -1]);
   assert.equal(Array.from(data.multi!.weights).map((w) => +w.toFixed(4)), [0.5, 0.5, 0, 0.3333, 0.3333, 0.3333, 0.5, 0.5, 0, 1, 0, 0, 1, 0, 0]);
-  assert.equal(Array.from(data.hidden.subarray(6, 10)), [6, 7, 10, 11]); // rows 3 and 5 keep their hidden states
+  assert.equal(Array.from(data.hidden.flat().subarray(6, 10)), [6, 7, 10, 11]); // rows 3 and 5 keep their hidden states
 });
 
 test('weights, first: the chunk’s first token; a zero weight empties its position', () => {

@@ -39,6 +39,25 @@ test('the seed run: every buffer counted, 4 copies of the 151 M parameters, each
   assert.ok(planTotal(plan) > 3.3 * GiB && planTotal(plan) < 3.5 * GiB, `${planTotal(plan) / GiB} GiB`);
 });
 
+test("the split-K partial sums are sized for the training batch, not the evaluation's 256 rows", () => {
+  const partial = (trainBatch?: number) => memoryPlan(planOf({ trainBatch })).find((it) => it.name === 'unembedding partial sums')!.bytes;
+  // 32 splits of 1,024 vocabulary rows, [rows, d] f32 each.
+  assert.equal([partial(), partial(32)], [32 * 256 * 2048 * 4, 32 * 32 * 2048 * 4]);
+});
+
+test('data in host memory: no data buffers, the kept per-sample results, and a batch of rows staged in the step tables', () => {
+  const host = memoryPlan({ ...seed, dataOn: 'host' });
+  const item = (plan: typeof host, name: string) => plan.find((it) => it.name === name);
+  // The train set keeps its epoch losses, the test set its losses, ranks and top-10 ids.
+  assert.is(item(host, 'train set')!.bytes, 76_800 * 4);
+  assert.is(item(host, 'test set')!.bytes, 19_200 * 12 * 4);
+  // 256 rows of ids, hidden states and targets.
+  assert.is(item(host, 'batch rows from host memory')!.bytes, 256 * (1 + 2048 + 1) * 4);
+  assert.is(item(memoryPlan(seed), 'batch rows from host memory'), undefined);
+  const resident = planTotal(memoryPlan(seed));
+  assert.is(resident - planTotal(host), 96_000 * 2049 * 4 - 256 * 2050 * 4);
+});
+
 test('a run over the budget names the settings that would fit, or what each saves', () => {
   const fullSeed = planOf({ numGroups: 96 });
   const alternatives = [

@@ -13,6 +13,7 @@ import { blockStride, unpackBlocks } from '../../src/ops/groups.ts';
 import { expectClose } from '../helpers/close.ts';
 import { fixture, type Fixture } from '../helpers/fixtures.ts';
 import { testGpu } from '../helpers/gpu.ts';
+import { Rows } from '../../src/data/rows.ts';
 
 const test = suite('lens step');
 const range = (lo: number, hi: number) => Array.from({ length: hi - lo }, (_, i) => lo + i);
@@ -21,7 +22,7 @@ async function setUp(fx: Fixture, update: 'fused' | 'unfused' = 'unfused') {
   const gpu = await testGpu();
   const { d, V, N, eps, groups: G, lr, weight_decay: weightDecay, max_norm: maxNorm } = fx.meta;
   const zeros = new Int32Array(N);
-  const data = new DataOnGpu(gpu, 'step', { source: 'step_lite', count: N, d, hidden: fx.f32('x'), layer: zeros, position: zeros, target: fx.i32('target') });
+  const data = new DataOnGpu(gpu, 'step', { source: 'step_lite', count: N, d, hidden: Rows.of(fx.f32('x'), d), layer: zeros, position: zeros, target: fx.i32('target') });
   const head = new HeadOnGpu(gpu, { d, V, eps, dtype: 'f32', gamma: fx.f32('gamma'), U: fx.f32('U') });
   const lens = await Lens.create(gpu, head, lensShape(deviceTraits(gpu), head, { numGroups: G, maxBatch: 33, adamw: { ...SEED_ADAMW, lr, weightDecay, maxNorm }, update }), [data]);
   const group = fx.i32('group');

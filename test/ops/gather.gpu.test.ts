@@ -1,13 +1,15 @@
 // The gather kernel: a batch's rows of a data set in slot order, bit for bit, also from a
 // source split into binding windows and over several buffers (rows at the edges, repeated
 // rows, a width that is no multiple of the workgroup, one slot), and bf16 / f16 rows widened
-// to f32 exactly (odd widths: rows that start mid-word; f16 subnormals).
+// to f32 exactly (odd widths: rows that start mid-word; f16 subnormals); and rows of data in
+// host memory, staged through the step tables, alike.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32, uniformInt } from '../../src/data/counterRng.ts';
-import { bufferParts, type BufferLimits } from '../../src/gpu/buffers.ts';
+import { bufferParts, createBuffer, writeRuns, type BufferLimits } from '../../src/gpu/buffers.ts';
+import { Rows } from '../../src/data/rows.ts';
 import { Gather, gatherRef, sourceRowBytes, type HalfDtype } from '../../src/ops/gather.ts';
-import { runOne } from '../helpers/bound.ts';
+import { runBound, runOne } from '../helpers/bound.ts';
 import { buf, bufParts, testGpu, u32 } from '../helpers/gpu.ts';
 import { halfToF32 } from '../helpers/half.ts';
 
@@ -53,6 +55,47 @@ for (const half of ['bf16', 'f16'] as const) {
   });
   test(`${half} rows of 2,048 values, batch 33, odd row count in one buffer`, async () => {
     await gatherCase(41, 2048, Uint32Array.from(uniformInt(10, 33, 41)), {}, half);
+  });
+}
+
+test('bf16 rows of 51 values held in chunks of 7 rows, uploaded over 2 buffers: chunk edges mid-word, read as from one array', async () => {
+  const gpu = await testGpu();
+  const [rows, width] = [300, 51];
+  const values = halves('bf16', rows * width, 12);
+  const chunked = Rows.build(rows, width, 2, (first, n) => values.slice(first * width, (first + n) * width), 7 * 102);
+  const limits = { maxBinding: 128 * 102, maxBuffer: 200 * 102 };
+  const parts = bufferParts(rows, 102, limits.maxBuffer);
+  const src = parts.map((p, i) => createBuffer(gpu, `chunked ${i}`, p.byteLength));
+  parts.forEach((p, i) => writeRuns(gpu, src[i]!, chunked.runs(p.first, p.count)));
+  const rowIds = Uint32Array.from([0, 6, 7, 199, 200, 203, 206, 299, ...uniformInt(13, 30, rows)]);
+  const dst = buf(gpu, 'dst', new Float32Array(rowIds.length * width));
+  const op = await Gather.create(gpu, limits);
+  await runOne(gpu, 'gather chunked', (t) => op.bind(t, { rows, sources: [{ src, dst, width, half: 'bf16' }] }, rowIds.length), { rows: rowIds, ranges: [] });
+  assert.equal(Array.from(await u32(gpu, dst, rowIds.length * width)), Array.from(gatherRef(halfToF32('bf16', values), rowIds, width)));
+});
+
+// Host-resident data: each call writes its batch's rows into the step tables' staging, which
+// two data sets share; a smaller batch after a larger one must not read the rows left behind.
+for (const half of [undefined, 'bf16', 'f16'] as const) {
+  test(`rows in host memory (${half ?? 'f32'}, 51 values a row): two data sets, batches of 33 then 5 through one staging`, async () => {
+    const gpu = await testGpu();
+    const op = await Gather.create(gpu);
+    const [width, maxRows] = [51, 40];
+    const sets = [60, 45].map((rows, k) => ({ rows, src: half ? halves(half, rows * width, 40 + k) : uniformF32(40 + k, rows * width, 3) }));
+    const dst = buf(gpu, 'dst', new Float32Array(maxRows * width).fill(-7));
+    const rowBytes = sourceRowBytes(width, half);
+    const host = (a: Float32Array | Uint16Array) => (row: number) => new Uint8Array(a.buffer, a.byteOffset + row * rowBytes, rowBytes);
+    for (const [k, rowIds] of [[0, Uint32Array.from(uniformInt(11, 33, 60))], [1, Uint32Array.from([44, 0, 44, 7, 1])]] as const) {
+      const { src } = sets[k]!;
+      await runBound(gpu, `host gather ${k}`, (t) => {
+        const staging = Gather.stage(t, [width], maxRows);
+        const calls = sets.map((set) => op.bindHost(t, { rows: set.rows, sources: [{ src: host(set.src), dst, width, half }] }, staging, maxRows));
+        return (pass) => calls[k]!.encode(pass, { rows: rowIds, ranges: [] });
+      });
+      const got = await u32(gpu, dst, rowIds.length * width);
+      const words = half ? halfToF32(half, src as Uint16Array) : (src as Float32Array);
+      assert.equal(Array.from(got), Array.from(gatherRef(words, rowIds, width)), `data set ${k}`);
+    }
   });
 }
 

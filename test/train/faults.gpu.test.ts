@@ -43,16 +43,18 @@ function inputs(gpu: Gpu, out: string, settings: Partial<TrainSettings>, extra: 
 const same = (a: string, b: string, file: string) =>
   assert.ok(readFileSync(join(a, file)).equals(readFileSync(join(b, file))), `${file} differs from the uninterrupted run's`);
 
-for (const [label, settings, stopAt] of [
-  ['shuffled, stopped at epoch 2 step 5', { shuffle: true, seed: 11 }, [2, 4]],
-  ['file order, stopped at epoch 1 step 1', { shuffle: false }, [1, 0]],
-  ['file order, stopped at the last step of epoch 2', { shuffle: false }, [2, 31]],
+// The stopped run may keep its data in host memory: it must still match the resident run.
+for (const [label, settings, stopAt, dataOn] of [
+  ['shuffled, stopped at epoch 2 step 5', { shuffle: true, seed: 11 }, [2, 4], 'gpu'],
+  ['file order, stopped at epoch 1 step 1', { shuffle: false }, [1, 0], 'gpu'],
+  ['file order, stopped at the last step of epoch 2', { shuffle: false }, [2, 31], 'gpu'],
+  ['shuffled, stopped at epoch 2 step 5, its data in host memory (--data-on host)', { shuffle: true, seed: 11 }, [2, 4], 'host'],
 ] as const) {
   test(`a run stopped mid-epoch and resumed is bit-identical to one that never stopped (${label})`, async () => {
     const gpu = await testGpu();
     const whole = join(tmp, `whole-${label}`);
     const split = join(tmp, `split-${label}`);
-    const w = await trainLens(inputs(gpu, whole, settings));
+    const w = await trainLens(inputs(gpu, whole, settings, { dataOn: 'gpu' }));
     assert.is(w.interrupted, undefined);
 
     const stop: { signal?: NodeJS.Signals } = {};
@@ -60,12 +62,13 @@ for (const [label, settings, stopAt] of [
     const afterStep = (epoch: number, step: number) => {
       if (epoch === stopAt[0] && step === stopAt[1]) stop.signal = 'SIGTERM';
     };
-    const first = await trainLens(inputs(gpu, split, settings, { stop, afterStep, print: (l) => lines.push(l) }));
+    const first = await trainLens(inputs(gpu, split, settings, { stop, afterStep, dataOn, print: (l) => lines.push(l) }));
     assert.is(first.interrupted, 'SIGTERM');
     assert.is(first.history.length, stopAt[0] - 1, 'epochs finished before the stop');
     assert.match(lines.join('\n'), new RegExp(`stopped by SIGTERM; checkpoint \\(epoch ${stopAt[0]}, step ${stopAt[1] + 1}\\) written`));
     const resumedLines: string[] = [];
-    const resumed = await trainLens(inputs(gpu, split, settings, { resume: true, print: (l) => resumedLines.push(l) }));
+    const resumed = await trainLens(inputs(gpu, split, settings, { resume: true, dataOn, print: (l) => resumedLines.push(l) }));
+    assert.is(lines.some((l) => l.startsWith('data sets: in host memory')), dataOn === 'host', 'the run says where its data is');
     assert.match(resumedLines.join('\n'), new RegExp(`resuming after epoch ${stopAt[0]}, step ${stopAt[1] + 1}`));
     assert.equal(resumed.history, w.history);
     for (const f of ['lens.safetensors', 'checkpoint.safetensors']) same(whole, split, f);

@@ -17,6 +17,7 @@ import { SEED_SETTINGS, type TrainSettings } from '../../src/train/settings.ts';
 import { trainLens } from '../../src/train/trainer.ts';
 import { openTestGpu, testGpu } from '../helpers/gpu.ts';
 import { halfToF32 } from '../helpers/half.ts';
+import { Rows } from '../../src/data/rows.ts';
 
 const test = suite('bf16 and f16 data');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
@@ -32,18 +33,19 @@ function toHalf(half: HalfDtype, a: Float32Array): Uint16Array {
 
 /** The data set with its hidden (and final hidden) states as 16-bit bits, and the same values as f32. */
 function halfAndWide(ds: Dataset, half: HalfDtype): [Dataset, Dataset] {
-  const bits = toHalf(half, ds.hidden as Float32Array);
-  const final = ds.finalHidden && toHalf(half, ds.finalHidden as Float32Array);
-  const halfSet = { ...ds, hidden: bits, hiddenHalf: half, ...(final ? { finalHidden: final, finalHiddenHalf: half } : {}) };
-  const wide = { ...ds, hidden: halfToF32(half, bits), ...(final ? { finalHidden: halfToF32(half, final) } : {}) };
+  const bits = toHalf(half, ds.hidden.flat() as Float32Array);
+  const final = ds.finalHidden && toHalf(half, ds.finalHidden.flat() as Float32Array);
+  const rows = (a: Float32Array | Uint16Array) => Rows.of(a, ds.d);
+  const halfSet = { ...ds, hidden: rows(bits), hiddenHalf: half, ...(final ? { finalHidden: rows(final), finalHiddenHalf: half } : {}) };
+  const wide = { ...ds, hidden: rows(halfToF32(half, bits)), ...(final ? { finalHidden: rows(halfToF32(half, final)) } : {}) };
   return [halfSet, wide];
 }
 
-async function run(gpu: Gpu, train: Dataset, testSet: Dataset, change: Partial<TrainSettings>) {
+async function run(gpu: Gpu, train: Dataset, testSet: Dataset, change: Partial<TrainSettings>, dataOn: 'gpu' | 'host' = 'gpu') {
   const out = mkdtempSync(join(tmp, 'run-'));
   const lines: string[] = [];
   const settings = { ...SEED_SETTINGS, preset: 'lite' as const, criticalLayers: [6, 9, 14, 15], epochs: 2, checkpoint: false, shuffle: true, batchSize: 20, ...change };
-  const result = await trainLens({ gpu, head, train, test: testSet, out, resume: false, quiet: true, print: (l) => lines.push(l), provenance: {}, settings });
+  const result = await trainLens({ gpu, head, train, test: testSet, out, resume: false, quiet: true, dataOn, print: (l) => lines.push(l), provenance: {}, settings });
   const lens = readLensFile(join(out, 'lens.safetensors'));
   return { history: result.history, blocks: Buffer.from(lens.blocks.buffer), unembed: lens.unembed, plan: lines.find((l) => l.startsWith('GPU memory:'))! };
 }
@@ -64,7 +66,7 @@ for (const half of ['bf16', 'f16'] as const) {
   });
 }
 
-test('bf16 final hidden states (--loss kl, --position-unembed full), split over buffers of 30,000 bytes', async () => {
+test('bf16 final hidden states (--loss kl, --position-unembed full), split over buffers of 30,000 bytes, and in host memory', async () => {
   // 3 translator blocks a buffer, one position's block, 312 rows of bf16 states (U and a position block are larger: one each).
   const small = await openTestGpu({ maxBuffer: 30_000 });
   try {
@@ -73,18 +75,36 @@ test('bf16 final hidden states (--loss kl, --position-unembed full), split over 
     const kl = { loss: 'kl' as const, positionUnembed: 'full' as const, preset: 'baseline' as const };
     const a = await run(small, train, testSet, kl);
     const b = await run(await testGpu(), wideTrain, wideTest, kl);
+    const c = await run(small, train, testSet, kl, 'host');
     assert.match(a.plan, /train set [\d.]+ KiB in 8 buffers/);
-    assert.equal(a.history, b.history);
-    assert.ok(a.blocks.equals(b.blocks), 'translator blocks');
-    assert.equal(a.unembed, b.unembed, 'position unembedding');
+    for (const [label, other] of [['split', a], ['host', c]] as const) {
+      assert.equal(other.history, b.history, `${label}: epochs`);
+      assert.ok(other.blocks.equals(b.blocks), `${label}: translator blocks`);
+      assert.equal(other.unembed, b.unembed, `${label}: position unembedding`);
+    }
   } finally {
     small.destroy();
   }
 });
 
+test('hidden states held in chunks of 10,000 bytes (bf16: 104 rows a chunk), on the GPU and in host memory: the run from one array', async () => {
+  const gpu = await testGpu();
+  const load = (name: string) => halfAndWide(loadDataset(join(DATA, name)), 'bf16')[0];
+  const [train, testSet] = [load('train.safetensors'), load('test.safetensors')];
+  const rechunk = (ds: Dataset): Dataset => ({ ...ds, hidden: Rows.build(ds.count, ds.d, 2, (first, n) => ds.hidden.flat().slice(first * ds.d, (first + n) * ds.d), 10_000) });
+  const [chunkedTrain, chunkedTest] = [rechunk(train), rechunk(testSet)];
+  assert.is(chunkedTrain.hidden.chunks.length, Math.ceil(768 / 104));
+  const one = await run(gpu, train, testSet, {});
+  for (const dataOn of ['gpu', 'host'] as const) {
+    const chunked = await run(gpu, chunkedTrain, chunkedTest, {}, dataOn);
+    assert.equal(chunked.history, one.history, `${dataOn}: epochs`);
+    assert.ok(chunked.blocks.equals(one.blocks), `${dataOn}: translator blocks`);
+  }
+});
+
 test('a bf16 data file is loaded as its bits (2 bytes a value), and inf in it is refused', () => {
   const ds = loadDataset(join(DATA, 'test.safetensors'));
-  const bits = toHalf('bf16', ds.hidden as Float32Array);
+  const bits = toHalf('bf16', ds.hidden.flat() as Float32Array);
   const tensors = (hidden: Uint16Array) => [
     { name: 'hidden', dtype: 'BF16' as const, shape: [ds.count, ds.d], data: hidden },
     { name: 'layer', dtype: 'I32' as const, shape: [ds.count], data: ds.layer },
@@ -94,12 +114,16 @@ test('a bf16 data file is loaded as its bits (2 bytes a value), and inf in it is
   writeSafetensors(join(tmp, 'bf16.safetensors'), tensors(bits));
   const loaded = loadDataset(join(tmp, 'bf16.safetensors'));
   assert.is(loaded.hiddenHalf, 'bf16');
-  assert.ok(loaded.hidden instanceof Uint16Array);
-  assert.equal(Array.from(loaded.hidden), Array.from(bits));
+  assert.ok(loaded.hidden.chunks[0] instanceof Uint16Array);
+  assert.equal(Array.from(loaded.hidden.flat()), Array.from(bits));
+  // In chunks of 10,000 bytes (104 rows) too; an inf is named by its row in the whole set.
+  assert.equal(Array.from(loadDataset(join(tmp, 'bf16.safetensors'), 10_000).hidden.flat()), Array.from(bits));
   const bad = bits.slice();
-  bad[5 * ds.d + 7] = 0x7f80;
+  bad[150 * ds.d + 7] = 0x7f80;
   writeSafetensors(join(tmp, 'inf.safetensors'), tensors(bad));
-  assert.throws(() => loadDataset(join(tmp, 'inf.safetensors')), /hidden\[5, 7\] is inf or NaN \(values must be finite\)/);
+  for (const chunkBytes of [undefined, 10_000]) {
+    assert.throws(() => loadDataset(join(tmp, 'inf.safetensors'), chunkBytes), /hidden\[150, 7\] is inf or NaN \(values must be finite\)/);
+  }
 });
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -36,10 +36,10 @@ test('synthetic data: seeded, every (layer, position) covered, targets shared ac
   assert.equal([...train.position], [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
   // problem e, position p has one target at every layer
   assert.equal([...train.target.subarray(0, 4)], [...train.target.subarray(4, 8)]);
-  assert.ok(train.hidden.every(Number.isFinite));
+  assert.ok(train.hidden.flat().every(Number.isFinite));
   const again = synthData(shape, synthHead(shape));
-  assert.equal([...again.train.hidden], [...train.hidden]);
-  assert.not.equal([...held.hidden.subarray(0, 8)], [...train.hidden.subarray(0, 8)]);
+  assert.equal([...again.train.hidden.flat()], [...train.hidden.flat()]);
+  assert.not.equal([...held.hidden.row(0)], [...train.hidden.row(0)]);
 });
 
 test('synthetic chains of thought: the planted split recovers every target, the uniform one mostly not', () => {
@@ -52,7 +52,7 @@ test('synthetic chains of thought: the planted split recovers every target, the 
   const same = uniform.data.target.filter((t, i) => t === train.target[i]).length;
   assert.ok(same < 0.7 * train.count, `${same} of ${train.count} uniform targets equal the planted ones`);
   assert.ok(same > 0.2 * train.count, 'positions 0 and 1 mostly agree');
-  assert.equal([...train.finalHidden!.subarray(0, 8)], [...train.finalHidden!.subarray(6 * 10 * 8, 6 * 10 * 8 + 8)]); // layer 0 and 1 share y*
+  assert.equal([...train.finalHidden!.row(0)], [...train.finalHidden!.row(6 * 10)]); // layer 0 and 1 share y*
 });
 
 test.run();

@@ -17,7 +17,8 @@ import { evaluateLensFile } from '../../src/train/evalCommand.ts';
 import { SEED_SETTINGS, type TrainSettings } from '../../src/train/settings.ts';
 import { trainLens, type RunInputs } from '../../src/train/trainer.ts';
 import { trajectory } from '../../src/train/trajectory.ts';
-import { testGpu } from '../helpers/gpu.ts';
+import { openTestGpu, testGpu } from '../helpers/gpu.ts';
+import { builtInChoices } from '../../src/lens/kernels.ts';
 
 const test = suite('objects per step');
 const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
@@ -87,6 +88,38 @@ test('a whole run, an eval and a trajectory leave no live buffer once their lens
   assert.ok(counts.buffers > 0);
   assert.is(counts.live, 0, `${counts.live} of ${counts.buffers} buffers still alive (${labels.length} made)`);
 });
+
+// The memory plan is what a run allocates: the most bytes of GPU buffers alive at once over a
+// whole run (mapped read-back buffers aside) are the plan's total and, exactly, the few small
+// buffers it leaves out: the step tables' params slots (a batch's rows from host memory in
+// them are planned), AdamW's clip state and per-group norm partials.
+const UNPLANNED = ['lens step tables', 'adamw clip state', 'adamw norm partials'];
+for (const [label, suffix, settings, extra] of [
+  ['lite, its data on the GPU', '', {}, {}],
+  ['lite, its data in host memory, over buffers of 100,000 bytes', '', {}, { dataOn: 'host', maxBuffer: 100_000 }],
+  ['4 targets a row and a full position unembedding, over buffers of 100,000 bytes', '_ext', { targets: 'all', positionUnembed: 'full', preset: 'baseline' }, { maxBuffer: 100_000 }],
+] as const) {
+  test(`the memory plan is what the run allocates (${label})`, async () => {
+    const gpu = 'maxBuffer' in extra ? await openTestGpu({ maxBuffer: extra.maxBuffer }) : await testGpu();
+    const { train, test: testSet } = prepareTargets(loadDataset(join(DATA, `train${suffix}.safetensors`)), loadDataset(join(DATA, `test${suffix}.safetensors`)), { targets: (settings as Partial<TrainSettings>).targets });
+    const lines: string[] = [];
+    const { counts, bytesByLabel, stop } = countObjects(gpu);
+    let planned: number;
+    try {
+      const inputs = runInputs(gpu, `plan ${label}`, { train, test: testSet }, { epochs: 1, ...settings });
+      const kernels = builtInChoices({ hasSubgroups: gpu.hasSubgroups, cpu: gpu.isCpuDriver });
+      ({ plannedBytes: planned } = await trainLens({ ...inputs, kernels, print: (l) => lines.push(l), ...('dataOn' in extra ? { dataOn: extra.dataOn } : {}) }));
+    } finally {
+      stop();
+      if (gpu !== (await testGpu())) gpu.destroy();
+    }
+    const staged = Number(/batch rows from host memory ([\d.]+) KiB/.exec(lines.join('\n'))?.[1] ?? 0) * 1024;
+    const unplanned = UNPLANNED.reduce((n, l) => n + (bytesByLabel.get(l) ?? 0), 0) - staged;
+    assert.ok(unplanned > 0 && unplanned < 64 * 1024, `${unplanned} bytes outside the plan`);
+    assert.is(counts.peakBytes - planned, unplanned, `peak ${counts.peakBytes} bytes, planned ${planned}`);
+    assert.is(counts.liveBytes, 0);
+  });
+}
 
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 test.run();

@@ -24,18 +24,21 @@ const DATA = new URL('../../fixtures/data/parity/', import.meta.url).pathname;
 
 /** What a run leaves, to compare two runs bit for bit: its epochs, its lens's tensors, its per-sample metrics. */
 interface RunOutput {
-  /** The memory plan's line. */
+  /** The memory plan's line, and the line saying the data sets are in host memory. */
   plan: string;
+  onHost: boolean;
   history: unknown;
   blocks: Float32Array;
   unembed: unknown;
   metrics: unknown;
 }
 
-async function parity(name: string, kernels?: KernelChoices, gpu?: Gpu): Promise<RunOutput> {
+/** The fixture's run: with `kernels` (default: tuned), on `gpu` (default: the shared device), its data sets on `dataOn`. */
+async function parity(name: string, o: { kernels?: KernelChoices; gpu?: Gpu; dataOn?: 'gpu' | 'host' } = {}): Promise<RunOutput> {
   const fx = fixture(name);
   const m = fx.meta;
-  gpu ??= await testGpu();
+  const { kernels, dataOn } = o;
+  const gpu = o.gpu ?? (await testGpu());
   const head = loadHeadFile(join(DATA, 'head.safetensors'), 'f32');
   // The extension cases: targets as the data gives them (all), or assigned from the chain of thought.
   const prepared = prepareTargets(loadDataset(join(DATA, `train${m.data}.safetensors`)), loadDataset(join(DATA, `test${m.data}.safetensors`)), {
@@ -56,6 +59,7 @@ async function parity(name: string, kernels?: KernelChoices, gpu?: Gpu): Promise
       resume: false,
       quiet: true,
       ...(kernels ? { kernels } : {}),
+      ...(dataOn ? { dataOn } : {}),
       print: (line) => lines.push(line),
       provenance: {},
       settings: {
@@ -123,13 +127,14 @@ async function parity(name: string, kernels?: KernelChoices, gpu?: Gpu): Promise
       expectClose(`${name} ${key} top-1`, got.map((r) => r.top1), ref[field].map((r) => r.top1), { atol: 1.01 / least, rtol: 0 });
     }
     const { train_seconds: _s, ...timeless } = results;
-    return { plan: lines.find((l) => l.startsWith('GPU memory:')) ?? '', history: result.history, blocks: lens.blocks, unembed: lens.unembed, metrics: timeless };
+    const plan = lines.find((l) => l.startsWith('GPU memory:')) ?? '';
+    return { plan, onHost: lines.some((l) => l.startsWith('data sets: in host memory')), history: result.history, blocks: lens.blocks, unembed: lens.unembed, metrics: timeless };
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 }
 
-const run = (name: string, kernels?: KernelChoices) => async () => void (await parity(name, kernels));
+const run = (name: string, kernels?: KernelChoices) => async () => void (await parity(name, { kernels }));
 test('baseline, 3 epochs, file order', run('parity_baseline'));
 test('lite, 3 epochs, file order', run('parity_lite'));
 test('lite on hidden states ×1e-3 (the norm eps dominates)', run('parity_lite_tiny'));
@@ -155,7 +160,8 @@ test(`lite, shuffled, batch 20, with the kernels of a GPU without subgroups (${d
 
 // Parameters, moments, the position unembedding and the data over buffers of at most 100,000
 // bytes (10 translator blocks, one position's block, 520 rows of hidden states a buffer): the
-// same run, bit for bit, as over one buffer each, and so as close to PyTorch.
+// same run, bit for bit, as over one buffer each, and so as close to PyTorch; and so is the
+// split run with its data sets in host memory (each step writing its batch's rows).
 const small = await openTestGpu({ maxBuffer: 100_000 });
 for (const [name, what, buffers] of [
   ['parity_lite', 'lite (36 translators: 4 buffers)', /train set [\d.]+ KiB in 4 buffers, .*translator parameters [\d.]+ KiB in 4 buffers/],
@@ -166,15 +172,20 @@ for (const [name, what, buffers] of [
 ] as const) {
   for (const [kernelsName, kernels] of [['', undefined], [' with the kernels of a GPU without subgroups', plainKernels]] as const) {
     if (kernels && name !== 'parity_lite_shuffled') continue;
-    test(`${what}${kernelsName}: split over buffers of 100,000 bytes, bit-identical to one buffer each`, async () => {
-      const one = await parity(name, kernels);
-      const split = await parity(name, kernels, small);
+    test(`${what}${kernelsName}: split over buffers of 100,000 bytes, and with the data in host memory, bit-identical to one buffer each`, async () => {
+      const one = await parity(name, { kernels });
+      const split = await parity(name, { kernels, gpu: small });
+      const host = await parity(name, { kernels, gpu: small, dataOn: 'host' });
       assert.match(split.plan, buffers);
       assert.not.match(one.plan, / in \d+ buffers/);
-      assert.equal(split.history, one.history, 'epochs');
-      assert.ok(Buffer.from(split.blocks.buffer).equals(Buffer.from(one.blocks.buffer)), 'translator blocks');
-      assert.equal(split.unembed, one.unembed, 'position unembedding');
-      assert.equal(split.metrics, one.metrics, 'metrics.json');
+      assert.ok(host.onHost && !split.onHost && !one.onHost, 'only the host run says its data is in host memory');
+      assert.match(host.plan, /batch rows from host memory/);
+      for (const [label, other] of [['split', split], ['host', host]] as const) {
+        assert.equal(other.history, one.history, `${label}: epochs`);
+        assert.ok(Buffer.from(other.blocks.buffer).equals(Buffer.from(one.blocks.buffer)), `${label}: translator blocks`);
+        assert.equal(other.unembed, one.unembed, `${label}: position unembedding`);
+        assert.equal(other.metrics, one.metrics, `${label}: metrics.json`);
+      }
     });
   }
 }
