@@ -9,6 +9,7 @@ test: setup
 
 setup: $(NODE_MODULES)
 	@bash scripts/setup-vulkan.sh
+	@bash scripts/setup-browser.sh --quiet
 
 $(NODE_MODULES): package.json package-lock.json
 	npm ci --no-audit --no-fund

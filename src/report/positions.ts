@@ -2,7 +2,7 @@
 // run), the picture behind the seed's "position 0 reads 10 %, position 3 reads 25 %".
 // Each bar carries data-run, data-position and data-value.
 import type { RunRecord } from './run.ts';
-import { el, esc, svgDocument, text, ticks } from './svg.ts';
+import { el, esc, svgDocument, text, textWidth, ticks } from './svg.ts';
 
 const COLORS = ['#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2', '#ff9da6', '#9d755d'];
 const M = { left: 56, right: 20, top: 56, bottom: 70 };
@@ -12,7 +12,7 @@ export function positionsSvg(runs: RunRecord[], title: string): string {
   const positions = [...new Set(runs.flatMap((r) => r.metrics.per_position.map((p) => p.position)))].sort((a, b) => a - b);
   const barW = Math.max(8, Math.min(26, 140 / runs.length));
   const groupW = barW * runs.length + 18;
-  const width = M.left + Math.max(positions.length * groupW, 360) + M.right;
+  const width = M.left + Math.max(positions.length * groupW, 360, textWidth(title, 15, true)) + M.right;
   const height = M.top + PLOT_H + M.bottom + 18 * Math.ceil(runs.length / 3);
   const values = runs.flatMap((r) => r.metrics.per_position.map((p) => p.top1));
   const hi = Math.min(1, Math.max(0.1, Math.ceil(Math.max(0, ...values) * 10 + 0.5) / 10));

@@ -6,7 +6,7 @@
 // ids without one.
 import type { TokenText } from '../data/tokenizer.ts';
 import { mdTable } from './markdown.ts';
-import { el, esc, inkOn, svgDocument, text, viridis } from './svg.ts';
+import { el, esc, inkOn, svgDocument, text, textWidth, viridis } from './svg.ts';
 
 export interface TrajectoryCell {
   layer: number;
@@ -49,12 +49,11 @@ export function trajectorySvg(t: Trajectory, title: string, tokens?: TokenText, 
   const maxEntropy = Math.log(t.V);
   // Probabilities are coloured on 0 … the grid's largest, so that a diffuse lens still shows contrast.
   const maxP = Math.max(1e-9, ...t.cells.map((c) => c.top[0]!.p));
-  const width = LEFT + positions.length * CELL_W + 20;
+  const subtitle = `top-1 token and its probability; colour: ${color === 'prob' ? 'probability' : 'entropy (dark: certain)'}; r: the target's rank`;
+  // Wide enough for the title and subtitle however few the positions.
+  const width = Math.max(LEFT + positions.length * CELL_W + 20, LEFT + Math.max(textWidth(title, 15, true), textWidth(subtitle, 11)) + 20);
   const height = TOP + layers.length * CELL_H + 56;
-  const body: string[] = [
-    text(LEFT, 22, title, { 'font-size': 15, 'font-weight': 'bold' }),
-    text(LEFT, 42, `top-1 token and its probability; colour: ${color === 'prob' ? 'probability' : 'entropy (dark: certain)'}; r: the target's rank`, { 'font-size': 11, fill: '#444444' }),
-  ];
+  const body: string[] = [text(LEFT, 22, title, { 'font-size': 15, 'font-weight': 'bold' }), text(LEFT, 42, subtitle, { 'font-size': 11, fill: '#444444' })];
   positions.forEach((p, j) => body.push(text(LEFT + j * CELL_W + CELL_W / 2, TOP - 8, `pos ${p}`, { 'text-anchor': 'middle', 'font-size': 11 })));
   layers.forEach((l, i) => {
     const y = TOP + i * CELL_H;

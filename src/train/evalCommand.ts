@@ -7,7 +7,8 @@ import type { Head } from '../data/head.ts';
 import { basename } from 'node:path';
 import { heatmapSvg } from '../report/heatmap.ts';
 import type { Gpu } from '../lens/device.ts';
-import { Evaluator, teacherArgmax } from '../lens/evaluate.ts';
+import { Evaluator, teacherArgmax, type SampleResults } from '../lens/evaluate.ts';
+import type { GroupTable } from '../lens/preset.ts';
 import { savedLensOnGpu } from '../lens/savedLens.ts';
 import { breakdown, percent, predictionStats, scoresJson, type Scores } from './metrics.ts';
 import { predictionsTable } from '../report/markdown.ts';
@@ -27,6 +28,71 @@ export async function evaluateLensFile(
   tokens?: TokenText,
   byLayer = false,
 ): Promise<void> {
+  const { results: r, table } = await evaluateSamples(gpu, head, lensPath, test, batchSize, print, loss);
+  // Layers and positions of the data as given: those --assign emptied show as empty.
+  const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, layersAndPositions(test));
+  print(`${lensPath} (${table.preset}, ${table.groups.length} translators) on ${test.source}: ${test.count} samples`);
+  print(`overall: ${fmt(b.overall)}`);
+  print('');
+  print(' layer | samples | val loss |  top-1  |  top-5  |  top-10');
+  for (const r of b.perLayer) print(`${String(r.layer).padStart(6)} | ${row(r)}`);
+  print('');
+  print(' position | samples | val loss |  top-1  |  top-5  |  top-10');
+  for (const r of b.perPosition) print(`${String(r.position).padStart(9)} | ${row(r)}`);
+  print('');
+  print('top-1 by layer (rows) × position (columns):');
+  const positions = b.perPosition.map((r) => r.position);
+  print(`${'layer'.padStart(6)} |${positions.map((p) => String(p).padStart(8)).join('')}`);
+  for (const l of b.perLayer.map((r) => r.layer)) {
+    const cells = positions.map((p) => b.perGroup.find((c) => c.layer === l && c.position === p));
+    print(`${String(l).padStart(6)} |${cells.map((c) => (c?.count ? pct(c.top1) : '–'.padStart(7)).padStart(8)).join('')}`);
+  }
+  const predictions = predictionStats(r.top1, test.target, test.position);
+  print('');
+  print(`what each position predicts${tokens ? '' : ' (token ids; --tokenizer shows text)'}:`);
+  for (const line of predictionsTable(predictions, tokens).split('\n')) print(line);
+  if (byLayer) {
+    print('');
+    print('what each layer predicts:');
+    for (const line of predictionsTable(predictionStats(r.top1, test.target, test.layer), tokens, 'layer').split('\n')) print(line);
+  }
+  const jsonPath = outputs.json;
+  if (outputs.heatmap) {
+    const m = { params: 0, best_epoch: 0, epochs: [], per_layer: [], per_position: [], per_group: b.perGroup.map(scoresJson) };
+    writeFileAtomic(outputs.heatmap, heatmapSvg(m, `Accuracy by layer and position: ${basename(lensPath)} on ${basename(test.source)}`));
+    print(`wrote ${outputs.heatmap}`);
+  }
+  if (jsonPath) {
+    const json = {
+      lens: lensPath,
+      test: test.source,
+      overall: scoresJson(b.overall),
+      per_layer: b.perLayer.map(scoresJson),
+      per_position: b.perPosition.map(scoresJson),
+      per_group: b.perGroup.map(scoresJson),
+      predictions_per_position: predictions,
+    };
+    writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
+    print(`wrote ${jsonPath}`);
+  }
+
+}
+
+/**
+ * A saved lens's per-sample results on a test set (file order), through the inference lens in
+ * batches of up to `batchSize` rows (as many as one binding of logits holds); with the KL loss
+ * and no targets, top-k is scored against the teacher's argmax.
+ */
+export async function evaluateSamples(
+  gpu: Gpu,
+  head: Head,
+  lensPath: string,
+  test: Dataset,
+  batchSize: number,
+  print: (line: string) => void,
+  loss: { kl: boolean; finalNormed: boolean; firstTarget?: boolean; tune?: TuneMode },
+  progress?: (done: number, total: number) => void,
+): Promise<{ results: SampleResults; table: GroupTable }> {
   if (loss.kl && !test.finalHidden) throw new InputError(`${test.source}: --loss kl needs 'final_hidden' [N, d]`);
   if (!loss.kl && test.targetsFromTeacher) throw new InputError(`${test.source}: no 'target' or 'targets'; with only 'final_hidden', evaluate with --loss kl`);
   const batch = Math.min(batchSize, Math.max(1, Math.floor(gpu.maxBinding / (head.V * 4))));
@@ -42,53 +108,7 @@ export async function evaluateLensFile(
   const evaluator = new Evaluator(gpu, data, index, batch);
   try {
     if (test.targetsFromTeacher) await gpu.checked("the teacher's argmax", () => teacherArgmax(gpu, lens, data, index, batch));
-    const r = await gpu.checked('evaluation', () => evaluator.run(lens));
-    // Layers and positions of the data as given: those --assign emptied show as empty.
-    const b = breakdown(r.loss, r.rank, test.layer, test.position, r.anyRank, layersAndPositions(test));
-    print(`${lensPath} (${table.preset}, ${table.groups.length} translators) on ${test.source}: ${test.count} samples`);
-    print(`overall: ${fmt(b.overall)}`);
-    print('');
-    print(' layer | samples | val loss |  top-1  |  top-5  |  top-10');
-    for (const r of b.perLayer) print(`${String(r.layer).padStart(6)} | ${row(r)}`);
-    print('');
-    print(' position | samples | val loss |  top-1  |  top-5  |  top-10');
-    for (const r of b.perPosition) print(`${String(r.position).padStart(9)} | ${row(r)}`);
-    print('');
-    print('top-1 by layer (rows) × position (columns):');
-    const positions = b.perPosition.map((r) => r.position);
-    print(`${'layer'.padStart(6)} |${positions.map((p) => String(p).padStart(8)).join('')}`);
-    for (const l of b.perLayer.map((r) => r.layer)) {
-      const cells = positions.map((p) => b.perGroup.find((c) => c.layer === l && c.position === p));
-      print(`${String(l).padStart(6)} |${cells.map((c) => (c?.count ? pct(c.top1) : '–'.padStart(7)).padStart(8)).join('')}`);
-    }
-    const predictions = predictionStats(r.top1, test.target, test.position);
-    print('');
-    print(`what each position predicts${tokens ? '' : ' (token ids; --tokenizer shows text)'}:`);
-    for (const line of predictionsTable(predictions, tokens).split('\n')) print(line);
-    if (byLayer) {
-      print('');
-      print('what each layer predicts:');
-      for (const line of predictionsTable(predictionStats(r.top1, test.target, test.layer), tokens, 'layer').split('\n')) print(line);
-    }
-    const jsonPath = outputs.json;
-    if (outputs.heatmap) {
-      const m = { params: 0, best_epoch: 0, epochs: [], per_layer: [], per_position: [], per_group: b.perGroup.map(scoresJson) };
-      writeFileAtomic(outputs.heatmap, heatmapSvg(m, `Accuracy by layer and position: ${basename(lensPath)} on ${basename(test.source)}`));
-      print(`wrote ${outputs.heatmap}`);
-    }
-    if (jsonPath) {
-      const json = {
-        lens: lensPath,
-        test: test.source,
-        overall: scoresJson(b.overall),
-        per_layer: b.perLayer.map(scoresJson),
-        per_position: b.perPosition.map(scoresJson),
-        per_group: b.perGroup.map(scoresJson),
-        predictions_per_position: predictions,
-      };
-      writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
-      print(`wrote ${jsonPath}`);
-    }
+    return { results: await gpu.checked('evaluation', () => evaluator.run(lens, progress)), table };
   } finally {
     evaluator.destroy();
     saved.destroy();

@@ -10,6 +10,8 @@ import { InputError } from '../shared/errors.ts';
 export const METRICS_FILE = 'metrics.json';
 /** The files that make a run; an output folder holding any of them holds a run. */
 export const RUN_FILES = ['lens.safetensors', 'checkpoint.safetensors', METRICS_FILE, 'config.json'];
+/** Where `view` keeps what it computed of a run (its per-sample results): a run's own folder. */
+export const VIEW_CACHE = 'view-cache';
 /** What a finished run writes, for its last line. */
 export const RESULT_FILES = ['lens.safetensors', METRICS_FILE, 'config.json', 'report.md', 'heatmap.svg', 'curves.svg'];
 
@@ -33,7 +35,7 @@ export function checkRunFolder(out: string, o: { resume: boolean; overwrite?: bo
 /** Makes the folder ready once the run is sure to start: an old run's files removed with --overwrite (only those: checkRunFolder refused anything else), and temporary files of a killed write. */
 export function prepareRunFolder(out: string, o: { resume: boolean; overwrite?: boolean }): void {
   mkdirSync(out, { recursive: true });
-  if (o.overwrite && !o.resume) for (const f of RUN_FILES) rmSync(join(out, f), { force: true });
+  if (o.overwrite && !o.resume) for (const f of [...RUN_FILES, VIEW_CACHE]) rmSync(join(out, f), { force: true, recursive: true });
   for (const f of readdirSync(out)) if (isTemporary(f)) rmSync(join(out, f), { force: true });
 }
 
@@ -53,7 +55,7 @@ function isLockInMaking(name: string): boolean {
  */
 function foreignEntries(out: string): string[] {
   if (!existsSync(out)) return [];
-  const own = new Set([...RUN_FILES, ...RESULT_FILES, LOCK_FILE]);
+  const own = new Set([...RUN_FILES, ...RESULT_FILES, LOCK_FILE, VIEW_CACHE]);
   return readdirSync(out).filter((name) => (own.has(name) ? !isOurs(join(out, name), name) : !isTemporary(name) && !isLockInMaking(name)));
 }
 

@@ -1,28 +1,32 @@
 // Whole training steps of a tiny lite lens (forward, loss, backward, clip, AdamW) against a
-// PyTorch run of three steps, and a finite-difference check of the loss gradient on the GPU.
+// PyTorch run of three steps (also with the arrays over small buffers and the data in host memory),
+// and a finite-difference check of the loss gradient on the GPU.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readF32 } from '../../src/gpu/buffers.ts';
 import type { Gpu } from '../../src/gpu/device.ts';
 import { makeBatch, type Batch } from '../../src/lens/batch.ts';
 import { Lens } from '../../src/lens/lens.ts';
-import { DataOnGpu, HeadOnGpu } from '../../src/lens/onGpu.ts';
+import { lensBuffers } from '../../src/lens/bufferTable.ts';
+import { DataOnGpu, DataOnHost, HeadOnGpu } from '../../src/lens/onGpu.ts';
 import { deviceTraits, lensShape } from '../../src/lens/shape.ts';
 import { SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { blockStride, unpackBlocks } from '../../src/ops/groups.ts';
 import { expectClose } from '../helpers/close.ts';
 import { fixture, type Fixture } from '../helpers/fixtures.ts';
-import { testGpu } from '../helpers/gpu.ts';
+import { openTestGpu, testGpu } from '../helpers/gpu.ts';
 import { Rows } from '../../src/data/rows.ts';
 
 const test = suite('lens step');
 const range = (lo: number, hi: number) => Array.from({ length: hi - lo }, (_, i) => lo + i);
 
-async function setUp(fx: Fixture, update: 'fused' | 'unfused' = 'unfused') {
-  const gpu = await testGpu();
+/** The fixture's lens and data; `split`: on a device whose buffers hold 2 translator blocks, the data in host memory. */
+async function setUp(fx: Fixture, update: 'fused' | 'unfused' = 'unfused', split = false) {
   const { d, V, N, eps, groups: G, lr, weight_decay: weightDecay, max_norm: maxNorm } = fx.meta;
+  const gpu = split ? await openTestGpu({ maxBuffer: 2 * blockStride(d) * 4 }) : await testGpu();
   const zeros = new Int32Array(N);
-  const data = new DataOnGpu(gpu, 'step', { source: 'step_lite', count: N, d, hidden: Rows.of(fx.f32('x'), d), layer: zeros, position: zeros, target: fx.i32('target') });
+  const ds = { source: 'step_lite', count: N, d, hidden: Rows.of(fx.f32('x'), d), layer: zeros, position: zeros, target: fx.i32('target') };
+  const data = split ? new DataOnHost(ds) : new DataOnGpu(gpu, 'step', ds);
   const head = new HeadOnGpu(gpu, { d, V, eps, dtype: 'f32', gamma: fx.f32('gamma'), U: fx.f32('U') });
   const lens = await Lens.create(gpu, head, lensShape(deviceTraits(gpu), head, { numGroups: G, maxBatch: 33, adamw: { ...SEED_ADAMW, lr, weightDecay, maxNorm }, update }), [data]);
   const group = fx.i32('group');
@@ -43,9 +47,10 @@ async function meanLoss(gpu: Gpu, lens: Lens, B: number): Promise<number> {
   return rows.reduce((s, v) => s + v, 0) / B;
 }
 
-for (const update of ['unfused', 'fused'] as const) test(`three AdamW steps (${update} update) match PyTorch: loss, clipped norm, W and b of every group`, async () => {
+for (const [update, split] of [['unfused', false], ['fused', false], ['unfused', true], ['fused', true]] as const) test(`three AdamW steps (${update} update${split ? ', parameters, gradients and moments over buffers of 2 blocks, the data in host memory' : ''}) match PyTorch: loss, clipped norm, W and b of every group`, async () => {
   const fx = fixture('step_lite');
-  const { gpu, lens, data, batches, d, G, stride } = await setUp(fx, update);
+  const { gpu, lens, data, batches, d, G, stride } = await setUp(fx, update, split);
+  if (split) assert.is(lensBuffers(lens.shape).find((spec) => spec.key === 'params')!.parts.length, Math.ceil(G / 2));
   let before: Float32Array | undefined;
   const wTol = new Float64Array(G * d * d).fill(2e-9);
   const bTol = new Float64Array(G * d).fill(2e-9);
@@ -101,6 +106,7 @@ for (const update of ['unfused', 'fused'] as const) test(`three AdamW steps (${u
   // Group 1 sat out the second batch; group 7 (layer 3, position 2) never had a sample.
   assert.equal([...lens.steps], [3, 2, 3, 3, 3, 3, 3, 0]);
   lens.destroy();
+  if (split) gpu.destroy();
 });
 
 test('the loss gradient agrees with central finite differences of the GPU loss', async () => {

@@ -28,6 +28,8 @@ test('npm pack: compiled JavaScript, the kernels, no tests or fixtures, under 1 
   assert.ok(files.includes('bin/lensgpu.js') && files.includes('dist/cli/main.js') && files.includes('kernels/cross_entropy.wgsl'), files.join(', '));
   // The researcher's path ships too: the dump and export scripts `lensgpu dump` and `lensgpu export-tuned-lens` run.
   assert.ok(files.includes('scripts/dump_hidden_states.py') && files.includes('scripts/export_tuned_lens.py'), files.join(', '));
+  // `lensgpu view`'s pages' script, bundled by the build.
+  assert.ok(files.includes('dist/view/assets/app.js'), files.join(', '));
   assert.not.ok(files.some((f) => /^(test|fixtures|bench|src)\//.test(f) || f.endsWith('.ts')), files.join(', '));
   assert.ok(info.size < 1 << 20, `the tarball is ${info.size} bytes`);
 });

@@ -8,6 +8,7 @@ import { curvesSvg } from '../../src/report/curves.ts';
 import { heatmapSvg } from '../../src/report/heatmap.ts';
 import { reportMarkdown } from '../../src/report/markdown.ts';
 import { positionsSvg } from '../../src/report/positions.ts';
+import { trajectorySvg } from '../../src/report/trajectory.ts';
 import type { RunMetrics, RunRecord } from '../../src/report/run.ts';
 import { ticks } from '../../src/report/svg.ts';
 import { TokenText } from '../../src/data/tokenizer.ts';
@@ -55,6 +56,30 @@ test('heatmap: well-formed, one labelled cell per (layer, position) and metric w
   }
   assert.ok(svg.includes('layer 2, position 5: no test samples'));
   assert.ok(svg.includes('a &lt;title&gt; &amp; more'));
+});
+
+test('the pictures fit their titles on small grids, and the heatmap panels share one colour scale', () => {
+  const small = { ...metrics(), per_group: metrics().per_group.filter((c) => c.layer < 3 && c.position === 0) };
+  const title = 'a long title for a three-layer heatmap of one position: lite-run, best epoch';
+  const width = (svg: string) => Number(parseXml(svg).attrs.width);
+  // 0.62 em a character is more than DejaVu Sans's average advance: the estimate covers the text.
+  assert.ok(width(heatmapSvg(small, title)) >= 64 + title.length * 15 * 0.62, 'heatmap title');
+  const t = { example: 7, lens: 'x', V: 50, cells: [0, 1, 2].map((l) => ({ layer: l, position: 0, top: [{ id: 1, p: 0.5 }], entropy: 1 })) };
+  const narrow = trajectorySvg(t, 'example 7 through the logit lens');
+  assert.ok(width(narrow) >= 64 + "top-1 token and its probability; colour: probability; r: the target's rank".length * 11 * 0.62, 'trajectory subtitle');
+  // One scale: the fill of a value is the same colour in every panel.
+  const root = parseXml(heatmapSvg(metrics(), 'x'));
+  const byValue = new Map<string, { panels: Set<string>; fills: Set<string> }>();
+  for (const c of findAll(root, (e) => e.attrs.class === 'cell')) {
+    const v = byValue.get(c.attrs['data-value']!) ?? { panels: new Set(), fills: new Set() };
+    v.panels.add(c.attrs['data-metric']!);
+    v.fills.add(c.children.find((e) => e.name === 'rect')!.attrs.fill!);
+    byValue.set(c.attrs['data-value']!, v);
+  }
+  const shared = [...byValue.values()].filter((v) => v.panels.size > 1);
+  assert.ok(shared.length > 3 && shared.every((v) => v.fills.size === 1), 'a value in several panels has one colour');
+  const labels = findAll(root, (e) => e.name === 'text' && /^\d+ %$/.test(e.text) && e.text !== '0 %').map((e) => e.text);
+  assert.is(new Set(labels).size, 1, `the colour bars end at ${[...new Set(labels)].join(', ')}`);
 });
 
 test('curves: a point per epoch and series (epoch 0 the untrained lens), the best epoch marked', () => {
