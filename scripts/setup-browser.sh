@@ -9,6 +9,7 @@
 # --quiet: say nothing when there is nothing to do.
 set -euo pipefail
 
+. "$(dirname "$0")/lib.sh"
 say() { printf 'setup-browser: %s\n' "$*"; }
 
 if [ -n "${LENSGPU_CHROMIUM:-}" ] && [ -x "$LENSGPU_CHROMIUM" ]; then
@@ -25,13 +26,7 @@ if [ "${ID:-}" != debian ]; then
   say "no Chromium found: install Chromium or Chrome, or set LENSGPU_CHROMIUM to its executable."
   exit 1
 fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null; then SUDO="sudo"; else
-    say "need root to install Debian's chromium (no sudo found); or set LENSGPU_CHROMIUM."
-    exit 1
-  fi
-fi
+need_root "install Debian's chromium; or set LENSGPU_CHROMIUM"
 say "installing Debian's chromium (for the browser tests of lensgpu view)"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null

@@ -13,6 +13,7 @@
 # --quiet: say nothing when there is nothing to do (used before `npm run train`).
 set -euo pipefail
 
+. "$(dirname "$0")/lib.sh"
 say() { printf 'setup-vulkan: %s\n' "$*"; }
 
 icd_dirs=(/usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/share/vulkan/icd.d)
@@ -73,13 +74,7 @@ if [ "${ID:-}" != debian ] || [ "${VERSION_CODENAME:-}" != bookworm ]; then
   exit 1
 fi
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null; then SUDO="sudo"; else
-    say "need root to install mesa-vulkan-drivers from bookworm-backports (no sudo found)."
-    exit 1
-  fi
-fi
+need_root "install mesa-vulkan-drivers from bookworm-backports"
 
 backports_list=/etc/apt/sources.list.d/bookworm-backports.sources
 if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then

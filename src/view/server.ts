@@ -77,7 +77,7 @@ export async function startView(o: ViewOptions): Promise<ViewServer> {
     c.header('X-Content-Type-Options', 'nosniff');
     c.header('Content-Security-Policy', "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'");
   });
-  routes(app, o, store, queue);
+  routes(routeContext(app, o, store, queue));
   const server = await listen(app, o.host, o.port);
   const address = server.address() as { port: number };
   const hostPart = o.host.includes(':') ? `[${o.host}]` : o.host;
@@ -107,26 +107,44 @@ function listen(app: Hono, host: string, port: number): Promise<ServerType> {
   });
 }
 
-function routes(app: Hono, o: ViewOptions, store: SampleStore, queue: GpuQueue): void {
+/** What every route uses: the options, the runs, the sample store and the answers shared by the pages. */
+interface RouteContext {
+  app: Hono;
+  o: ViewOptions;
+  queue: GpuQueue;
+  entries: () => RunEntry[];
+  entry: (id: string) => RunEntry | undefined;
+  html: (c: Context, p: PageContent, status?: number) => Response;
+  /** The run named in the URL, read now; or the error page to answer with. */
+  runOf: (c: Context) => { e: RunEntry; run: RunRecord } | Response;
+  /** The run's sample results, or the progress page while they are being computed. */
+  samplesOf: (c: Context, id: string, run: RunRecord, what: string) => Response | Extract<ReturnType<SampleStore['of']>, { state: 'ready' }>;
+  store: SampleStore;
+}
+
+function routeContext(app: Hono, o: ViewOptions, store: SampleStore, queue: GpuQueue): RouteContext {
   const links = SERVER_LINKS;
   const entries = () => findRuns(o.paths);
   const entry = (id: string) => entries().find((e) => e.id === id);
   const html = (c: Context, p: PageContent, status = 200) => c.html(renderPage(p, links), status as 200);
-  /** The run named in the URL, read now; or the error page to answer with. */
-  const runOf = (c: Context): { e: RunEntry; run: RunRecord } | Response => {
+  const runOf = (c: Context) => {
     const e = entry(c.req.param('id')!);
     if (!e) return html(c, errorPage(404, `no run '${c.req.param('id')}' here`, links), 404);
     const read = readEntry(e);
     return 'run' in read ? { e, run: read.run } : html(c, errorPage(500, read.error, links), 500);
   };
-  /** The run's sample results, or the progress page while they are being computed. */
   const samplesOf = (c: Context, id: string, run: RunRecord, what: string) => {
     const s = store.of(run);
     if (s.state === 'computing') return html(c, progressPage(id, what, s.done, s.total, links, { url: `${links.run(id)}/samples`, version: 'computing' }));
     if (s.state === 'error') return html(c, errorPage(500, `${s.message} (the run's metrics still show on its page)`, links), 500);
     return s;
   };
+  return { app, o, queue, store, entries, entry, html, runOf, samplesOf };
+}
 
+function routes(r: RouteContext): void {
+  const { app, o, store, entries, entry, html, runOf, samplesOf } = r;
+  const links = SERVER_LINKS;
   app.get('/assets/app.js', (c) => c.body(clientScript(), 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' }));
 
   app.get('/', (c) => html(c, runsPage(entries().map(rowOf), c.req.query('sort'), links)));
@@ -143,10 +161,10 @@ function routes(app: Hono, o: ViewOptions, store: SampleStore, queue: GpuQueue):
   });
 
   app.get('/run/:id', (c) => {
-    const r = runOf(c);
-    if (r instanceof Response) return r;
-    const id = r.e.id;
-    return html(c, runPage(id, r.run, c.req.query('metric') ?? 'all', o.tokensOf(r.run), links, { poll: { url: `${links.run(id)}/version`, version: versionOf(r.e) } }));
+    const got = runOf(c);
+    if (got instanceof Response) return got;
+    const id = got.e.id;
+    return html(c, runPage(id, got.run, c.req.query('metric') ?? 'all', o.tokensOf(got.run), links, { poll: { url: `${links.run(id)}/version`, version: versionOf(got.e) } }));
   });
 
   app.get('/run/:id/version', (c) => {
@@ -155,37 +173,29 @@ function routes(app: Hono, o: ViewOptions, store: SampleStore, queue: GpuQueue):
   });
 
   app.get('/run/:id/samples', (c) => {
-    const r = runOf(c);
-    if (r instanceof Response) return r;
-    return c.text(store.of(r.run).state);
+    const got = runOf(c);
+    if (got instanceof Response) return got;
+    return c.text(store.of(got.run).state);
   });
 
   app.get('/run/:id/cell', (c) => {
-    const r = runOf(c);
-    if (r instanceof Response) return r;
+    const got = runOf(c);
+    if (got instanceof Response) return got;
     const [layer, position] = [Number(c.req.query('layer')), Number(c.req.query('position'))];
     if (!Number.isInteger(layer) || !Number.isInteger(position)) return html(c, errorPage(400, 'a cell needs ?layer=L&position=P', links), 400);
-    const s = samplesOf(c, r.e.id, r.run, `layer ${layer}, position ${position}`);
+    const s = samplesOf(c, got.e.id, got.run, `layer ${layer}, position ${position}`);
     if (s instanceof Response) return s;
     const cell = cellRows(s.data.test, s.samples, layer, position);
-    return html(c, cellPage(r.e.id, cell, c.req.query('sort'), c.req.query('q') ?? '', o.tokensOf(r.run), links));
+    return html(c, cellPage(got.e.id, cell, c.req.query('sort'), c.req.query('q') ?? '', o.tokensOf(got.run), links));
   });
 
-  exampleRoute(app, o, queue, entries, runOf, samplesOf, html);
+  exampleRoute(r);
   app.notFound((c) => html(c, errorPage(404, `nothing at ${new URL(c.req.url).pathname}`, links), 404));
   app.onError((e, c) => html(c, errorPage(500, e.message, links), 500));
 }
 
 /** An example's page: its trajectory through the run's lens, the logit lens or another run's. */
-function exampleRoute(
-  app: Hono,
-  o: ViewOptions,
-  queue: GpuQueue,
-  entries: () => RunEntry[],
-  runOf: (c: Context) => { e: RunEntry; run: RunRecord } | Response,
-  samplesOf: (c: Context, id: string, run: RunRecord, what: string) => Response | Extract<ReturnType<SampleStore['of']>, { state: 'ready' }>,
-  html: (c: Context, p: PageContent, status?: number) => Response,
-): void {
+function exampleRoute({ app, o, queue, entries, html, runOf, samplesOf }: RouteContext): void {
   const links = SERVER_LINKS;
   app.get('/run/:id/example/:example', async (c) => {
     const r = runOf(c);
@@ -194,13 +204,7 @@ function exampleRoute(
     const s = samplesOf(c, r.e.id, r.run, `example ${example}`);
     if (s instanceof Response) return s;
     const lens = c.req.query('lens') ?? 'run';
-    // Other runs' lenses over the same head (width and vocabulary) can be looked through too.
-    const sameHead = (e: RunEntry) => {
-      const read = readEntry(e);
-      const [a, b] = ['run' in read ? read.run.config.head : undefined, r.run.config.head];
-      return a !== undefined && b !== undefined && a.d === b.d && a.V === b.V;
-    };
-    const others = entries().filter((e) => e.id !== r.e.id && existsSync(join(e.dir, 'lens.safetensors')) && sameHead(e));
+    const others = entries().filter((e) => e.id !== r.e.id && existsSync(join(e.dir, 'lens.safetensors')) && sameHead(e, r.run));
     const lensPath = lens === 'none' ? undefined : join((lens === 'run' ? r.e : others.find((e) => e.id === lens) ?? r.e).dir, 'lens.safetensors');
     if (lens !== 'run' && lens !== 'none' && !others.some((e) => e.id === lens)) return html(c, errorPage(404, `no run '${lens}' with a lens here`, links), 404);
     const tokens = o.tokensOf(r.run);
@@ -212,7 +216,13 @@ function exampleRoute(
       return html(c, errorPage(400, (e as Error).message, links), 400);
     }
   });
+}
 
+/** Whether another run's lens reads the same head (width and vocabulary) as `run`, so it can be looked through too. */
+function sameHead(e: RunEntry, run: RunRecord): boolean {
+  const read = readEntry(e);
+  const [a, b] = ['run' in read ? read.run.config.head : undefined, run.config.head];
+  return a !== undefined && b !== undefined && a.d === b.d && a.V === b.V;
 }
 
 /** A run's row on the runs page: its record or its error, and whether it is training. */

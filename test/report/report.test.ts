@@ -10,7 +10,7 @@ import { reportMarkdown } from '../../src/report/markdown.ts';
 import { positionsSvg } from '../../src/report/positions.ts';
 import { trajectorySvg } from '../../src/report/trajectory.ts';
 import type { RunMetrics, RunRecord } from '../../src/report/run.ts';
-import { ticks } from '../../src/report/svg.ts';
+import { ticks, viridis } from '../../src/report/svg.ts';
 import { TokenText } from '../../src/data/tokenizer.ts';
 import { breakdown, predictionStats, scoresJson } from '../../src/train/metrics.ts';
 import { findAll, parseXml } from '../helpers/xml.ts';
@@ -80,6 +80,26 @@ test('the pictures fit their titles on small grids, and the heatmap panels share
   assert.ok(shared.length > 3 && shared.every((v) => v.fills.size === 1), 'a value in several panels has one colour');
   const labels = findAll(root, (e) => e.name === 'text' && /^\d+ %$/.test(e.text) && e.text !== '0 %').map((e) => e.text);
   assert.is(new Set(labels).size, 1, `the colour bars end at ${[...new Set(labels)].join(', ')}`);
+});
+
+test('heatmap: the val-loss panel labels each cell with its loss, brightest where the loss is lowest, its bar from the largest to the smallest', () => {
+  const m = metrics();
+  const root = parseXml(heatmapSvg(m, 'x', ['top1', 'loss']));
+  const cells = findAll(root, (e) => e.attrs.class === 'cell' && e.attrs['data-metric'] === 'loss');
+  assert.is(cells.length, m.per_group.length);
+  const fill = (c: (typeof cells)[number]) => c.children.find((e) => e.name === 'rect')!.attrs.fill;
+  for (const c of cells) {
+    const ref = m.per_group.find((g) => g.layer === Number(c.attrs['data-layer']) && g.position === Number(c.attrs['data-position']))!;
+    assert.is(Number(c.attrs['data-value']), ref.val_loss);
+    assert.is(c.children.find((e) => e.name === 'text')!.text, ref.val_loss.toFixed(2));
+  }
+  const at = (l: number, p: number) => cells.find((c) => c.attrs['data-layer'] === String(l) && c.attrs['data-position'] === String(p))!;
+  assert.is(fill(at(0, 0)), viridis(1), 'the lowest loss (layer 0, position 0) is the brightest');
+  assert.is(fill(at(3, 5)), viridis(0), 'the highest loss (layer 3, position 5) is the darkest');
+  assert.is(fill(at(1, 4)), viridis((3.35 - 3.14) / 0.35), 'in between, linear in the loss');
+  const ends = findAll(root, (e) => e.name === 'text' && (e.text === '3.35' || e.text === '3.00') && e.attrs['font-size'] === '10').map((e) => e.text);
+  assert.equal(ends, ['3.35', '3.00'], 'the bar runs from the largest loss (dark) to the smallest (bright)');
+  assert.ok(findAll(root, (e) => e.name === 'text' && e.text === 'val loss (bright: lower)').length === 1);
 });
 
 test('curves: a point per epoch and series (epoch 0 the untrained lens), the best epoch marked', () => {
