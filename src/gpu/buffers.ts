@@ -235,15 +235,16 @@ export function windowBinding(bufs: Split, w: Window): GPUBufferBinding {
 /**
  * Splits `rows` rows of `rowBytes` each into windows that fit one storage binding
  * (`maxBinding` bytes) and start at offsets the device accepts (`align` bytes), within the
- * parts of at most `maxBuffer` bytes that bufferParts makes (with the same `unit`).
+ * parts of at most `maxBuffer` bytes that bufferParts makes with `unit` (rows kept in one
+ * buffer); each window holds a whole number of `bindUnit` rows (rows one kernel sums together).
  * A row must itself fit; row starts must fall on the alignment for windows beyond the first.
  */
-export function bindingWindows(rows: number, rowBytes: number, maxBinding: number, align: number, maxBuffer = Infinity, unit = 1): Window[] {
+export function bindingWindows(rows: number, rowBytes: number, maxBinding: number, align: number, split: { maxBuffer?: number; unit?: number; bindUnit?: number } = {}): Window[] {
   if (rowBytes > maxBinding) {
     throw new InputError(`one row of ${fmtBytes(rowBytes)} exceeds the binding limit of ${fmtBytes(maxBinding)}`);
   }
-  return bufferParts(rows, rowBytes, maxBuffer, unit).flatMap((part, i) =>
-    partWindows(part.count, rowBytes, maxBinding, align, unit).map((w) => ({ ...w, first: w.first + part.first, part: i })),
+  return bufferParts(rows, rowBytes, split.maxBuffer ?? Infinity, split.unit).flatMap((part, i) =>
+    partWindows(part.count, rowBytes, maxBinding, align, split.bindUnit ?? 1).map((w) => ({ ...w, first: w.first + part.first, part: i })),
   );
 }
 

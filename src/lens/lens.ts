@@ -24,7 +24,7 @@ import { StepTables, type Bound } from '../gpu/stepTables.ts';
 import { AdamW, type PresentGroup, type SetBuffers } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
 import { Gather, type HostStaging } from '../ops/gather.ts';
-import { PositionUnembed, unpackPositionBlocks, type PositionParams } from '../ops/positionUnembed.ts';
+import { PositionUnembed, positionParamSet, unpackPositionBlocks, type PositionParams } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
@@ -155,7 +155,7 @@ export class Lens {
     const limits = { maxBinding: shape.maxBinding, maxBuffer: shape.maxBuffer };
     const sets = [
       { stride: shape.stride, numGroups, fusedTranslator: shape.fusedUpdate ? { d } : undefined },
-      ...(pu ? [{ stride: pu.layout.subStride, numGroups: pu.positions * pu.layout.subBlocks, unit: pu.layout.subBlocks, fusedPosition: pu.fusedUpdate ? { V, d, deltaOffset: pu.layout.deltaOffset, subBlocks: pu.layout.subBlocks } : undefined }] : []),
+      ...(pu ? [positionParamSet(pu.layout, pu.positions, pu.fusedUpdate)] : []),
     ];
     const target = shape.teacher ? { kind: 'teacher' as const } : { kind: 'sparse' as const, targetsPerRow, first: shape.firstTarget };
     const [translator, norm, unembed, crossEntropy, topk, gather, opt, position] = await Promise.all([

@@ -111,7 +111,7 @@ export class AdamW {
     this.sets = sets.map((set) => ({
       ...set,
       chunks: Math.ceil(set.stride / ADAMW_CHUNK),
-      windows: bindingWindows(set.numGroups, set.stride * 4, limits.maxBinding, align, limits.maxBuffer, set.unit),
+      windows: bindingWindows(set.numGroups, set.stride * 4, limits.maxBinding, align, { maxBuffer: limits.maxBuffer, unit: set.unit }),
     }));
     this.clipState = createBuffer(gpu, 'adamw clip state', 8);
     this.partial = createBuffer(gpu, 'adamw norm partials', this.sets.reduce((n, set) => n + set.numGroups * set.chunks, 0) * 4);

@@ -120,7 +120,7 @@ export class Gather {
     const rowIds = tables.reserve(maxRows * 4);
     const align = this.gpu.limits.minStorageBufferOffsetAlignment;
     const { maxBinding, maxBuffer } = this.limits;
-    const windows = buf.sources.map((s) => bindingWindows(buf.rows, sourceRowBytes(s.width, s.half), maxBinding, align, maxBuffer));
+    const windows = buf.sources.map((s) => bindingWindows(buf.rows, sourceRowBytes(s.width, s.half), maxBinding, align, { maxBuffer }));
     const params = windows.map((ws) => ws.map(() => tables.reserve(16)));
     const calls: { pipe: GPUComputePipeline; bindGroup: GPUBindGroup }[] = [];
     tables.whenSealed(() =>

@@ -7,6 +7,7 @@
 // position's c_p, or a window of ΔU_p's rows, never the whole set.
 import { bindingWindows, bufferParts, partsOf, type BufferLimits, type Part, type Split, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
+import type { ParamSet } from './adamw.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
 import type { PositionUnembedMode } from '../shared/constants.ts';
@@ -39,6 +40,15 @@ export function positionLayout(mode: PositionUnembedMode, V: number, d: number, 
   const subBlocks = Math.max(1, Math.ceil((raw * 4) / maxBinding));
   const subStride = pad64(Math.ceil(raw / subBlocks));
   return { mode, V, d, deltaOffset, stride: subStride * subBlocks, subBlocks, subStride };
+}
+
+/**
+ * AdamW's parameter set of `positions` blocks of `layout`: each sub-block a group, a position's
+ * sub-blocks in one buffer; `fused`: the full mode's gradient rebuilt from dlogits and z.
+ */
+export function positionParamSet(layout: PositionLayout, positions: number, fused: boolean): ParamSet {
+  const { V, d, deltaOffset, subBlocks, subStride } = layout;
+  return { stride: subStride, numGroups: positions * subBlocks, unit: subBlocks, fusedPosition: fused ? { V, d, deltaOffset, subBlocks } : undefined };
 }
 
 /** The buffers of `positions` blocks of `layout`: whole positions (all their sub-blocks) in each, sub-blocks as rows. */

@@ -42,7 +42,7 @@ export class Translator {
     limits: BufferLimits,
   ) {
     this.stride = blockStride(d);
-    this.windows = bindingWindows(numGroups, this.stride * 4, limits.maxBinding, gpu.limits.minStorageBufferOffsetAlignment, limits.maxBuffer);
+    this.windows = bindingWindows(numGroups, this.stride * 4, limits.maxBinding, gpu.limits.minStorageBufferOffsetAlignment, { maxBuffer: limits.maxBuffer });
   }
 
   static async create(gpu: Gpu, d: number, numGroups: number, o: TranslatorOptions = {}): Promise<Translator> {

@@ -17,7 +17,7 @@ export const headRowBytes = (d: number, dtype: HeadDtype) => (dtype === 'f16' ? 
 
 /** U's vocabulary windows, each within one storage binding and one of headParts' buffers (f32 or f16 rows of d). */
 export function unembedWindows(V: number, d: number, dtype: HeadDtype, limits: BufferLimits, align: number): Window[] {
-  return bindingWindows(V, headRowBytes(d, dtype), limits.maxBinding, align, limits.maxBuffer, V_PER_SPLIT);
+  return bindingWindows(V, headRowBytes(d, dtype), limits.maxBinding, align, { maxBuffer: limits.maxBuffer, unit: V_PER_SPLIT, bindUnit: V_PER_SPLIT });
 }
 
 /** The buffers U is held in: whole V_PER_SPLIT-row blocks of the vocabulary in each. */

@@ -8,7 +8,7 @@ import { uniformF32 } from '../../src/data/counterRng.ts';
 import { AdamW, SEED_ADAMW, type PresentGroup } from '../../src/ops/adamw.ts';
 import { StepTables } from '../../src/gpu/stepTables.ts';
 import { positionSlots } from '../../src/ops/groups.ts';
-import { packPositionBlocks, PositionUnembed } from '../../src/ops/positionUnembed.ts';
+import { packPositionBlocks, positionParamSet, PositionUnembed } from '../../src/ops/positionUnembed.ts';
 import { expectClose } from '../helpers/close.ts';
 import { runBound } from '../helpers/bound.ts';
 import { buf, f32, testGpu } from '../helpers/gpu.ts';
@@ -25,7 +25,7 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const B = slotPosition.length;
   const positions = positionSlots(slotPosition);
   const op = await PositionUnembed.create(gpu, 'full', V, d, P, { maxBinding });
-  const { stride, subStride, subBlocks: S, deltaOffset } = op.layout;
+  const { stride, subBlocks: S } = op.layout;
   const seed = 900 + V + d + P;
   const blocks = packPositionBlocks({ mode: 'full', V, positions: counts.map((_, q) => q), c: uniformF32(seed, P * V, 0.05), delta: uniformF32(seed + 1, P * V * d, 0.05) }, op.layout);
   const m = uniformF32(seed + 2, P * stride, 1e-3);
@@ -35,9 +35,9 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const dz = buf(gpu, 'dz', new Float32Array(B * d));
   const grad = buf(gpu, 'grad', new Float32Array(P * stride));
   const present: PresentGroup[] = positions.ranges.flatMap((r, i) => Array.from({ length: S }, (_, k) => ({ group: r.group * S + k, step: 1 + 3 * i, first: r.first, count: r.count })));
-  const set = { stride: subStride, numGroups: P * S };
-  const unfused = await AdamW.create(gpu, [set], SEED_ADAMW, { maxBinding });
-  const fused = await AdamW.create(gpu, [{ ...set, fusedPosition: { V, d, deltaOffset, subBlocks: S } }], SEED_ADAMW, { maxBinding });
+  // The sets as the lens makes them (a position's sub-blocks in one buffer).
+  const unfused = await AdamW.create(gpu, [positionParamSet(op.layout, P, false)], SEED_ADAMW, { maxBinding });
+  const fused = await AdamW.create(gpu, [positionParamSet(op.layout, P, true)], SEED_ADAMW, { maxBinding });
   const a = { param: buf(gpu, 'param a', blocks), m: buf(gpu, 'm a', m), v: buf(gpu, 'v a', v) };
   const b = { param: buf(gpu, 'param b', blocks), m: buf(gpu, 'm b', m), v: buf(gpu, 'v b', v) };
   const batch = { rows: new Uint32Array(B), ranges: [], positions };
