@@ -3,7 +3,8 @@
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { Owner, readF32 } from '../src/gpu/buffers.ts';
 import { positionSlots, type Batch } from '../src/ops/groups.ts';
-import { packPositionBlocks, positionBackwardRef, positionForwardRef, PositionUnembed, unpackPositionBlocks, type PositionVariant } from '../src/ops/positionUnembed.ts';
+import { AdamW, SEED_ADAMW, type PresentGroup } from '../src/ops/adamw.ts';
+import { packPositionBlocks, positionBackwardRef, positionParamSet, positionForwardRef, PositionUnembed, unpackPositionBlocks, type PositionVariant } from '../src/ops/positionUnembed.ts';
 import type { PositionUnembedMode } from '../src/shared/constants.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
 import { CHECK_SHAPE, OneOff, range, verify, type Harness } from './harness.ts';
@@ -58,6 +59,32 @@ async function check(h: Harness, mode: PositionUnembedMode, variant: PositionVar
   }
 }
 
+/**
+ * What the training step runs of the full mode beside its forward: dz alone (the fused
+ * update stores no gradient), and the fused clip + AdamW of the present positions (their
+ * ghost norm, then W, m, v read and written, each gradient element rebuilt from dlogits and z).
+ */
+async function benchStepParts(h: Harness, owner: Owner, name: string, b: Awaited<ReturnType<typeof bound>>['b'], batch: Batch): Promise<void> {
+  const { V, d, B, positions: P } = h.shape;
+  const op = await PositionUnembed.create(h.gpu, 'full', V, d, P, {}, name.includes('subgroup') ? 'subgroup' : 'tiled');
+  const dz = owner.own(new OneOff(h.gpu, `${name} dz`, (t) => op.bindBackward(t, { params: b.params, z: b.z, dlogits: b.dlogits, dz: b.dz }, B)));
+  await h.add(`${name} dz (fused step)`, (p) => dz.encode(p, batch), 2 * B * V * d, P * V * d * 4 + 4 * B * V);
+  if (!name.includes('subgroup') && h.gpu.hasSubgroups) return; // the update is the same kernel for both variants: timed once
+  const adamw = owner.own(await AdamW.create(h.gpu, [positionParamSet(op.layout, P, true)], SEED_ADAMW));
+  const [m, v] = [owner.buffer('position m', P * op.stride * 4), owner.buffer('position v', P * op.stride * 4)];
+  const update = owner.own(
+    new OneOff(h.gpu, 'position full update', (t) => {
+      const backward = op.bindBackward(t, { params: b.params, z: b.z, dlogits: b.dlogits, dz: b.dz }, B);
+      const call = adamw.bind(t, [{ param: b.params, m, v, dlogits: b.dlogits, z: b.z, slots: backward.slots }]);
+      return { encode: (pass: GPUComputePassEncoder, input: Batch) => (backward.encode(pass, input), call.encode(pass, [present(input)])) };
+    }),
+  );
+  const S = op.layout.subBlocks;
+  const present = (input: Batch): PresentGroup[] => input.positions!.ranges.flatMap((r) => Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step: 1, first: r.first, count: r.count })));
+  const params = new Set(batch.positions!.ranges.map((r) => r.group)).size * V * (d + 1);
+  await h.add('position full · fused update (with dz)', (p) => update.encode(p, batch), 2 * B * V * d + 2 * B * (V * d), 24 * params + P * V * d * 4);
+}
+
 /** The variants of ΔU_p's products: the lens runs the one its unembedding's design matches. */
 const positionVariants = (h: Harness): PositionVariant[] => (h.gpu.hasSubgroups ? ['subgroup', 'tiled'] : ['tiled']);
 
@@ -74,12 +101,13 @@ export async function benchPositionUnembed(h: Harness): Promise<void> {
       await check(h, mode, variant);
       const owner = new Owner(h.gpu);
       try {
-        const { forward, backward, batch } = await bound(h, owner, mode, variant, V, d, B, P);
+        const { forward, backward, batch, b } = await bound(h, owner, mode, variant, V, d, B, P);
         const fl = mode === 'full' ? 2 * B * V * d : 0;
         const by = mode === 'full' ? P * V * d * 4 : 0;
         const name = mode === 'full' ? `position full · ${variant}` : 'position bias';
         await h.add(`${name} forward`, (p) => forward.encode(p, batch), fl + B * V, by + 4 * (2 * B * V + P * V));
         await h.add(`${name} backward`, (p) => backward.encode(p, batch), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
+        if (mode === 'full') await benchStepParts(h, owner, name, b, batch);
       } finally {
         owner.destroy();
       }

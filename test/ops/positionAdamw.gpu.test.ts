@@ -25,11 +25,13 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const B = slotPosition.length;
   const positions = positionSlots(slotPosition);
   const op = await PositionUnembed.create(gpu, 'full', V, d, P, { maxBinding });
-  const { stride, subBlocks: S } = op.layout;
+  const { stride, subBlocks: S, deltaOffset } = op.layout;
   const seed = 900 + V + d + P;
   const blocks = packPositionBlocks({ mode: 'full', V, positions: counts.map((_, q) => q), c: uniformF32(seed, P * V, 0.05), delta: uniformF32(seed + 1, P * V * d, 0.05) }, op.layout);
-  const m = uniformF32(seed + 2, P * stride, 1e-3);
-  const v = uniformF32(seed + 3, P * stride, 1e-3).map(Math.abs);
+  // Moments as a run holds them: zero in the blocks' padding, whose gradient is always zero.
+  const padding = (i: number) => i % stride >= V && (i % stride < deltaOffset || i % stride >= deltaOffset + V * d);
+  const m = uniformF32(seed + 2, P * stride, 1e-3).map((x, i) => (padding(i) ? 0 : x));
+  const v = uniformF32(seed + 3, P * stride, 1e-3).map((x, i) => (padding(i) ? 0 : Math.abs(x)));
   const z = buf(gpu, 'z', uniformF32(seed + 4, B * d, 1));
   const dlogits = buf(gpu, 'dlogits', uniformF32(seed + 5, B * V, scale));
   const dz = buf(gpu, 'dz', new Float32Array(B * d));
@@ -83,6 +85,7 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
 test('positions of 1, 2, 30 and 3 slots and an absent one, V 509, d 48, clipped', () => fusedCase([1, 2, 30, 0, 3], 509, 48, 1));
 test('below max_norm (no clip), d 50', () => fusedCase([1, 2, 30, 0, 3], 509, 50, 1e-4));
 test('batch 1', () => fusedCase([0, 1], 509, 48, 1));
+test('d 300: columns over two workgroups, the second part-full', () => fusedCase([3, 0, 17], 509, 300, 1));
 test('V 32,000, d 16, a seed batch of 32 over 6 positions', () => fusedCase([5, 6, 5, 0, 8, 8], 32000, 16, 0.01));
 test('ΔU_p in sub-blocks over binding windows (blocks larger than a binding)', async () => {
   const maxBinding = 128 * 48 * 4;
