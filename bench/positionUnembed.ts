@@ -3,8 +3,9 @@
 import { uniformF32, uniformInt } from '../src/data/counterRng.ts';
 import { Owner, readF32 } from '../src/gpu/buffers.ts';
 import { positionSlots, type Batch } from '../src/ops/groups.ts';
-import { AdamW, SEED_ADAMW, type PresentGroup } from '../src/ops/adamw.ts';
-import { packPositionBlocks, positionBackwardRef, positionParamSet, positionForwardRef, PositionUnembed, unpackPositionBlocks, type PositionVariant } from '../src/ops/positionUnembed.ts';
+import { AdamW, SEED_ADAMW } from '../src/ops/adamw.ts';
+import type { StepTables } from '../src/gpu/stepTables.ts';
+import { packPositionBlocks, positionBackwardRef, positionParamSet, positionPresent, positionForwardRef, PositionUnembed, unpackPositionBlocks, type PositionVariant } from '../src/ops/positionUnembed.ts';
 import type { PositionUnembedMode } from '../src/shared/constants.ts';
 import { fmtBytes } from '../src/shared/constants.ts';
 import { CHECK_SHAPE, OneOff, range, verify, type Harness } from './harness.ts';
@@ -64,25 +65,26 @@ async function check(h: Harness, mode: PositionUnembedMode, variant: PositionVar
  * update stores no gradient), and the fused clip + AdamW of the present positions (their
  * ghost norm, then W, m, v read and written, each gradient element rebuilt from dlogits and z).
  */
-async function benchStepParts(h: Harness, owner: Owner, name: string, b: Awaited<ReturnType<typeof bound>>['b'], batch: Batch): Promise<void> {
+async function benchStepParts(h: Harness, owner: Owner, name: string, variant: PositionVariant, c: Awaited<ReturnType<typeof bound>>): Promise<void> {
   const { V, d, B, positions: P } = h.shape;
-  const op = await PositionUnembed.create(h.gpu, 'full', V, d, P, {}, name.includes('subgroup') ? 'subgroup' : 'tiled');
-  const dz = owner.own(new OneOff(h.gpu, `${name} dz`, (t) => op.bindBackward(t, { params: b.params, z: b.z, dlogits: b.dlogits, dz: b.dz }, B)));
+  const { op, b, batch } = c;
+  const dzOnly = (t: StepTables) => op.bindBackward(t, { params: b.params, z: b.z, dlogits: b.dlogits, dz: b.dz }, B);
+  const dz = owner.own(new OneOff(h.gpu, `${name} dz`, dzOnly));
   await h.add(`${name} dz (fused step)`, (p) => dz.encode(p, batch), 2 * B * V * d, P * V * d * 4 + 4 * B * V);
-  if (!name.includes('subgroup') && h.gpu.hasSubgroups) return; // the update is the same kernel for both variants: timed once
+  if (variant !== positionVariants(h)[0]) return; // the update is one kernel for both variants: timed once
   const adamw = owner.own(await AdamW.create(h.gpu, [positionParamSet(op.layout, P, true)], SEED_ADAMW));
   const [m, v] = [owner.buffer('position m', P * op.stride * 4), owner.buffer('position v', P * op.stride * 4)];
+  const present = [positionPresent(op.layout, batch.positions!.ranges, () => 1)];
   const update = owner.own(
     new OneOff(h.gpu, 'position full update', (t) => {
-      const backward = op.bindBackward(t, { params: b.params, z: b.z, dlogits: b.dlogits, dz: b.dz }, B);
+      const backward = dzOnly(t);
       const call = adamw.bind(t, [{ param: b.params, m, v, dlogits: b.dlogits, z: b.z, slots: backward.slots }]);
-      return { encode: (pass: GPUComputePassEncoder, input: Batch) => (backward.encode(pass, input), call.encode(pass, [present(input)])) };
+      return { encode: (pass: GPUComputePassEncoder, input: Batch) => (backward.encode(pass, input), call.encode(pass, present)) };
     }),
   );
-  const S = op.layout.subBlocks;
-  const present = (input: Batch): PresentGroup[] => input.positions!.ranges.flatMap((r) => Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step: 1, first: r.first, count: r.count })));
-  const params = new Set(batch.positions!.ranges.map((r) => r.group)).size * V * (d + 1);
-  await h.add('position full · fused update (with dz)', (p) => update.encode(p, batch), 2 * B * V * d + 2 * B * (V * d), 24 * params + P * V * d * 4);
+  const params = batch.positions!.ranges.length * V * (d + 1);
+  // dz's product and each gradient element rebuilt (2 flops a slot); W, m, v read and written, ΔU read by dz.
+  await h.add('position full · fused update (with dz)', (p) => update.encode(p, batch), 4 * B * V * d, 24 * params + P * V * d * 4);
 }
 
 /** The variants of ΔU_p's products: the lens runs the one its unembedding's design matches. */
@@ -101,13 +103,14 @@ export async function benchPositionUnembed(h: Harness): Promise<void> {
       await check(h, mode, variant);
       const owner = new Owner(h.gpu);
       try {
-        const { forward, backward, batch, b } = await bound(h, owner, mode, variant, V, d, B, P);
+        const c = await bound(h, owner, mode, variant, V, d, B, P);
+        const { forward, backward, batch } = c;
         const fl = mode === 'full' ? 2 * B * V * d : 0;
         const by = mode === 'full' ? P * V * d * 4 : 0;
         const name = mode === 'full' ? `position full · ${variant}` : 'position bias';
         await h.add(`${name} forward`, (p) => forward.encode(p, batch), fl + B * V, by + 4 * (2 * B * V + P * V));
         await h.add(`${name} backward`, (p) => backward.encode(p, batch), 2 * fl + B * V, 2 * by + 4 * (B * V + P * V));
-        if (mode === 'full') await benchStepParts(h, owner, name, b, batch);
+        if (mode === 'full') await benchStepParts(h, owner, name, variant, c);
       } finally {
         owner.destroy();
       }

@@ -14,7 +14,7 @@ import { readRun } from '../report/run.ts';
 import { DivergedError, InputError } from '../shared/errors.ts';
 import { loadHeadFrom } from '../data/head.ts';
 import { TokenText, tokenizerFor } from '../data/tokenizer.ts';
-import { DEMO_SHAPE, SEED_SHAPE, synthData, synthHead, synthHeadOf, writeSynthFiles, type SynthShape } from '../data/synth.ts';
+import { DEMO_SHAPE, SEED_SHAPE, synthRunData, writeSynthFiles, type SynthShape } from '../data/synth.ts';
 import { GpuError, Gpu } from '../gpu/device.ts';
 import { DEFAULT_CRITICAL_LAYERS, PRESETS, type PresetName } from '../lens/preset.ts';
 import { SEED_SETTINGS, type TrainSettings } from '../train/settings.ts';
@@ -543,8 +543,7 @@ async function loadTrainingData(o: Record<string, any>, cmd: Command): Promise<T
   let data: TrainingData;
   if (demo) {
     console.log(`no data given: training on the built-in synthetic demo (${describeShape(DEMO_SHAPE)})`);
-    const { train, test } = synthData(DEMO_SHAPE, synthHead(DEMO_SHAPE));
-    data = { demo, head: synthHeadOf(DEMO_SHAPE, o.headDtype), train, test, provenance: { data: { synthetic: DEMO_SHAPE } } };
+    data = { demo, ...synthRunData(DEMO_SHAPE, o.headDtype), provenance: { data: { synthetic: DEMO_SHAPE } } };
   } else {
     data = {
       demo,

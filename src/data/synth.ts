@@ -73,11 +73,12 @@ export function synthHead(shape: SynthShape): SynthHead {
   return { d, V, eps: 1e-5, gamma, U };
 }
 
-/** The synthetic head as a run takes it: U kept as f32 or as f16 bits. */
-export function synthHeadOf(shape: SynthShape, dtype: HeadDtype): Head {
+/** The synthetic head and its data sets as a run takes them: U kept as f32 or as f16 bits. */
+export function synthRunData(shape: SynthShape, dtype: HeadDtype): { head: Head; train: Dataset; test: Dataset } {
   const h = synthHead(shape);
   const U = dtype === 'f16' ? Uint16Array.from(h.U, f16Bits) : h.U;
-  return { source: `synthetic head (seed ${shape.seed})`, d: h.d, V: h.V, eps: h.eps, gamma: h.gamma, dtype, U };
+  const head: Head = { source: `synthetic head (seed ${shape.seed})`, d: h.d, V: h.V, eps: h.eps, gamma: h.gamma, dtype, U };
+  return { head, ...synthData(shape, h) };
 }
 
 /** The planted distortion of each (layer, position) k = l·P + p: rank-4 A Bᵀ, an offset c, a noise level σ. */

@@ -24,7 +24,7 @@ import { StepTables, type Bound } from '../gpu/stepTables.ts';
 import { AdamW, type PresentGroup, type SetBuffers } from '../ops/adamw.ts';
 import { CrossEntropy } from '../ops/crossEntropy.ts';
 import { Gather, type HostStaging } from '../ops/gather.ts';
-import { PositionUnembed, positionParamSet, unpackPositionBlocks, type PositionParams } from '../ops/positionUnembed.ts';
+import { PositionUnembed, positionParamSet, positionPresent, unpackPositionBlocks, type PositionParams } from '../ops/positionUnembed.ts';
 import { RmsNorm } from '../ops/rmsnorm.ts';
 import { TopK } from '../ops/topk.ts';
 import { Translator } from '../ops/translator.ts';
@@ -395,14 +395,8 @@ export class Lens {
     const present: PresentGroup[][] = [batch.ranges.map((r) => ({ group: r.group, step: ++groups[r.group]!, first: r.first, count: r.count }))];
     if (positions) {
       // Positions absent from the batch have no gradient and are not updated, like groups.
-      const S = this.shape.position!.layout.subBlocks;
       invariant(batch.positions, 'a lens with a position unembedding needs batches with slots by position');
-      present.push(
-        batch.positions.ranges.flatMap((r) => {
-          const step = ++positions[r.group]!;
-          return Array.from({ length: S }, (_, i) => ({ group: r.group * S + i, step, first: r.first, count: r.count }));
-        }),
-      );
+      present.push(positionPresent(this.shape.position!.layout, batch.positions.ranges, (r) => ++positions[r.group]!));
     }
     this.training.adamw.encode(pass, present);
   }

@@ -7,7 +7,7 @@
 // position's c_p, or a window of ΔU_p's rows, never the whole set.
 import { bindingWindows, bufferParts, partsOf, type BufferLimits, type Part, type Split, type Window } from '../gpu/buffers.ts';
 import type { Gpu } from '../gpu/device.ts';
-import type { ParamSet } from './adamw.ts';
+import type { ParamSet, PresentGroup } from './adamw.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
 import type { PositionUnembedMode } from '../shared/constants.ts';
@@ -15,7 +15,7 @@ import { invariant } from '../shared/errors.ts';
 
 export type { PositionUnembedMode };
 import { POSITION_TILE, UNEMBED_SUBGROUP_TILE } from './tiles.ts';
-import type { Batch, PositionBatch } from './groups.ts';
+import type { Batch, GroupRange, PositionBatch } from './groups.ts';
 
 
 export interface PositionLayout {
@@ -49,6 +49,19 @@ export function positionLayout(mode: PositionUnembedMode, V: number, d: number, 
 export function positionParamSet(layout: PositionLayout, positions: number, fused: boolean): ParamSet {
   const { V, d, deltaOffset, subBlocks, subStride } = layout;
   return { stride: subStride, numGroups: positions * subBlocks, unit: subBlocks, fusedPosition: fused ? { V, d, deltaOffset, subBlocks } : undefined };
+}
+
+/**
+ * AdamW's present groups of a batch's positions (`ranges`, from its slot list): every
+ * sub-block of each present position, with the position's slots and the step count `step`
+ * gives it (called once a position).
+ */
+export function positionPresent(layout: PositionLayout, ranges: GroupRange[], step: (r: GroupRange, i: number) => number): PresentGroup[] {
+  const S = layout.subBlocks;
+  return ranges.flatMap((r, i) => {
+    const t = step(r, i);
+    return Array.from({ length: S }, (_, k) => ({ group: r.group * S + k, step: t, first: r.first, count: r.count }));
+  });
 }
 
 /** The buffers of `positions` blocks of `layout`: whole positions (all their sub-blocks) in each, sub-blocks as rows. */

@@ -1,6 +1,7 @@
 // heatmap.svg: the best lens's top-1, top-5 and top-10 accuracy by layer (rows) × position
-// (columns) (any-k, or the val loss, where asked), one panel each, every cell coloured on one scale across the panels and labelled with its
-// value and sample count; a cell without test samples is grey. Hovering a cell shows its sample count and loss.
+// (columns) (any-k, or the val loss, where asked), one panel each, the accuracy panels on one
+// colour scale, every cell labelled with its value and sample count; a cell without test
+// samples is grey. Hovering a cell shows its sample count and loss.
 // Each cell carries data-layer, data-position and data-value (the fraction) for tools and tests.
 import type { RunMetrics } from './run.ts';
 import { el, esc, inkOn, svgDocument, text, textWidth, viridis } from './svg.ts';

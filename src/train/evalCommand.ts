@@ -75,7 +75,6 @@ export async function evaluateLensFile(
     writeFileAtomic(jsonPath, JSON.stringify(json, null, 2) + '\n');
     print(`wrote ${jsonPath}`);
   }
-
 }
 
 /**

@@ -13,7 +13,7 @@ import { trajectory } from '../train/trajectory.ts';
 import { clientScript } from './assets.ts';
 import { cellPage, cellRows, cotOf, examplePage, renderSections, runPage, type Links, type PageContent } from './pages.ts';
 import type { RunData } from './runData.ts';
-import { GpuQueue, SampleStore, type SampleResults } from './samples.ts';
+import { GpuQueue, SampleStore, type CachedSamples } from './samples.ts';
 
 export interface ExportOptions {
   dir: string;
@@ -72,7 +72,7 @@ function exportLinks(examples: Set<number>): Links {
  * Per position, the example with the highest mean loss there and the one with the lowest,
  * positions in order, each example once, at most `n`.
  */
-export function instructiveExamples(data: RunData, s: SampleResults, n: number): number[] {
+export function instructiveExamples(data: RunData, s: CachedSamples, n: number): number[] {
   const { example, position } = data.test;
   if (!example) return [];
   const sums = new Map<string, { e: number; p: number; loss: number; count: number }>();

@@ -3,6 +3,7 @@
 // trajectory. Every state is in the URL (sort order, metric, filter, lens). The pictures are
 // src/report's own SVGs, so the pages and the report files draw the same ones. Pure functions.
 import { chunkBounds, parseAssignment, positionWeights } from '../data/assign.ts';
+import { layersAndPositions } from '../data/dataset.ts';
 import type { TokenText } from '../data/tokenizer.ts';
 import { curvesSvg } from '../report/curves.ts';
 import { positionsSvg } from '../report/positions.ts';
@@ -11,7 +12,7 @@ import { bestEpoch, describeRun, duration, pct, type RunRecord } from '../report
 import { esc } from '../report/svg.ts';
 import { tokenLabel, trajectorySvg, type Trajectory } from '../report/trajectory.ts';
 import type { RunData } from './runData.ts';
-import type { SampleResults } from './samples.ts';
+import type { CachedSamples } from './samples.ts';
 
 /** Where a page's links and its script point: the server's routes, or an exported file's anchors. */
 export interface Links {
@@ -116,8 +117,7 @@ export function runsPage(rows: RunRow[], sort: string | undefined, links: Links)
     const name = `<a href="${esc(links.run(r.id))}">${esc(r.id)}</a>${r.training ? ' <span class="pill">training</span>' : ''}`;
     if (!r.record) return [check, name, `<span class="error">${esc(r.error ?? 'not readable')}</span>`, '', '', '', '', '', '', ''];
     const m = r.record.metrics;
-    const b = bestEpoch(m);
-    return [check, name, esc(describeRun(r.record)), m.params.toLocaleString('en-US'), b ? String(b.epoch) : '–', b ? b.val_loss.toFixed(4) : '–', pct(b?.top1), pct(b?.top5), pct(b?.top10), duration(m.train_seconds)];
+    return [check, name, esc(describeRun(r.record)), m.params.toLocaleString('en-US'), ...bestCells(r.record), duration(m.train_seconds)];
   });
   const header = ['', head('run', 'run'), 'configuration', head('params', 'parameters'), head('best', 'best epoch'), head('loss', 'val loss'), head('top1', 'top-1'), head('top5', 'top-5'), head('top10', 'top-10'), head('time', 'training time')];
   return content('runs', [['runs', undefined]], [
@@ -129,6 +129,12 @@ export function runsPage(rows: RunRow[], sort: string | undefined, links: Links)
 }
 
 const compare = (a: number | string, b: number | string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A run's best epoch as table cells: epoch, val loss, top-1, top-5, top-10. */
+function bestCells(run: RunRecord): string[] {
+  const b = bestEpoch(run.metrics);
+  return [b ? String(b.epoch) : '–', b ? b.val_loss.toFixed(4) : '–', pct(b?.top1), pct(b?.top5), pct(b?.top10)];
+}
 
 // ---- one run ----
 
@@ -203,7 +209,7 @@ export function cellPage(id: string, cell: CellRows, sort: string | undefined, q
 }
 
 /** The rows of a run's test set at (layer, position), with their results. */
-export function cellRows(test: { layer: Int32Array; position: Int32Array; target: Int32Array; example?: Int32Array }, s: SampleResults, layer: number, position: number): CellRows {
+export function cellRows(test: { layer: Int32Array; position: Int32Array; target: Int32Array; example?: Int32Array }, s: CachedSamples, layer: number, position: number): CellRows {
   const rows: CellRows['rows'] = [];
   test.layer.forEach((l, i) => {
     if (l === layer && test.position[i] === position) rows.push({ row: i, example: test.example?.[i], target: test.target[i]!, top1: s.top1[i]!, rank: s.rank[i]!, loss: s.loss[i]! });
@@ -243,15 +249,13 @@ export function cotOf(data: RunData, run: RunRecord, example: number, tokens: To
   if (!cot || at < 0) return undefined;
   const row = Array.from(cot.tokens.subarray(at * cot.T, (at + 1) * cot.T)).filter((t) => t >= 0);
   const assign = run.config.settings?.assign;
-  const positions = Math.max(...data.test.position) + 1;
+  // The data's positions as given (an assignment's emptied chunks included), as training split over them.
+  const positions = layersAndPositions(data.test).positions.at(-1)! + 1;
   return cotHtml(row, assign ? chunkBounds(row.length, positionWeights(parseAssignment(assign), positions)) : [0, row.length], Boolean(assign), tokens);
 }
 
 export function comparePage(runs: { id: string; run: RunRecord }[], links: Links): PageContent {
-  const rows = runs.map(({ id, run }) => {
-    const b = bestEpoch(run.metrics);
-    return [`<a href="${esc(links.run(id))}">${esc(id)}</a>`, esc(describeRun(run)), b ? String(b.epoch) : '–', b ? b.val_loss.toFixed(4) : '–', pct(b?.top1), pct(b?.top5), pct(b?.top10)];
-  });
+  const rows = runs.map(({ id, run }) => [`<a href="${esc(links.run(id))}">${esc(id)}</a>`, esc(describeRun(run)), ...bestCells(run)]);
   return content('compare', [['runs', links.runs], ['compare', undefined]], [
     `<h1>Compare ${runs.length} runs</h1>`,
     table(['run', 'configuration', 'best epoch', 'val loss', 'top-1', 'top-5', 'top-10'], rows, 'll'),

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { prepareTargets, type TargetMode } from '../data/assign.ts';
 import { loadDataset, selectLayers, sha256File, type Dataset } from '../data/dataset.ts';
 import { loadHeadFrom, type Head } from '../data/head.ts';
-import { synthData, synthHead, synthHeadOf, type SynthShape } from '../data/synth.ts';
+import { synthRunData, type SynthShape } from '../data/synth.ts';
 import { tokenizerFor, type TokenText } from '../data/tokenizer.ts';
 import type { RunRecord } from '../report/run.ts';
 import type { HeadDtype } from '../shared/constants.ts';
@@ -39,8 +39,7 @@ export async function loadRunData(run: RunRecord): Promise<RunData> {
   let train: Dataset;
   let test: Dataset;
   if (data.synthetic) {
-    ({ train, test } = synthData(data.synthetic, synthHead(data.synthetic)));
-    head = synthHeadOf(data.synthetic, dtype);
+    ({ head, train, test } = synthRunData(data.synthetic, dtype));
   } else {
     for (const f of [data.train?.path, data.test?.path, data.head?.path, data.model_dir]) {
       if (f !== undefined && !existsSync(f)) throw new InputError(`${f}: not found (the run's data has moved?); the metrics still show`);

@@ -13,8 +13,8 @@ import { evaluateSamples } from '../train/evalCommand.ts';
 import { VIEW_CACHE } from '../train/runFolder.ts';
 import { loadRunData, type RunData } from './runData.ts';
 
-/** Per test sample, file order. */
-export interface SampleResults {
+/** Per test sample, file order: the evaluation's SampleResults (lens/evaluate.ts) as the cache file holds them. */
+export interface CachedSamples {
   loss: number[];
   rank: number[];
   top1: number[];
@@ -22,10 +22,10 @@ export interface SampleResults {
 
 export type SampleState =
   | { state: 'computing'; done: number; total: number }
-  | { state: 'ready'; data: RunData; samples: SampleResults }
+  | { state: 'ready'; data: RunData; samples: CachedSamples }
   | { state: 'error'; message: string };
 
-interface CacheFile extends SampleResults {
+interface CacheFile extends CachedSamples {
   lens: { size: number; mtimeMs: number };
 }
 
@@ -98,7 +98,7 @@ export class SampleStore {
   }
 }
 
-function readCache(path: string, lens: { size: number; mtimeMs: number }, count: number): SampleResults | undefined {
+function readCache(path: string, lens: { size: number; mtimeMs: number }, count: number): CachedSamples | undefined {
   try {
     const c = JSON.parse(readFileSync(path, 'utf8')) as CacheFile;
     const same = c.lens.size === lens.size && c.lens.mtimeMs === lens.mtimeMs && c.loss.length === count;

@@ -5,10 +5,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { uniformF32 } from '../../src/data/counterRng.ts';
-import { AdamW, SEED_ADAMW, type PresentGroup } from '../../src/ops/adamw.ts';
+import { AdamW, SEED_ADAMW } from '../../src/ops/adamw.ts';
 import { StepTables } from '../../src/gpu/stepTables.ts';
 import { positionSlots } from '../../src/ops/groups.ts';
-import { packPositionBlocks, positionParamSet, PositionUnembed } from '../../src/ops/positionUnembed.ts';
+import { packPositionBlocks, positionParamSet, positionPresent, PositionUnembed } from '../../src/ops/positionUnembed.ts';
 import { expectClose } from '../helpers/close.ts';
 import { runBound } from '../helpers/bound.ts';
 import { buf, f32, testGpu } from '../helpers/gpu.ts';
@@ -25,7 +25,7 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const B = slotPosition.length;
   const positions = positionSlots(slotPosition);
   const op = await PositionUnembed.create(gpu, 'full', V, d, P, { maxBinding });
-  const { stride, subBlocks: S, deltaOffset } = op.layout;
+  const { stride, deltaOffset } = op.layout;
   const seed = 900 + V + d + P;
   const blocks = packPositionBlocks({ mode: 'full', V, positions: counts.map((_, q) => q), c: uniformF32(seed, P * V, 0.05), delta: uniformF32(seed + 1, P * V * d, 0.05) }, op.layout);
   // Moments as a run holds them: zero in the blocks' padding, whose gradient is always zero.
@@ -36,7 +36,7 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
   const dlogits = buf(gpu, 'dlogits', uniformF32(seed + 5, B * V, scale));
   const dz = buf(gpu, 'dz', new Float32Array(B * d));
   const grad = buf(gpu, 'grad', new Float32Array(P * stride));
-  const present: PresentGroup[] = positions.ranges.flatMap((r, i) => Array.from({ length: S }, (_, k) => ({ group: r.group * S + k, step: 1 + 3 * i, first: r.first, count: r.count })));
+  const present = positionPresent(op.layout, positions.ranges, (_, i) => 1 + 3 * i);
   // The sets as the lens makes them (a position's sub-blocks in one buffer).
   const unfused = await AdamW.create(gpu, [positionParamSet(op.layout, P, false)], SEED_ADAMW, { maxBinding });
   const fused = await AdamW.create(gpu, [positionParamSet(op.layout, P, true)], SEED_ADAMW, { maxBinding });
