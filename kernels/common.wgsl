@@ -24,6 +24,18 @@ fn adamwStep(w: f32, m: f32, v: f32, g: f32, pr: Present, a: AdamWSettings) -> v
   return vec3f(w * a.decay + (-pr.stepSize) * (mj / denom), mj, vj);
 }
 
+/** adamwStep on 4 neighbouring elements: the new (w, m, v), each a vec4f. */
+fn adamwStep4(w: vec4f, m: vec4f, v: vec4f, g: vec4f, pr: Present, a: AdamWSettings) -> array<vec4f, 3> {
+  var next: array<vec4f, 3>;
+  for (var c = 0u; c < 4u; c++) {
+    let e = adamwStep(w[c], m[c], v[c], g[c], pr, a);
+    next[0][c] = e.x;
+    next[1][c] = e.y;
+    next[2][c] = e.z;
+  }
+  return next;
+}
+
 var<workgroup> sumTree: array<f32, 256>;
 
 /**

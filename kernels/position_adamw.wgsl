@@ -22,16 +22,25 @@
 //   update: adamw.wgsl's chunked update, with each element's gradient summed over the
 //   position's slots from dlogits and z (neighbouring invocations read neighbouring z, the same
 //   dlogits): W, m, v read and written, no gradient buffer.
-// Launch: workgroup 256; ghost_norm: dispatch (ranges); update: dispatch (chunks, ranges).
+//   update_rows (d a multiple of 4): an invocation owns 4 neighbouring columns of ΔU_q (vec4
+//   loads of W, m, v and z, neighbouring invocations neighbouring addresses) over ROWS rows:
+//   each slot's z is loaded once for the ROWS rows, its dlogits of a row is one value for the
+//   whole workgroup, and the ROWS gradients wait in registers for the AdamW step. The last
+//   workgroup row of the grid (wg.x = bands) updates c_q. Padding, whose gradient and moments
+//   are zero, stays zero without being touched.
+// Launch: workgroup 256; ghost_norm: dispatch (ranges); update: dispatch (chunks, ranges);
+//   update_rows: dispatch (bands + 1, ranges, ⌈d / 1024⌉), bands = the most ROWS-row bands of
+//   ΔU_q rows one sub-block meets.
 
 const CHUNK = ${CHUNK}u;
+const ROWS = ${ROWS}u;
 
 #if ${GHOST}
 struct Params { V: u32, d: u32, subBlocks: u32, rangeBase: u32, partialBase: u32 }
 #else
 struct Params {
   V: u32, d: u32, deltaOffset: u32, subStride: u32,
-  subBlocks: u32, groupBase: u32, rangeBase: u32, pad: u32,
+  subBlocks: u32, groupBase: u32, rangeBase: u32, bands: u32,
   decay: f32, beta1: f32, oneMinusBeta1: f32, beta2: f32,
   oneMinusBeta2: f32, eps: f32,
 }
@@ -41,7 +50,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read> ranges: array<Range>;
 @group(0) @binding(2) var<storage, read> slots: array<u32>;
 @group(0) @binding(3) var<storage, read> dlogits: array<f32>;
+#if ${VEC4}
+@group(0) @binding(4) var<storage, read> z: array<vec4f>;
+#else
 @group(0) @binding(4) var<storage, read> z: array<f32>;
+#endif
 
 #if ${GHOST}
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;
@@ -74,6 +87,61 @@ fn ghost_norm(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index)
 #else
 @group(0) @binding(5) var<storage, read> present: array<Present>;
 @group(0) @binding(6) var<storage, read> clipState: array<f32>;
+#if ${VEC4}
+@group(0) @binding(7) var<storage, read_write> param: array<vec4f>;
+@group(0) @binding(8) var<storage, read_write> m: array<vec4f>;
+@group(0) @binding(9) var<storage, read_write> v: array<vec4f>;
+
+/** AdamW on 4 neighbouring elements at j of the bound sub-blocks. */
+fn step4(j: u32, g: vec4f, pr: Present, a: AdamWSettings) {
+  let next = adamwStep4(param[j], m[j], v[j], g, pr, a);
+  param[j] = next[0];
+  m[j] = next[1];
+  v[j] = next[2];
+}
+
+/** c_q's elements of the sub-block at block element `offset`: dc_q = Σ_s dlogits_s, in slot order. */
+fn updateBias(lid: u32, base4: u32, offset: u32, r: Range, coef: f32, pr: Present, a: AdamWSettings) {
+  let end = min(p.deltaOffset, offset + p.subStride);
+  for (var e = offset + 4u * lid; e < end; e += 1024u) {
+    var g = vec4f(0.0);
+    for (var i = 0u; i < r.count; i++) {
+      let row = slots[r.first + i] * p.V;
+      for (var c = 0u; c < 4u; c++) { if (e + c < p.V) { g[c] += dlogits[row + e + c]; } }
+    }
+    step4(base4 + (e - offset) / 4u, g * coef, pr, a);
+  }
+}
+
+@compute @workgroup_size(256)
+fn update_rows(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let r = ranges[p.rangeBase + wg.y];
+  let pr = present[p.rangeBase + wg.y];
+  let base4 = (pr.group - p.groupBase) * (p.subStride / 4u);
+  let offset = (pr.group % p.subBlocks) * p.subStride; // the sub-block's place in its position's block
+  let coef = clipState[1];
+  let a = AdamWSettings(p.decay, p.beta1, p.oneMinusBeta1, p.beta2, p.oneMinusBeta2, p.eps);
+  if (wg.x == p.bands) {
+    if (wg.z == 0u && offset < p.deltaOffset) { updateBias(lid, base4, offset, r, coef, pr, a); }
+    return;
+  }
+  // The rows of ΔU_q this sub-block meets start at row n0 of band 0.
+  let d4 = p.d / 4u;
+  let k4 = wg.z * 256u + lid;
+  let n0 = select(0u, (offset - p.deltaOffset) / p.d, offset > p.deltaOffset) + wg.x * ROWS;
+  if (k4 >= d4 || n0 >= p.V) { return; }
+  var acc: array<vec4f, ROWS>;
+  for (var i = 0u; i < r.count; i++) {
+    let row = slots[r.first + i];
+    let zi = z[row * d4 + k4];
+    for (var t = 0u; t < ROWS; t++) { acc[t] = fma(vec4f(dlogits[row * p.V + min(n0 + t, p.V - 1u)]), zi, acc[t]); }
+  }
+  for (var t = 0u; t < ROWS; t++) {
+    let e = p.deltaOffset + (n0 + t) * p.d + 4u * k4; // the 4 elements' place in the position's block
+    if (n0 + t < p.V && e >= offset && e < offset + p.subStride) { step4(base4 + (e - offset) / 4u, acc[t] * coef, pr, a); }
+  }
+}
+#else
 @group(0) @binding(7) var<storage, read_write> param: array<f32>;
 @group(0) @binding(8) var<storage, read_write> m: array<f32>;
 @group(0) @binding(9) var<storage, read_write> v: array<f32>;
@@ -112,4 +180,5 @@ fn update(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid
     v[j] = next.z;
   }
 }
+#endif
 #endif

@@ -13,7 +13,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { bindGroup, dispatch, pipeline } from '../gpu/pipelines.ts';
 import type { Bound, Slot, StepTables } from '../gpu/stepTables.ts';
 import { invariant } from '../shared/errors.ts';
-import { ADAMW_CHUNK, TRANSLATOR_SUBGROUP_TILE } from './tiles.ts';
+import { ADAMW_CHUNK, POSITION_UPDATE_ROWS, TRANSLATOR_SUBGROUP_TILE } from './tiles.ts';
 import { inGroupWindow, packRanges } from './groups.ts';
 
 export interface AdamWConfig {
@@ -104,7 +104,8 @@ export class AdamW {
     private clipPipe: GPUComputePipeline,
     private updatePipe: GPUComputePipeline,
     private fusedPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
-    private positionPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline } | undefined,
+    /** `rows`: the update is update_rows (4 columns an invocation), else update (an element an invocation). */
+    private positionPipes: { ghost: GPUComputePipeline; update: GPUComputePipeline; rows: boolean } | undefined,
     limits: BufferLimits,
   ) {
     const align = gpu.limits.minStorageBufferOffsetAlignment;
@@ -124,18 +125,23 @@ export class AdamW {
   static async create(gpu: Gpu, sets: ParamSet[], config: AdamWConfig, limits: Partial<BufferLimits> = {}): Promise<AdamW> {
     const fused = sets.some((set) => set.fusedTranslator);
     if (fused) gpu.requireSubgroups('the fused translator update');
-    const position = sets.some((set) => set.fusedPosition);
+    const positions = sets.flatMap((set) => (set.fusedPosition ? [set.fusedPosition] : []));
+    const position = positions.length > 0;
+    // Rows of 4-column vectors where d allows it, else element by element.
+    const rows = positions.every((f) => f.d % 4 === 0);
+    const positionDefines = { CHUNK: ADAMW_CHUNK, ROWS: POSITION_UPDATE_ROWS };
     const [s, c, u, ghost, fusedUpdate, positionGhost, positionUpdate] = await Promise.all([
       pipeline(gpu, 'adamw', 'sumsq', { CHUNK: ADAMW_CHUNK, SUMSQ: true, CLIP: false, UPDATE: false }),
       pipeline(gpu, 'adamw', 'clip', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: true, UPDATE: false }),
       pipeline(gpu, 'adamw', 'update', { CHUNK: ADAMW_CHUNK, SUMSQ: false, CLIP: false, UPDATE: true }),
       fused ? pipeline(gpu, 'translator_ghost_norm', 'ghost_norm') : undefined,
       fused ? pipeline(gpu, 'translator_sg', 'gradient', { ...TRANSLATOR_SUBGROUP_TILE, LANES: gpu.subgroupLanes, FORWARD: false, ADAMW: true }) : undefined,
-      position ? pipeline(gpu, 'position_adamw', 'ghost_norm', { CHUNK: ADAMW_CHUNK, GHOST: true }) : undefined,
-      position ? pipeline(gpu, 'position_adamw', 'update', { CHUNK: ADAMW_CHUNK, GHOST: false }) : undefined,
+      position ? pipeline(gpu, 'position_adamw', 'ghost_norm', { ...positionDefines, GHOST: true, VEC4: false }) : undefined,
+      position ? pipeline(gpu, 'position_adamw', rows ? 'update_rows' : 'update', { ...positionDefines, GHOST: false, VEC4: rows }) : undefined,
     ]);
     const pair = (g?: GPUComputePipeline, up?: GPUComputePipeline) => (g && up ? { ghost: g, update: up } : undefined);
-    return new AdamW(gpu, sets, config, s, c, u, pair(ghost, fusedUpdate), pair(positionGhost, positionUpdate), gpu.bufferLimits(limits));
+    const positionPipes = positionGhost && positionUpdate ? { ghost: positionGhost, update: positionUpdate, rows } : undefined;
+    return new AdamW(gpu, sets, config, s, c, u, pair(ghost, fusedUpdate), positionPipes, gpu.bufferLimits(limits));
   }
 
   /**
@@ -266,9 +272,11 @@ export class AdamW {
           return;
         }
         if (set.fusedPosition) {
-          const update = this.positionPipes!.update;
-          tables.writeParams(at.update[i]!, update, { ...set.fusedPosition, subStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
-          dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, set.chunks, hi - lo);
+          const { update, rows } = this.positionPipes!;
+          const bands = positionBands(set.fusedPosition, set.stride);
+          tables.writeParams(at.update[i]!, update, { ...set.fusedPosition, subStride: set.stride, groupBase: w.first, rangeBase: lo, bands, ...moments });
+          if (rows) dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, bands + 1, hi - lo, Math.ceil(set.fusedPosition.d / 1024));
+          else dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, set.chunks, hi - lo);
           return;
         }
         tables.writeParams(at.update[i]!, this.updatePipe, { groupStride: set.stride, groupBase: w.first, rangeBase: lo, ...moments });
@@ -281,6 +289,11 @@ export class AdamW {
     this.clipState.destroy();
     this.partial.destroy();
   }
+}
+
+/** update_rows' bands of POSITION_UPDATE_ROWS rows of ΔU_q: enough for the most rows a sub-block of `subStride` meets. */
+function positionBands({ V, d }: { V: number; d: number }, subStride: number): number {
+  return Math.ceil(Math.min(V, Math.ceil(subStride / d) + 1) / POSITION_UPDATE_ROWS);
 }
 
 // ---- Plain TypeScript reference: clip_grad_norm_ then torch.optim.AdamW, in float32 steps ----

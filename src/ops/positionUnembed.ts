@@ -14,7 +14,7 @@ import type { PositionUnembedMode } from '../shared/constants.ts';
 import { invariant } from '../shared/errors.ts';
 
 export type { PositionUnembedMode };
-import { POSITION_TILE, UNEMBED_SUBGROUP_TILE } from './tiles.ts';
+import { POSITION_SG_SLOTS, POSITION_TILE, UNEMBED_SUBGROUP_TILE } from './tiles.ts';
 import type { Batch, GroupRange, PositionBatch } from './groups.ts';
 
 
@@ -69,7 +69,8 @@ export function positionParts(layout: PositionLayout, positions: number, maxBuff
   return bufferParts(positions * layout.subBlocks, layout.subStride * 4, maxBuffer, layout.subBlocks);
 }
 
-type Pipes = Record<'add' | 'biasGrad' | 'deltaLogits' | 'deltaDz' | 'deltaGrad', GPUComputePipeline>;
+/** The kernels; ΔU_q's products one pipeline a slot width (the tiled design: one). */
+type Pipes = Record<'add' | 'biasGrad' | 'deltaGrad', GPUComputePipeline> & Record<'deltaLogits' | 'deltaDz', GPUComputePipeline[]>;
 
 /**
  * ΔU_q z and dlogits ΔU_q: `tiled` (workgroup tiles, as matmul_nt) or `subgroup` (a row or
@@ -101,18 +102,28 @@ export class PositionUnembed {
   static async create(gpu: Gpu, mode: PositionUnembedMode, V: number, d: number, positions: number, limits: Partial<BufferLimits> = {}, variant: PositionVariant = 'tiled'): Promise<PositionUnembed> {
     if (variant === 'subgroup') gpu.requireSubgroups('the subgroup position unembedding');
     const flags = { ADD: false, BIAS_GRAD: false, DELTA_LOGITS: false, DELTA_DZ: false };
-    const sg = { SG_SLOTS: UNEMBED_SUBGROUP_TILE.SLOTS, WG: UNEMBED_SUBGROUP_TILE.WG, LANES: gpu.subgroupLanes };
-    const make = (entry: string, flag?: keyof typeof flags, subgroups = false) =>
-      pipeline(gpu, 'position_unembed', entry, { ...POSITION_TILE, ...sg, ...flags, ...(flag ? { [flag]: true } : {}), SUBGROUPS: subgroups });
-    const [add, biasGrad, deltaLogits, deltaDz, deltaGrad] = await Promise.all([
+    const subgroups = variant === 'subgroup';
+    const make = (entry: string, flag?: keyof typeof flags, width: number = UNEMBED_SUBGROUP_TILE.SLOTS) =>
+      pipeline(gpu, 'position_unembed', entry, {
+        ...POSITION_TILE, SG_SLOTS: width, WG: UNEMBED_SUBGROUP_TILE.WG, LANES: gpu.subgroupLanes, ...flags, ...(flag ? { [flag]: true } : {}),
+        SUBGROUPS: subgroups && flag?.startsWith('DELTA') === true,
+      });
+    const widths = subgroups ? POSITION_SG_SLOTS : [UNEMBED_SUBGROUP_TILE.SLOTS];
+    const [add, biasGrad, deltaGrad, deltaLogits, deltaDz] = await Promise.all([
       make('add_bias', 'ADD'),
       make('bias_grad', 'BIAS_GRAD'),
-      make('delta_logits', 'DELTA_LOGITS', variant === 'subgroup'),
-      make('delta_dz', 'DELTA_DZ', variant === 'subgroup'),
       make('delta_grad'),
+      Promise.all(widths.map((w) => make('delta_logits', 'DELTA_LOGITS', w))),
+      Promise.all(widths.map((w) => make('delta_dz', 'DELTA_DZ', w))),
     ]);
     const lim = gpu.bufferLimits(limits);
     return new PositionUnembed(gpu, positionLayout(mode, V, d, lim.maxBinding), positions, { add, biasGrad, deltaLogits, deltaDz, deltaGrad }, lim, variant);
+  }
+
+  /** The pipeline of ΔU_q's products for a position of `count` slots: the narrowest slot width that holds them. */
+  private width(count: number): number {
+    const i = POSITION_SG_SLOTS.findIndex((w) => w >= count);
+    return this.variant === 'tiled' ? 0 : i < 0 ? POSITION_SG_SLOTS.length - 1 : i;
   }
 
   get stride(): number {
@@ -169,12 +180,12 @@ export class PositionUnembed {
   bindForward(tables: StepTables, buf: PositionForwardBuffers, maxRows: number): Bound<Batch> {
     const at = this.batchSlots(tables, maxRows);
     const add: GPUBindGroup[] = [];
-    const deltaLogits: GPUBindGroup[][] = [];
+    const deltaLogits: GPUBindGroup[][][] = []; // [position][slot width][window]
     tables.whenSealed(() => {
       for (let q = 0; q < this.positions; q++) {
         add[q] = bindGroup(this.gpu, this.pipes.add, [tables.binding(at.bias[q]!), tables.binding(at.slots), this.bias(buf.params, q), buf.logits]);
-        deltaLogits[q] = this.deltaWindows.map((w, i) =>
-          bindGroup(this.gpu, this.pipes.deltaLogits, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.z, this.delta(buf.params, q, w), buf.logits]),
+        deltaLogits[q] = this.pipes.deltaLogits.map((pipe) =>
+          this.deltaWindows.map((w, i) => bindGroup(this.gpu, pipe, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.z, this.delta(buf.params, q, w), buf.logits])),
         );
       }
     });
@@ -182,9 +193,11 @@ export class PositionUnembed {
       encode: (pass, batch) => {
         for (const r of at.write(batch).ranges) {
           dispatch(this.gpu, pass, this.pipes.add, add[r.group]!, Math.ceil(this.layout.V / 256), r.count);
+          const k = this.width(r.count);
+          const [pipe, groups] = [this.pipes.deltaLogits[k]!, deltaLogits[r.group]![k]!];
           this.deltaWindows.forEach((w, i) => {
-            if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
-            else dispatch(this.gpu, pass, this.pipes.deltaLogits, deltaLogits[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
+            if (this.variant === 'subgroup') dispatch(this.gpu, pass, pipe, groups[i]!, Math.ceil(w.count / UNEMBED_SUBGROUP_TILE.WG));
+            else dispatch(this.gpu, pass, pipe, groups[i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(w.count / POSITION_TILE.COLS));
           });
         }
       },
@@ -202,12 +215,12 @@ export class PositionUnembed {
     const at = this.batchSlots(tables, maxRows);
     const grad = buf.grad;
     const biasGrad: GPUBindGroup[] = [];
-    const deltaDz: GPUBindGroup[][] = [];
+    const deltaDz: GPUBindGroup[][][] = []; // [position][slot width][window]
     const deltaGrad: GPUBindGroup[][] = [];
     tables.whenSealed(() => {
       for (let q = 0; q < this.positions; q++) {
-        deltaDz[q] = this.deltaWindows.map((w, i) =>
-          bindGroup(this.gpu, this.pipes.deltaDz, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, this.delta(buf.params, q, w), buf.dz]),
+        deltaDz[q] = this.pipes.deltaDz.map((pipe) =>
+          this.deltaWindows.map((w, i) => bindGroup(this.gpu, pipe, [tables.binding(at.delta[q]![i]!), tables.binding(at.slots), buf.dlogits, this.delta(buf.params, q, w), buf.dz])),
         );
         if (!grad) continue;
         biasGrad[q] = bindGroup(this.gpu, this.pipes.biasGrad, [tables.binding(at.bias[q]!), tables.binding(at.slots), buf.dlogits, this.bias(grad, q)]);
@@ -222,9 +235,11 @@ export class PositionUnembed {
       encode: (pass, batch) => {
         for (const r of at.write(batch).ranges) {
           if (grad) dispatch(this.gpu, pass, this.pipes.biasGrad, biasGrad[r.group]!, Math.ceil(V / 256));
+          const k = this.width(r.count);
+          const [pipe, groups] = [this.pipes.deltaDz[k]!, deltaDz[r.group]![k]!];
           this.deltaWindows.forEach((w, i) => {
-            if (this.variant === 'subgroup') dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(d / UNEMBED_SUBGROUP_TILE.WG));
-            else dispatch(this.gpu, pass, this.pipes.deltaDz, deltaDz[r.group]![i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
+            if (this.variant === 'subgroup') dispatch(this.gpu, pass, pipe, groups[i]!, Math.ceil(d / UNEMBED_SUBGROUP_TILE.WG));
+            else dispatch(this.gpu, pass, pipe, groups[i]!, Math.ceil(r.count / POSITION_TILE.SLOTS), Math.ceil(d / POSITION_TILE.COLS));
             if (grad) dispatch(this.gpu, pass, this.pipes.deltaGrad, deltaGrad[r.group]![i]!, Math.ceil(d / POSITION_TILE.COLS), Math.ceil(w.count / POSITION_TILE.COLS));
           });
         }

@@ -39,5 +39,13 @@ export const UNEMBED_REGISTER_TILES = {
 export const V_PER_SPLIT = 1024;
 /** adamw: elements of a parameter block per workgroup (sumsq and update). */
 export const ADAMW_CHUNK = 4096;
+/** position_adamw's update_rows: rows of ΔU_q an invocation updates (each slot's z loaded once for them). */
+export const POSITION_UPDATE_ROWS = 8;
+/**
+ * position_unembed's subgroup delta_logits and delta_dz: the slot widths (SG_SLOTS) compiled; a
+ * position's dispatch takes the narrowest that holds its slots (a batch of 32 gives each of 6
+ * positions ~5), so no invocation accumulates for slots its position does not have.
+ */
+export const POSITION_SG_SLOTS = [2, 4, 8, 16] as const;
 /** position_unembed: slots (SLOTS) and output columns (COLS) per workgroup of its GEMMs. */
 export const POSITION_TILE = { SLOTS: 16, COLS: 64 } as const;

@@ -83,9 +83,10 @@ async function fusedCase(counts: number[], V: number, d: number, scale: number, 
 }
 
 test('positions of 1, 2, 30 and 3 slots and an absent one, V 509, d 48, clipped', () => fusedCase([1, 2, 30, 0, 3], 509, 48, 1));
-test('below max_norm (no clip), d 50', () => fusedCase([1, 2, 30, 0, 3], 509, 50, 1e-4));
+test('below max_norm (no clip), d 50 (not a multiple of 4: element by element)', () => fusedCase([1, 2, 30, 0, 3], 509, 50, 1e-4));
 test('batch 1', () => fusedCase([0, 1], 509, 48, 1));
 test('d 300: columns over two workgroups, the second part-full', () => fusedCase([3, 0, 17], 509, 300, 1));
+test('d 1100: rows of 4-column vectors over two workgroups, the second part-full', () => fusedCase([3, 0, 2], 509, 1100, 1));
 test('V 32,000, d 16, a seed batch of 32 over 6 positions', () => fusedCase([5, 6, 5, 0, 8, 8], 32000, 16, 0.01));
 test('ΔU_p in sub-blocks over binding windows (blocks larger than a binding)', async () => {
   const maxBinding = 128 * 48 * 4;
@@ -93,6 +94,13 @@ test('ΔU_p in sub-blocks over binding windows (blocks larger than a binding)', 
   const op = await PositionUnembed.create(gpu, 'full', 509, 48, 5, { maxBinding });
   assert.ok(op.layout.subBlocks > 1, `sub-blocks ${op.layout.subBlocks}`);
   await fusedCase([1, 2, 30, 0, 3], 509, 48, 1, maxBinding);
+});
+test('element by element (d not a multiple of 4) in sub-blocks over binding windows', async () => {
+  const maxBinding = 128 * 50 * 4;
+  const gpu = await testGpu();
+  const op = await PositionUnembed.create(gpu, 'full', 509, 50, 5, { maxBinding });
+  assert.ok(op.layout.subBlocks > 1, `sub-blocks ${op.layout.subBlocks}`);
+  await fusedCase([1, 2, 30, 0, 3], 509, 50, 1, maxBinding);
 });
 test('a fused position set needs dlogits, z and the slot list', async () => {
   const gpu = await testGpu();

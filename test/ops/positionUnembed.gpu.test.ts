@@ -83,4 +83,36 @@ for (const variant of variants) {
   });
 }
 
+if (variants.includes('subgroup')) {
+  test('full (subgroup) at every slot width: positions of 1, 3, 17 (two passes of 16), 0 and 5 slots', async () => {
+    const gpu = await testGpu();
+    const [V, d, counts] = [509, 48, [1, 3, 17, 0, 5]];
+    const P = counts.length;
+    const queue = counts.flatMap((c, q) => Array<number>(c).fill(q));
+    const slotPosition = Int32Array.from(queue.map((_, i) => queue[(i * 7) % queue.length]!));
+    const B = slotPosition.length;
+    const op = await PositionUnembed.create(gpu, 'full', V, d, P, {}, 'subgroup');
+    const [c, delta, z] = [uniformF32(41, P * V, 0.05), uniformF32(42, P * V * d, 0.05), uniformF32(43, B * d, 1)];
+    const [logits, dlogits] = [uniformF32(44, B * V, 1), uniformF32(45, B * V, 1)];
+    const b = {
+      params: buf(gpu, 'params', packPositionBlocks({ mode: 'full', V, positions: counts.map((_, q) => q), c, delta }, op.layout)),
+      z: buf(gpu, 'z', z),
+      logits: buf(gpu, 'logits', logits),
+      dlogits: buf(gpu, 'dlogits', dlogits),
+      dz: buf(gpu, 'dz', new Float32Array(B * d)),
+    };
+    const batch = { rows: new Uint32Array(B), ranges: [], positions: positionSlots(slotPosition) };
+    await runBound(gpu, 'slot widths', (t) => {
+      const [forward, backward] = [op.bindForward(t, b, B), op.bindBackward(t, b, B)];
+      return (pass) => {
+        forward.encode(pass, batch);
+        backward.encode(pass, batch);
+      };
+    });
+    // The float64 references, which agree with PyTorch in the cases above.
+    expectClose('logits', await f32(gpu, b.logits, B * V), positionForwardRef(logits, z, slotPosition, V, d, c, delta), { atol: 2e-6 * Math.sqrt(d), rtol: 1e-5 });
+    expectClose('dz', await f32(gpu, b.dz, B * d), positionBackwardRef(dlogits, z, slotPosition, P, V, d, delta).dz, { atol: 1e-6, rtol: 1e-5 });
+  });
+}
+
 test.run();
