@@ -42,10 +42,11 @@ export const ADAMW_CHUNK = 4096;
 /** position_adamw's update_rows: rows of ΔU_q an invocation updates (each slot's z loaded once for them). */
 export const POSITION_UPDATE_ROWS = 8;
 /**
- * position_unembed's subgroup delta_logits and delta_dz: the slot widths (SG_SLOTS) compiled; a
+ * position_unembed's subgroup delta_logits and delta_dz: the slot widths (SG_SLOTS) compiled. A
  * position's dispatch takes the narrowest that holds its slots (a batch of 32 gives each of 6
- * positions ~5), so no invocation accumulates for slots its position does not have.
+ * positions ~5): on lavapipe these products are bound by their multiply-adds, so accumulating
+ * for slots a position does not have would cost as much as the ones it has.
  */
-export const POSITION_SG_SLOTS = [2, 4, 8, 16] as const;
+export const POSITION_SG_SLOTS = [1, 2, 3, 4, 5, 6, 7, 8, 12, 16] as const;
 /** position_unembed: slots (SLOTS) and output columns (COLS) per workgroup of its GEMMs. */
 export const POSITION_TILE = { SLOTS: 16, COLS: 64 } as const;

@@ -84,7 +84,7 @@ for (const variant of variants) {
 }
 
 if (variants.includes('subgroup')) {
-  test('full (subgroup) at every slot width: positions of 1, 3, 17 (two passes of 16), 0 and 5 slots', async () => {
+  test('full (subgroup) at several slot widths: positions of 1, 3, 17 (two passes of 16), 0 and 5 slots', async () => {
     const gpu = await testGpu();
     const [V, d, counts] = [509, 48, [1, 3, 17, 0, 5]];
     const P = counts.length;
