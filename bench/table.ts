@@ -117,7 +117,7 @@ function render(r: Result): string {
       `| ${st.preset} | ${st.groups} (${st.presentGroups}) | ${fix(st.medianMs)} |${xFloor} ${st.stepsPerS.toFixed(1)} | ${epoch(st.epochS)} | ${fmtBytes(st.memory)} |${side}`,
     );
   }
-  if (floor) out.push('', '× floor: the median over the bytes the step must move (present translators and their AdamW moments at 24 bytes a parameter, the head read twice, the logits) at this device\'s measured copy bandwidth.');
+  if (floor) out.push('', '× floor: the median over the bytes the step must move (present translators, and the present positions\' unembedding blocks, with their AdamW moments at 24 bytes a parameter; the head read twice; the logits) at this device\'s measured copy bandwidth.');
   // The kernels each step ran (results from before the tuner have none).
   const kernelRows = r.steps.filter((st) => st.kernels);
   if (kernelRows.length) {

@@ -17,6 +17,8 @@
 //   invocation owns one row n of ΔU_q (logits) or one column k (dz) and SG_SLOTS slots at a
 //   time, and the operand all invocations share (z[slot, ·] or dlogits[slot, ·]) is loaded
 //   lane by lane, LANES at a time, and handed around with subgroupShuffle; sums run in order.
+//   The host compiles several SG_SLOTS and gives a position the narrowest that holds its
+//   slots (tiles.ts POSITION_SG_SLOTS); each slot's sum is the same at any width.
 // Launch: workgroup 256; add_bias, bias_grad: (ceil(V / 256), count or 1);
 //   delta_logits: (ceil(count / SLOTS), ceil(vCount / COLS)); delta_dz: (ceil(count / SLOTS),
 //   ceil(d / COLS)); delta_grad: (ceil(d / COLS), ceil(vCount / COLS)).
