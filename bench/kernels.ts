@@ -76,12 +76,17 @@ printKernels(h.rows);
 const steps = await benchSteps(h, stepConfigs(String(opts.presets).split(',') as PresetName[], Boolean(opts.extensions)));
 printSteps(steps);
 const evaluation = await gpu.checked('bench: evaluation', () => benchEvaluation(h));
+// With the extensions, also the lite lens with the full position unembedding (ΔU_p z at M 256).
+const positionEvaluation = opts.extensions ? await gpu.checked('bench: evaluation (position full)', () => benchEvaluation(h, 'full')) : undefined;
 log('');
-log(
-  `evaluation (lite, inference lens: forward, loss, top-k; batches of ${evaluation.rows} over ${evaluation.presentGroups} groups): ` +
-    `${evaluation.batchMs.toFixed(0)} ms a batch (${evaluation.spreadMs[0].toFixed(0)}–${evaluation.spreadMs[1].toFixed(0)}); ` +
-    `19,200 samples (as many as the seed's test set) ${evaluation.seedTestSetS.toFixed(1)} s`,
-);
+for (const e of [evaluation, positionEvaluation]) {
+  if (!e) continue;
+  log(
+    `evaluation (lite${e.position ? ` · position ${e.position}` : ''}, inference lens: forward, loss, top-k; batches of ${e.rows} over ${e.presentGroups} groups): ` +
+      `${e.batchMs.toFixed(0)} ms a batch (${e.spreadMs[0].toFixed(0)}–${e.spreadMs[1].toFixed(0)}); ` +
+      `19,200 samples (as many as the seed's test set) ${e.seedTestSetS.toFixed(1)} s`,
+  );
+}
 const hostEncode = await gpu.checked('bench: host encode', () => measureHostEncode(gpu, shape));
 log('');
 log(describeHostEncode(hostEncode, shape));
@@ -131,7 +136,7 @@ async function save(): Promise<void> {
   const name = `${gpu.adapter.name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40)}-${date}${quick ? '-quick' : ''}.json`;
   const file = join(dir, name);
   const versions = { node: process.version, webgpu: (await import('webgpu/package.json', { with: { type: 'json' } })).default.version };
-  const result = { date, device: gpu.adapter, timing: h.timer.kind, shape, repeat, versions, peaks: { copyGBps: h.peaks.bw / 1e9, fmaGFlops: h.peaks.flops / 1e9 }, kernels: h.rows, steps, hostEncode, evaluation, pytorch: torch };
+  const result = { date, device: gpu.adapter, timing: h.timer.kind, shape, repeat, versions, peaks: { copyGBps: h.peaks.bw / 1e9, fmaGFlops: h.peaks.flops / 1e9 }, kernels: h.rows, steps, hostEncode, evaluation, positionEvaluation, pytorch: torch };
   writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
   log(`\nwrote ${file}`);
 }

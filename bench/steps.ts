@@ -146,14 +146,15 @@ export async function benchSteps(h: Harness, configs: StepConfig[]): Promise<Ste
   }
 }
 
-export interface EvaluationRow { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number }
+/** `position`: the lens has a position unembedding of that mode. */
+export interface EvaluationRow { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number; position?: PositionUnembedMode }
 
-/** The lite lens for inference over a batch of EVAL_ROWS, as `eval` and validation run it. */
-export async function benchEvaluation(h: Harness): Promise<EvaluationRow> {
-  const { d, V } = h.shape;
+/** The lite lens (with a position unembedding of mode `position`) for inference over a batch of EVAL_ROWS, as `eval` and validation run it. */
+export async function benchEvaluation(h: Harness, position?: PositionUnembedMode): Promise<EvaluationRow> {
+  const { d, V, positions } = h.shape;
   const head = new HeadOnGpu(h.gpu, { d, V, eps: 1e-5, dtype: 'f32', gamma: uniformF32(3, d, 1), U: uniformF32(6, V * d, 0.02) });
   const ds = benchData(h, EVAL_ROWS, 16, 1, false);
-  const { shape, index } = benchLens(h, head, 'lite', ds, { maxBatch: EVAL_ROWS });
+  const { shape, index } = benchLens(h, head, 'lite', ds, { maxBatch: EVAL_ROWS, positionUnembed: position && { mode: position, positions } });
   const data = new DataOnGpu(h.gpu, 'bench eval', ds);
   const lens = await Lens.create(h.gpu, head, shape, [data]);
   try {
@@ -165,7 +166,7 @@ export async function benchEvaluation(h: Harness): Promise<EvaluationRow> {
       await h.gpu.submitAndWait('eval batch', [enc.finish()]);
       return performance.now() - t0;
     }, Math.min(h.repeat, 3));
-    return { rows: EVAL_ROWS, presentGroups: batch.ranges.length, batchMs: median, spreadMs: spread, seedTestSetS: (Math.ceil(SEED_TEST_SAMPLES / EVAL_ROWS) * median) / 1e3 };
+    return { rows: EVAL_ROWS, presentGroups: batch.ranges.length, batchMs: median, spreadMs: spread, seedTestSetS: (Math.ceil(SEED_TEST_SAMPLES / EVAL_ROWS) * median) / 1e3, position };
   } finally {
     lens.destroy();
     data.destroy();

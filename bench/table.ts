@@ -11,6 +11,9 @@ import { fmtBytes } from '../src/shared/constants.ts';
 import type { HostEncode } from './hostEncode.ts';
 import { writeFileAtomic } from '../src/shared/files.ts';
 
+/** An evaluation batch's figures; `position`: the lens's position unembedding mode. */
+interface Evaluation { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number; position?: string }
+
 interface Result {
   date: string;
   device: { name: string };
@@ -22,7 +25,9 @@ interface Result {
   kernels: { name: string; medianMs: number; spreadMs: [number, number]; gflops: number; gbps: number; roofline: number; candidate?: { family: Family; name: string } }[];
   steps: { preset: string; groups: number; presentGroups: number; medianMs: number; spreadMs?: [number, number]; stepsPerS: number; epochS: number; memory: number; floorMs?: number; kernels?: KernelChoices }[];
   hostEncode?: HostEncode;
-  evaluation?: { rows: number; presentGroups: number; batchMs: number; spreadMs: [number, number]; seedTestSetS: number };
+  evaluation?: Evaluation;
+  /** The lite lens with a position unembedding (results from before it was timed have none). */
+  positionEvaluation?: Evaluation;
   pytorch?: { skipped: string } | {
     torch: string;
     numpy: string;
@@ -93,10 +98,10 @@ function render(r: Result): string {
     );
     out.push('');
   }
-  if (r.evaluation) {
-    const e = r.evaluation;
+  for (const e of [r.evaluation, r.positionEvaluation]) {
+    if (!e) continue;
     out.push(
-      `Evaluation (the lite lens for inference: forward, loss, top-k; a batch of ${e.rows} over ${e.presentGroups} groups): ` +
+      `Evaluation (the lite lens${e.position ? ` with the ${e.position} position unembedding` : ''} for inference: forward, loss, top-k; a batch of ${e.rows} over ${e.presentGroups} groups): ` +
         `${fix(e.batchMs)} ms a batch; 19,200 samples (as many as the seed's test set) ${epoch(e.seedTestSetS)}.`,
     );
     out.push('');
