@@ -275,7 +275,8 @@ export class AdamW {
           const { update, rows } = this.positionPipes!;
           const bands = positionBands(set.fusedPosition, set.stride);
           tables.writeParams(at.update[i]!, update, { ...set.fusedPosition, subStride: set.stride, groupBase: w.first, rangeBase: lo, bands, ...moments });
-          if (rows) dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, bands + 1, hi - lo, Math.ceil(set.fusedPosition.d / 1024));
+          // update_rows: 256 invocations of 4 columns a workgroup across d.
+          if (rows) dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, bands + 1, hi - lo, Math.ceil(set.fusedPosition.d / (256 * 4)));
           else dispatch(this.gpu, pass, update, at.updateBindGroups[i]!, set.chunks, hi - lo);
           return;
         }

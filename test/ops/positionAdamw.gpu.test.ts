@@ -12,6 +12,7 @@ import { packPositionBlocks, positionParamSet, positionPresent, PositionUnembed 
 import { expectClose } from '../helpers/close.ts';
 import { runBound } from '../helpers/bound.ts';
 import { buf, f32, testGpu } from '../helpers/gpu.ts';
+import { interleavedPositions } from '../helpers/positions.ts';
 
 const test = suite('fused position update');
 
@@ -19,9 +20,7 @@ const test = suite('fused position update');
 async function fusedCase(counts: number[], V: number, d: number, scale: number, maxBinding?: number) {
   const gpu = await testGpu();
   const P = counts.length;
-  // Slots interleaved over the positions, so the slot list reorders the batch.
-  const queue = counts.flatMap((c, q) => Array<number>(c).fill(q));
-  const slotPosition = Int32Array.from(queue.map((_, i) => queue[(i * 7) % queue.length]!));
+  const slotPosition = interleavedPositions(counts);
   const B = slotPosition.length;
   const positions = positionSlots(slotPosition);
   const op = await PositionUnembed.create(gpu, 'full', V, d, P, { maxBinding });
@@ -88,20 +87,15 @@ test('batch 1', () => fusedCase([0, 1], 509, 48, 1));
 test('d 300: columns over two workgroups, the second part-full', () => fusedCase([3, 0, 17], 509, 300, 1));
 test('d 1100: rows of 4-column vectors over two workgroups, the second part-full', () => fusedCase([3, 0, 2], 509, 1100, 1));
 test('V 32,000, d 16, a seed batch of 32 over 6 positions', () => fusedCase([5, 6, 5, 0, 8, 8], 32000, 16, 0.01));
-test('ΔU_p in sub-blocks over binding windows (blocks larger than a binding)', async () => {
-  const maxBinding = 128 * 48 * 4;
-  const gpu = await testGpu();
-  const op = await PositionUnembed.create(gpu, 'full', 509, 48, 5, { maxBinding });
-  assert.ok(op.layout.subBlocks > 1, `sub-blocks ${op.layout.subBlocks}`);
-  await fusedCase([1, 2, 30, 0, 3], 509, 48, 1, maxBinding);
-});
-test('element by element (d not a multiple of 4) in sub-blocks over binding windows', async () => {
-  const maxBinding = 128 * 50 * 4;
-  const gpu = await testGpu();
-  const op = await PositionUnembed.create(gpu, 'full', 509, 50, 5, { maxBinding });
-  assert.ok(op.layout.subBlocks > 1, `sub-blocks ${op.layout.subBlocks}`);
-  await fusedCase([1, 2, 30, 0, 3], 509, 50, 1, maxBinding);
-});
+for (const [d, how] of [[48, 'rows of 4-column vectors'], [50, 'element by element (d not a multiple of 4)']] as const) {
+  test(`ΔU_p in sub-blocks over binding windows (blocks larger than a binding), d ${d}: ${how}`, async () => {
+    const maxBinding = 128 * d * 4;
+    const gpu = await testGpu();
+    const op = await PositionUnembed.create(gpu, 'full', 509, d, 5, { maxBinding });
+    assert.ok(op.layout.subBlocks > 1, `sub-blocks ${op.layout.subBlocks}`);
+    await fusedCase([1, 2, 30, 0, 3], 509, d, 1, maxBinding);
+  });
+}
 test('a fused position set needs dlogits, z and the slot list', async () => {
   const gpu = await testGpu();
   const fused = await AdamW.create(gpu, [{ stride: 64, numGroups: 1, fusedPosition: { V: 8, d: 4, deltaOffset: 64, subBlocks: 1 } }], SEED_ADAMW);

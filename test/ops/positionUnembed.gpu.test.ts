@@ -10,6 +10,7 @@ import { expectClose, gather } from '../helpers/close.ts';
 import { fixture } from '../helpers/fixtures.ts';
 import { runBound } from '../helpers/bound.ts';
 import { buf, f32, testGpu } from '../helpers/gpu.ts';
+import { interleavedPositions } from '../helpers/positions.ts';
 
 const test = suite('position unembedding');
 const SENTINEL = 777.25;
@@ -88,8 +89,7 @@ if (variants.includes('subgroup')) {
     const gpu = await testGpu();
     const [V, d, counts] = [509, 48, [1, 3, 17, 0, 5]];
     const P = counts.length;
-    const queue = counts.flatMap((c, q) => Array<number>(c).fill(q));
-    const slotPosition = Int32Array.from(queue.map((_, i) => queue[(i * 7) % queue.length]!));
+    const slotPosition = interleavedPositions(counts);
     const B = slotPosition.length;
     const op = await PositionUnembed.create(gpu, 'full', V, d, P, {}, 'subgroup');
     const [c, delta, z] = [uniformF32(41, P * V, 0.05), uniformF32(42, P * V * d, 0.05), uniformF32(43, B * d, 1)];
